@@ -1,0 +1,82 @@
+"""vtkit.fits recovers the parameters of synthetic curves and fails loudly on bad input."""
+import math
+
+import numpy as np
+import pytest
+
+from vtkit.fits import fit_logistic_logN, fit_powerlaw, logistic
+
+SIZES = np.geomspace(2e4, 2e7, 9)
+
+
+def test_logistic_is_half_the_ceiling_at_N50():
+    assert logistic(3e5, 0.8, 1.7, 3e5) == pytest.approx(0.4)
+    assert logistic(1e12, 0.8, 1.7, 3e5) == pytest.approx(0.8, abs=1e-6)
+    assert logistic(1.0, 0.8, 1.7, 3e5) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("c,k,N50", [(0.9, 1.5, 3e5), (0.35, 3.0, 2e6), (1.0, 0.7, 1e5)])
+def test_logistic_fit_recovers_parameters_from_noisy_points(c, k, N50):
+    rng = np.random.default_rng(0)
+    y = logistic(SIZES, c, k, N50) + rng.normal(0, 0.005, SIZES.size)
+    fit = fit_logistic_logN(SIZES, y)
+    assert fit["ok"] and not fit["extrapolated"]
+    assert fit["c"] == pytest.approx(c, rel=0.05)
+    assert fit["k"] == pytest.approx(k, rel=0.15)
+    assert math.log10(fit["N50"]) == pytest.approx(math.log10(N50), abs=0.05)
+    assert fit["r2"] > 0.99
+
+
+def test_logistic_fit_with_fixed_ceiling_and_repeated_seeds():
+    N = np.repeat(SIZES[:4], 3)  # 4 sizes x 3 seeds
+    y = logistic(N, 1.0, 2.0, 1e5) + np.random.default_rng(1).normal(0, 0.01, N.size)
+    fit = fit_logistic_logN(N, y, ceiling=1.0)
+    assert fit["ok"] and fit["ceiling_fixed"] and fit["c"] == 1.0
+    assert fit["k"] == pytest.approx(2.0, rel=0.2)
+    assert math.log10(fit["N50"]) == pytest.approx(5.0, abs=0.1)
+
+
+def test_falling_curve_gets_negative_steepness():
+    y = logistic(SIZES, 0.6, -2.0, 1e6)
+    fit = fit_logistic_logN(SIZES, y)
+    assert fit["k"] == pytest.approx(-2.0, rel=1e-3) and fit["N50"] == pytest.approx(1e6, rel=1e-3)
+
+
+def test_midpoint_outside_the_data_is_flagged():
+    N = SIZES[:4]  # 2e4 .. ~2e5, midpoint at 1e7
+    fit = fit_logistic_logN(N, logistic(N, 1.0, 1.0, 1e7), ceiling=1.0)
+    assert fit["ok"] and fit["extrapolated"] and fit["N50"] == pytest.approx(1e7, rel=0.01)
+
+
+def test_flat_curve_is_not_ok_but_does_not_raise():
+    fit = fit_logistic_logN(SIZES, np.zeros(SIZES.size))
+    assert not fit["ok"] and "constant" in fit["reason"] and math.isnan(fit["N50"])
+
+
+def test_too_few_points_and_bad_input_raise_clear_errors():
+    with pytest.raises(ValueError, match="at least 4 distinct sizes.*ceiling="):
+        fit_logistic_logN([1e4, 1e5, 1e6, 1e6], [0.1, 0.5, 0.9, 0.9])
+    with pytest.raises(ValueError, match="at least 3 distinct sizes"):
+        fit_logistic_logN([1e4, 1e5], [0.1, 0.5], ceiling=1.0)
+    with pytest.raises(ValueError, match="same length"):
+        fit_logistic_logN([1e4, 1e5, 1e6, 1e7], [0.1, 0.5])
+    with pytest.raises(ValueError, match="> 0"):
+        fit_logistic_logN([0, 1e5, 1e6, 1e7], [0.1, 0.5, 0.6, 0.7])
+    with pytest.raises(ValueError, match="finite"):
+        fit_logistic_logN([1e4, 1e5, 1e6, 1e7], [0.1, float("nan"), 0.6, 0.7])
+
+
+def test_powerlaw_recovers_exponent_and_prefactor():
+    rng = np.random.default_rng(2)
+    y = 2.0 * SIZES**0.93 * np.exp(rng.normal(0, 0.02, SIZES.size))  # ~2 bits/param, slightly sublinear
+    fit = fit_powerlaw(SIZES, y)
+    assert fit["b"] == pytest.approx(0.93, abs=0.02)
+    assert fit["A"] == pytest.approx(2.0, rel=0.3)
+    assert fit["r2"] > 0.999 and 0 < fit["b_stderr"] < 0.02
+
+
+def test_powerlaw_rejects_nonpositive_y_and_single_size():
+    with pytest.raises(ValueError, match="> 0 for a log-log fit"):
+        fit_powerlaw([1e4, 1e5, 1e6], [1.0, 0.0, 3.0])
+    with pytest.raises(ValueError, match="2 distinct sizes"):
+        fit_powerlaw([1e4, 1e4], [1.0, 2.0])
