@@ -128,20 +128,22 @@ def test_livecodebench_versions_window_and_decoded_private_tests():
         E.load("livecodebench", path=path, version_tag="release_v7")
 
 
-def _run_functional(code, tests):
-    ns = {}
-    exec(compile(E.LCB_CODE_PREFIX + code + "\n" + tests, "<lcb>", "exec"), ns)
-
-
-def test_livecodebench_functional_tests_call_solution_method():
+def test_livecodebench_tests_grade_programs_in_the_sandbox():
+    from vtkit import sandbox
     ds = E.load("livecodebench", path=PATHS["livecodebench"], version_tag="v6")
-    rec = ds.filter(lambda r: r["subdomain"] == "functional")[0]
+    func = ds.filter(lambda r: r["subdomain"] == "functional")[0]
+    prefix = meta(func)["code_prefix"]
     good = ("class Solution:\n    def sumPlus(self, nums: List[int], k: int) -> int:\n"
             "        return sum(nums) + k\n")
-    _run_functional(good, rec["tests"])                             # List comes from the prefix
     bad = good.replace("sum(nums) + k", "sum(nums) + k + (len(nums) == 3)")
-    with pytest.raises(AssertionError, match="case 1"):             # fails on a private case
-        _run_functional(bad, rec["tests"])
+    adder = "a, b = map(int, input().split())\nprint(a + b)\n"
+    r_good, r_bad, r_stdin, r_wrong = sandbox.run_many(
+        [(prefix + good, func["tests"]), (prefix + bad, func["tests"]),
+         (prefix + adder, ds[0]["tests"]), (prefix + "print(3)", ds[0]["tests"])], workers=2)
+    assert r_good.passed and (r_good.n_passed, r_good.n_total) == (3, 3)   # List from the prefix
+    assert not r_bad.passed and r_bad.n_passed == 2 and "case 1" in r_bad.message  # a private case
+    assert r_stdin.passed and r_stdin.n_total == 3
+    assert not r_wrong.passed and r_wrong.n_passed == 1
 
 
 class _Boom:

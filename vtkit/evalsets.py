@@ -504,17 +504,19 @@ def encode_lcb_tests(cases: list[dict]) -> str:
 
 
 def functional_tests(func_name: str, cases: list[dict]) -> str:
-    """Assertion source for LeetCode-style cases: one JSON value per input line -> arguments."""
-    pairs = [(c["input"], c["output"]) for c in cases]
-    return (
-        "import json as _json\n"
-        f"_CASES = {pairs!r}\n"
-        "for _i, (_inp, _out) in enumerate(_CASES):\n"
-        "    _args = [_json.loads(_l) for _l in _inp.split('\\n')]\n"
-        f"    _got = Solution().{func_name}(*_args)\n"
-        "    if isinstance(_got, tuple):\n"
-        "        _got = list(_got)\n"
-        "    assert _got == _json.loads(_out), f'case {_i}: expected {_out}, got {_got!r}'\n")
+    """Assertion source for LeetCode-style cases: one JSON value per input line -> arguments.
+
+    One top-level call per case, so vtkit.sandbox counts and reports each case on its own.
+    """
+    head = ("import json as _json\n"
+            "def _case(_i, _inp, _out):\n"
+            f"    _got = Solution().{func_name}(*[_json.loads(_l) for _l in _inp.split('\\n')])\n"
+            "    if isinstance(_got, tuple):\n"
+            "        _got = list(_got)\n"
+            "    _want = _json.loads(_out)\n"
+            "    assert _got == _want, f'case {_i}: expected {_want!r:.100}, got {_got!r:.100}'\n")
+    return head + "".join(f"_case({i}, {c['input']!r}, {c['output']!r})\n"
+                          for i, c in enumerate(cases))
 
 
 def _lcb_prompt(content: str, starter: str) -> str:
