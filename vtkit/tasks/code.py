@@ -216,7 +216,7 @@ T = [
           "from functools import lru_cache\n\n@lru_cache(maxsize=None)\ndef recurrence(n):\n    if n < 2:\n        return $a0 if n == 0 else $a1\n    return recurrence(n - 1) + $c * recurrence(n - 2)"),
          ("Build the whole list up to n.",
           "def recurrence(n):\n    seq = [$a0, $a1]\n    while len(seq) <= n:\n        seq.append(seq[-1] + $c * seq[-2])\n    return seq[n]")],
-        "def recurrence(n):\n    a, b = $a0, $a1\n    for _ in range(n - 1):\n        a, b = b, b + $c * a\n    return b if n > 0 else a",
+        "def recurrence(n):\n    a, b = $a0, $a1\n    for _ in range(n + 1):\n        a, b = b, b + $c * a\n    return a",
         lambda r, p: [(0,), (1,), (2,)] + [(r.randint(3, 25),) for _ in range(4)]),
     Template(
         "steps_to_zero", 3, "numbers", "n",

@@ -6,12 +6,16 @@ own answer-format instructions (`BOILERPLATE`) are removed first, since every pr
 A text shorter than n words counts as one n-gram of its whole length, so short duplicates (a
 knowledge question) are still caught; `n=None` compares whole normalised texts (problem level).
 
-Which n proves what, for vtkit's generators (see OVERLAP_N and tests/test_tasks.py):
-- every domain is disjoint at the problem level by construction (hash partition of canonical keys);
+Which n proves what, for vtkit's generators (OVERLAP_N; tests/test_tasks.py checks each):
+- every domain is disjoint at the problem level by construction (hash partition of canonical keys),
+  so whole normalised prompts (n=None) never repeat across splits;
 - `knowledge` test prompts share no 10-gram with train (different people, full names);
-- `math`, `code`, `stem` are templated: two different problems legitimately share long runs of
-  template words ("has as many eggs as Ann's apples plus ..."), so for them the n-gram check is a
-  diagnostic at the n given in OVERLAP_N, and disjointness is checked on whole prompts (n=None).
+- `math`, `code`, `stem` are templated, so different problems legitimately share long word runs.
+  Measured test-vs-train fractions (5000 train / 500 test math prompts; 3000 / 300 stem; 400 / 60
+  code): math d=1 0.34 at n=10, 0.002 at n=20 (two problems differing in the last number), 0 at
+  n=25; math d=3-8 1.0 at n=10, 0.002 at n=20; stem 0.95 at n=10, 0.13 at n=25, 0 at n=30; code
+  1.0 at n=13, 0.83 at n=20. For these the check is on whole prompts (n=None) and n-grams are a
+  diagnostic only; decontaminating vtkit's own splits at n=10 would delete most of train.
 """
 import re
 
