@@ -1,0 +1,133 @@
+"""vtkit.distill: learning-potential scores against an independent reference; band selection on built frames."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vtkit import distill, models
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return models.load("tiny-100k", seed=1)
+
+
+PROMPTS = ["What is 2+3?", "Add 17 and 25, then double it.", "x", "Name a prime number between 10 and 20."]
+COMPLETIONS = ["<think>2+3=5</think> \\boxed{5}", "<think>17+25=42, 42*2=84</think>\n\\boxed{84}",
+               "ok", "<think>11 is prime</think> The answer is \\boxed{11}."]
+
+
+def _reference(model, tok, q, y):
+    """HF's own causal-LM loss with the prompt masked: mean NLL over the completion tokens, one pair at a time."""
+    ptext = tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
+    p_ids = tok(ptext, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([p_ids + tok(y, add_special_tokens=False)["input_ids"]])
+    labels = ids.clone()
+    labels[0, :len(p_ids)] = -100
+    with torch.no_grad():
+        return model(input_ids=ids, labels=labels).loss.item()
+
+
+def test_learning_potential_matches_unbatched_reference(tiny):
+    model, tok = tiny
+    ref = np.array([_reference(model, tok, q, y) for q, y in zip(PROMPTS, COMPLETIONS)])
+    for bs in (1, 3, 16):  # 3: batches that mix lengths, so padding is exercised
+        got = distill.learning_potential(model, tok, PROMPTS, COMPLETIONS, batch_size=bs)
+        assert got.shape == (4,)
+        assert np.allclose(got, ref, rtol=1e-5, atol=1e-5), (bs, got, ref)
+    assert np.all(ref > 0) and len(set(np.round(ref, 4))) == 4
+    assert not model.training
+
+
+def test_learning_potential_tracks_what_the_model_learned(tiny):
+    """A few steps of SFT on one trace lower its score and leave an unrelated trace's score higher."""
+    import copy
+    model, tok = copy.deepcopy(tiny[0]), tiny[1]
+    q, y = PROMPTS[1], COMPLETIONS[1]
+    before = distill.learning_potential(model, tok, [q, q], [y, COMPLETIONS[3]])
+    ptext = tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False)
+    p_ids = tok(ptext, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([p_ids + tok(y, add_special_tokens=False)["input_ids"]])
+    labels = ids.clone()
+    labels[0, :len(p_ids)] = -100
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    model.train()
+    torch.manual_seed(0)
+    for _ in range(20):
+        opt.zero_grad()
+        model(input_ids=ids, labels=labels).loss.backward()
+        opt.step()
+    after = distill.learning_potential(model, tok, [q, q], [y, COMPLETIONS[3]])
+    assert after[0] < 0.5 * before[0]
+    assert after[1] > after[0]
+
+
+def test_learning_potential_errors(tiny):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="one completion per prompt"):
+        distill.learning_potential(model, tok, ["a", "b"], ["c"])
+    with pytest.raises(ValueError, match="empty"):
+        distill.learning_potential(model, tok, ["a"], [""])
+    eos = distill.learning_potential(model, tok, ["a"], ["b"], append_eos=True)
+    plain = distill.learning_potential(model, tok, ["a"], ["b"])
+    assert eos[0] != plain[0]
+
+
+def _frame():
+    """Two domains; within each, length buckets whose scores are 0..9 (domain b shifted by +100)."""
+    rows = []
+    for dom, shift in (("a", 0.0), ("b", 100.0)):
+        for bucket, base_len in enumerate((20, 200, 2000)):
+            for k in range(10):
+                rows.append({"domain": dom, "n_tokens": base_len + k, "lp": shift + k + 0.01 * bucket})
+        rows.append({"domain": dom, "n_tokens": 3, "lp": shift + 5.0})  # very short trace, mid score
+    return pd.DataFrame(rows)
+
+
+def test_select_band_keeps_middle_to_high_band_per_bucket():
+    df = _frame()
+    kept, rep = distill.select_band(df, low_q=0.3, high_q=0.95, min_tokens=8)
+    # per (domain, bucket): scores k = 0..9; quantile 0.3 -> 2.7, 0.95 -> 8.55: keep k = 3..8
+    assert len(kept) == 2 * 3 * 6
+    for (dom, b), g in kept.groupby(["domain", "length_bucket"]):
+        ks = sorted(int(round(v - (100 if dom == "b" else 0) - 0.01 * b)) for v in g["lp"])
+        assert ks == [3, 4, 5, 6, 7, 8], (dom, b, ks)
+        assert g["n_tokens"].min() >= [20, 200, 2000][b] and g["n_tokens"].max() < [20, 200, 2000][b] + 10
+    assert (kept["n_tokens"] >= 8).all()  # the short traces went, although their scores sit mid-band
+    # domain-wise ranking: a global ranking would have dropped every trace of domain a
+    assert (kept["domain"] == "a").sum() == 18
+    r = rep.set_index(["domain", "length_bucket"])
+    assert r.loc[("a", -1), "n_short"] == 1 and r.loc[("b", -1), "n"] == 1
+    assert (r.loc[("a", 0), ["n", "n_kept", "n_below_band", "n_outlier"]].tolist() == [10, 6, 3, 1])
+    assert rep["n"].sum() == len(df) and rep["n_kept"].sum() == len(kept)
+
+
+def test_band_mask_reasons_and_buckets_are_quantiles_per_domain():
+    df = _frame()
+    m = distill.band_mask(df, n_length_buckets=3, min_tokens=8)
+    assert set(m["reason"]) == {"kept", "short", "below_band", "outlier"}
+    assert (m.loc[m["reason"] == "outlier", "lp"] % 100 > 8.5).all()
+    # equal-count buckets per domain, ordered by length
+    for dom, g in m[m["length_bucket"] >= 0].groupby("domain"):
+        assert g.groupby("length_bucket").size().tolist() == [10, 10, 10]
+        assert g.groupby("length_bucket")["n_tokens"].max().is_monotonic_increasing
+    # one bucket: ranking over the whole domain, so bucket structure no longer protects short traces
+    m1 = distill.band_mask(df, n_length_buckets=1, min_tokens=8)
+    for dom, g in m1[m1["length_bucket"] >= 0].groupby("domain"):
+        lo, hi = np.quantile(g["lp"], [0.3, 0.95])
+        assert g["keep"].sum() == ((g["lp"] >= lo) & (g["lp"] <= hi)).sum() == 19
+    assert m1.loc[m1["keep"], "length_bucket"].eq(0).all()
+
+
+def test_select_band_errors():
+    df = _frame()
+    with pytest.raises(ValueError, match="low_q < high_q"):
+        distill.select_band(df, low_q=0.9, high_q=0.5)
+    with pytest.raises(ValueError, match="column 'score'"):
+        distill.select_band(df, score_col="score")
+    bad = df.copy()
+    bad.loc[0, "lp"] = np.nan
+    with pytest.raises(ValueError, match="no 'lp' score"):
+        distill.select_band(bad)

@@ -1,0 +1,156 @@
+"""Offline self-distillation: score traces by learning potential, keep a middle-to-high band.
+
+    from vtkit import distill
+    df["lp"] = distill.learning_potential(student, tok, df["prompt"], df["completion"], batch_size=16)
+    kept, report = distill.select_band(df, score_col="lp", low_q=0.3, high_q=0.95)
+
+Learning potential (3B report): S_LP(q, y) = -(1/|y|) sum_t log pi_student(y_t | q, y_<t), the
+length-normalised NLL of the trace under the student. Higher means "not yet mastered". The prompt
+is chat-templated as one user turn with the generation prompt (how the student sees it at RL and
+SFT time), the completion's tokens are appended as tokenised on their own (as trl does for
+completions), and only those tokens are scored. Batches are right-padded, sorted by length so a
+batch holds similar lengths; each row's score matches an unbatched forward pass (tested).
+
+Selection (report: rank within domain-specific length buckets, exclude very short traces and
+extreme high-score outliers, keep the middle-to-high band): traces shorter than `min_tokens` go;
+within each domain, traces are cut into `n_length_buckets` equal-count length buckets (quantiles of
+that domain's lengths); within each (domain, bucket), scores below the `low_q` quantile or above
+the `high_q` quantile go. The report gives no numbers for any of these thresholds: all are
+parameters; the defaults are ours.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+MIN_TOKENS = 8  # not given in the report; at the tiny preset drops degenerate one-line traces
+
+
+def _chat_prefix_ids(tokenizer, prompt: str, chat: bool) -> list[int]:
+    if not chat:
+        return tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("the tokenizer has no chat template; pass chat=False to score raw prompt text, "
+                         "or a chat tokenizer (vtkit.models.load gives one)")
+    out = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                        tokenize=True, return_dict=True)
+    return list(out["input_ids"])
+
+
+@torch.no_grad()
+def learning_potential(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16,
+                       chat: bool = True, append_eos: bool = False) -> np.ndarray:
+    """S_LP per (prompt, completion): mean NLL in nats of the completion tokens under `model`.
+
+    append_eos=True also scores the end-of-turn token (the SFT target includes it); off by default
+    because the report defines the score over the trace y itself.
+    """
+    prompts, completions = list(prompts), list(completions)
+    if len(prompts) != len(completions):
+        raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions; pass one completion per prompt "
+                         "(repeat a prompt for each of its traces)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    rows = []
+    for i, (q, y) in enumerate(zip(prompts, completions)):
+        p_ids = _chat_prefix_ids(tokenizer, q, chat)
+        y_ids = tokenizer(y, add_special_tokens=False)["input_ids"]
+        if append_eos:
+            y_ids = y_ids + [tokenizer.eos_token_id]
+        if not y_ids:
+            raise ValueError(f"completion {i} is empty: S_LP needs at least one completion token")
+        if not p_ids:
+            raise ValueError(f"prompt {i} encodes to no tokens: there is nothing to condition the first token on")
+        rows.append((p_ids, y_ids))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scores = np.zeros(len(rows), dtype=np.float64)
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
+    try:
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
+            seqs = [rows[i][0] + rows[i][1] for i in idx]
+            T = max(len(s) for s in seqs)
+            ids = torch.full((len(seqs), T), pad, dtype=torch.long)
+            att = torch.zeros((len(seqs), T), dtype=torch.long)
+            for r, s in enumerate(seqs):
+                ids[r, :len(s)] = torch.tensor(s)
+                att[r, :len(s)] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
+            for r, i in enumerate(idx):
+                P, C = len(rows[i][0]), len(rows[i][1])
+                # logits at position t predict token t+1: completion tokens P..P+C-1 come from P-1..P+C-2
+                lg = logits[r, P - 1:P + C - 1].float()
+                tgt = ids[r, P:P + C].to(lg.device)
+                nll = -torch.log_softmax(lg, dim=-1).gather(1, tgt[:, None]).squeeze(1)
+                scores[i] = nll.double().mean().item()
+            del logits
+    finally:
+        model.train(was_training)
+    return scores
+
+
+def band_mask(df: pd.DataFrame, score_col: str = "lp", domain_col: str = "domain", length_col: str = "n_tokens",
+              n_length_buckets: int = 3, min_tokens: int = MIN_TOKENS, low_q: float = 0.3,
+              high_q: float = 0.95) -> pd.DataFrame:
+    """A copy of `df` with columns length_bucket, score_lo, score_hi, keep (bool) and reason.
+
+    reason is one of "kept", "short", "below_band", "outlier" (above the high_q quantile).
+    Buckets are equal-count quantiles of length within each domain (ties broken by row order).
+    """
+    for c in (score_col, domain_col, length_col):
+        if c not in df.columns:
+            raise ValueError(f"column {c!r} not in the frame (columns: {list(df.columns)}); pass score_col=, "
+                             "domain_col=, length_col= to name yours")
+    if not 0.0 <= low_q < high_q <= 1.0:
+        raise ValueError(f"need 0 <= low_q < high_q <= 1, got low_q={low_q}, high_q={high_q}")
+    if n_length_buckets < 1:
+        raise ValueError(f"n_length_buckets must be >= 1, got {n_length_buckets}")
+    if df[score_col].isna().any():
+        raise ValueError(f"{int(df[score_col].isna().sum())} rows have no {score_col!r} score; score them or drop them")
+    out = df.copy()
+    out["length_bucket"] = -1
+    out["score_lo"] = np.nan
+    out["score_hi"] = np.nan
+    out["reason"] = "short"
+    long_enough = out[length_col] >= min_tokens
+    for dom, g in out[long_enough].groupby(domain_col, sort=True):
+        k = min(n_length_buckets, len(g))
+        ranks = g[length_col].rank(method="first")  # equal-count buckets even with tied lengths
+        buckets = pd.qcut(ranks, k, labels=False) if k > 1 else pd.Series(0, index=g.index)
+        out.loc[g.index, "length_bucket"] = buckets.astype(int)
+        for b, gb in g.groupby(buckets):
+            lo, hi = gb[score_col].quantile([low_q, high_q]).tolist()
+            s = gb[score_col]
+            out.loc[gb.index, "score_lo"] = lo
+            out.loc[gb.index, "score_hi"] = hi
+            out.loc[gb.index, "reason"] = np.where(s > hi, "outlier", np.where(s < lo, "below_band", "kept"))
+    out["keep"] = out["reason"] == "kept"
+    return out
+
+
+def select_band(df: pd.DataFrame, score_col: str = "lp", domain_col: str = "domain", length_col: str = "n_tokens",
+                n_length_buckets: int = 3, min_tokens: int = MIN_TOKENS, low_q: float = 0.3,
+                high_q: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept rows with their length_bucket, report per domain x bucket).
+
+    The report has one row per (domain, length_bucket) with n, n_kept, n_below_band, n_outlier,
+    score_lo, score_hi, min_len, max_len; bucket -1 counts each domain's traces below min_tokens.
+    """
+    m = band_mask(df, score_col, domain_col, length_col, n_length_buckets, min_tokens, low_q, high_q)
+    rep = (m.groupby([domain_col, "length_bucket"], sort=True)
+           .agg(n=("reason", "size"),
+                n_kept=("reason", lambda r: int((r == "kept").sum())),
+                n_below_band=("reason", lambda r: int((r == "below_band").sum())),
+                n_outlier=("reason", lambda r: int((r == "outlier").sum())),
+                n_short=("reason", lambda r: int((r == "short").sum())),
+                score_lo=("score_lo", "first"), score_hi=("score_hi", "first"),
+                min_len=(length_col, "min"), max_len=(length_col, "max"))
+           .reset_index())
+    kept = m[m["keep"]].drop(columns=["keep", "reason", "score_lo", "score_hi"])
+    return kept, rep
