@@ -1,0 +1,221 @@
+"""Run provenance: resolved config, environment facts, metrics and seeds for one output directory.
+
+Every stage directory carries the same three files (docs/contracts.md, "Run outputs"):
+
+    config.json    the resolved parameters of the run (what the notebook actually used)
+    runinfo.json   git commit (+ dirty flag), package versions, python, host, CPUs, GPUs, time
+    metrics.json   flat scalars only, written atomically by `write_metrics`
+
+Usage inside a notebook:
+
+    from vtkit import runinfo
+    runinfo.seed_everything(seed)                 # random, numpy, torch (+ thread cap from the sweep)
+    runinfo.save(out_dir, dict(preset=preset, seed=seed, ...))
+    runinfo.write_metrics(out_dir, {"accuracy": acc, "n": n})
+
+Nothing here imports torch unless the caller already did (or calls `seed_everything`): the sweep
+runner writes runinfo for every run and must stay cheap. GPU names come from `nvidia-smi` when it
+exists, otherwise from torch only if torch is already imported.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# The stack whose versions change results; anything missing is recorded as None.
+PACKAGES = (
+    "vtkit", "torch", "transformers", "trl", "accelerate", "datasets", "math-verify", "numpy",
+    "pandas", "papermill", "nbclient", "ipykernel", "matplotlib", "seaborn", "reasoning-gym",
+    "submitit", "vllm",
+)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomic JSON write (tmp file + os.replace); non-JSON values are stored as their str()."""
+    _atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def git_info(where: str | os.PathLike | None = None) -> dict:
+    """{"commit", "dirty", "root"} of the git checkout holding `where` (default: cwd), or Nones."""
+    cwd = Path(where or os.getcwd())
+    if not cwd.is_dir():
+        cwd = cwd.parent
+    out = {"commit": None, "dirty": None, "root": None}
+    if shutil.which("git") is None:
+        return out
+    try:
+        run = lambda *a: subprocess.run(["git", *a], cwd=cwd, capture_output=True, text=True, timeout=10)
+        head = run("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return out
+        out["commit"] = head.stdout.strip()
+        out["root"] = run("rev-parse", "--show-toplevel").stdout.strip() or None
+        status = run("status", "--porcelain", "--untracked-files=no")
+        out["dirty"] = bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def package_versions(names=PACKAGES) -> dict:
+    """Installed version of each distribution in `names` (None when absent); no imports."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def gpu_names() -> list[str]:
+    """Names of the visible GPUs: nvidia-smi if present, else torch if already imported, else []."""
+    if shutil.which("nvidia-smi"):
+        try:
+            r = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=20)
+            if r.returncode == 0:
+                names = [line.strip() for line in r.stdout.splitlines() if line.strip()]
+                visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+                if visible is not None:  # report only what this run may use
+                    ids = [v for v in visible.split(",") if v.strip()]
+                    if all(v.strip().isdigit() for v in ids):
+                        names = [names[int(v)] for v in ids if int(v) < len(names)]
+                    else:
+                        names = names[: len(ids)]
+                return names
+        except (OSError, subprocess.SubprocessError):
+            pass
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+def collect(where: str | os.PathLike | None = None) -> dict:
+    """The facts runinfo.json records (see module docstring)."""
+    try:
+        cpus_usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus_usable = os.cpu_count()
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git": git_info(where),
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": cpus_usable,
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "VTKIT_NUM_THREADS")},
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "gpus": gpu_names(),
+    }
+
+
+def save(out_dir: str | os.PathLike, params: dict) -> Path:
+    """Write config.json (resolved `params`) and runinfo.json into `out_dir`; returns `out_dir`."""
+    if not isinstance(params, dict):
+        raise TypeError(f"runinfo.save expects the parameters as a dict, got {type(params).__name__}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", params)
+    write_json(out / "runinfo.json", collect())
+    return out
+
+
+def _scalar(key: str, value: Any):
+    """A JSON scalar for `value`, or a TypeError naming `key`."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    item = getattr(value, "item", None)  # numpy scalars, 0-d arrays, one-element tensors
+    if callable(item) and getattr(value, "ndim", 0) == 0:
+        v = item()
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+    raise TypeError(
+        f"metric {key!r} is a {type(value).__name__}, but metrics.json holds flat scalars only "
+        "(int, float, bool, str, None); reduce it to a number or store it as a file in out_dir")
+
+
+def write_metrics(out_dir: str | os.PathLike, metrics: dict, merge: bool = True) -> Path:
+    """Write `metrics` (flat scalars) to out_dir/metrics.json atomically; returns the path.
+
+    merge=True (default) keeps keys written by earlier calls, so a notebook can report as it goes.
+    """
+    if not isinstance(metrics, dict):
+        raise TypeError(f"write_metrics expects a dict of scalars, got {type(metrics).__name__}")
+    clean = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"metric names must be non-empty strings, got {key!r}")
+        v = _scalar(key, value)
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None if math.isnan(v) else v  # JSON has no NaN; keep +-inf as json's Infinity
+        clean[key] = v
+    path = Path(out_dir) / "metrics.json"
+    if merge and path.exists():
+        clean = {**json.loads(path.read_text()), **clean}
+    write_json(path, clean)
+    return path
+
+
+def num_threads(default: int | None = None) -> int | None:
+    """Threads this run may use: VTKIT_NUM_THREADS set by the sweep runner, else `default`."""
+    value = os.environ.get("VTKIT_NUM_THREADS")
+    return int(value) if value and value.isdigit() and int(value) > 0 else default
+
+
+def seed_everything(seed: int) -> int:
+    """Seed random, numpy and torch; torch deterministic on CPU; cap torch threads to the run's CPUs."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    random.seed(seed)
+    try:
+        import numpy as np
+        np.random.seed(seed % 2**32)
+    except ImportError:
+        pass
+    try:
+        import torch
+    except ImportError:
+        return seed
+    torch.manual_seed(seed)
+    threads = num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    if not torch.cuda.is_available():
+        # warn_only: an op without a deterministic kernel warns instead of stopping the notebook
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.cuda.manual_seed_all(seed)
+    return seed
