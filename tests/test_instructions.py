@@ -1,0 +1,196 @@
+"""vtkit.instructions: every checker on hand-written passing and failing answers, think stripping,
+strict vs loose, the prompt generator and its verified references, the trl reward."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from vtkit import instructions as ins
+
+# (id, kwargs, answers that pass, answers that fail): IFEval semantics, written out by hand
+CASES = [
+    ("punctuation:no_comma", {}, ["hello world"], ["hello, world"]),
+    ("detectable_format:json_format", {}, ['```json\n{"a": 1}\n```', '{"answer": "x"}'], ["{a: 1}", "json please"]),
+    ("detectable_format:number_bullet_lists", {"num_bullets": 2}, ["* one\n* two", "- one\n* two\ntext"],
+     ["* one\n* two\n* three", "* one", "**bold** line\n* one"]),
+    ("detectable_format:multiple_sections", {"section_spliter": "Section", "num_sections": 2},
+     ["Section 1\nfoo\nSection 2\nbar", "Section 1 a Section 2 b Section 3 c"], ["Section 1\nfoo", "section 1 a section 2 b"]),
+    ("detectable_format:title", {}, ["<<my title>>\ntext"], ["<<  >> text", "<my title>"]),
+    ("keywords:existence", {"keywords": ["river", "music"]}, ["The River has music."], ["The river only."]),
+    ("keywords:forbidden_words", {"forbidden_words": ["river"]}, ["rivers flow"], ["A River here"]),
+    ("keywords:frequency", {"keyword": "robot", "frequency": 2, "relation": "at least"}, ["robot and Robot"],
+     ["one robot"]),
+    ("keywords:frequency", {"keyword": "robot", "frequency": 2, "relation": "less than"}, ["one robot", "none"],
+     ["robot robot"]),
+    ("keywords:letter_frequency", {"letter": "z", "let_frequency": 2, "let_relation": "at least"}, ["Zz top"], ["z"]),
+    ("keywords:letter_frequency", {"letter": "z", "let_frequency": 2, "let_relation": "less than"}, ["z"], ["Zz"]),
+    ("length_constraints:number_words", {"num_words": 5, "relation": "less than"}, ["one two three four"],
+     ["one two three four five"]),
+    ("length_constraints:number_words", {"num_words": 5, "relation": "at least"}, ["one, two; three-four five"],
+     ["one two"]),
+    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "at least"},
+     ["Dr. Smith came. He left.", "Is it? Yes!"], ["Dr. Smith came home.", "Pi is 3.14 today."]),
+    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "less than"},
+     ["Mr. Lee paid 2.50 dollars at the U.S. store."], ["One. Two."]),
+    ("length_constraints:number_paragraphs", {"num_paragraphs": 2}, ["a\n***\nb", "***\na\n***\nb"],
+     ["a\n***\n\n***\nb", "a\n***\nb\n***\nc", "a b"]),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
+     ['Hello there.\n\n"Then, we go."'], ["Hello.\n\nNow we go.", "Then we go.\n\nHello.", "Hi.\n\nThen.\n\nMore."]),
+    ("change_case:english_lowercase", {}, ["all lower 123"], ["Not lower", "123"]),
+    ("change_case:english_capital", {}, ["ALL CAPS!"], ["ALL CAPs"]),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"},
+     ["THIS is BIG"], ["THIS is big"]),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"},
+     ["THIS is big"], ["THIS is BIG"]),
+    ("startend:end_checker", {"end_phrase": "Any other questions?"}, ['Text. any other questions?"'],
+     ["Any other questions? Bye."]),
+    ("startend:quotation", {}, ['"quoted"'], ['"unclosed', '"']),
+    ("combination:repeat_prompt", {"prompt_to_repeat": "Describe a park."}, ["describe a park. It is green."],
+     ["Sure! Describe a park."]),
+    ("combination:two_responses", {}, ["one\n******\ntwo", "******\none\n******\ntwo"],
+     ["same\n******\nsame", "a\n******\n\n******\nb", "only one"]),
+    ("detectable_content:postscript", {"postscript_marker": "P.S."}, ["Hi.\n\nP.S. see you"], ["Hi. PS see you"]),
+    ("detectable_content:postscript", {"postscript_marker": "P.P.S"}, ["Hi.\np.p.s later"], ["Hi.\nP.S. later"]),
+    ("detectable_content:number_placeholders", {"num_placeholders": 2}, ["[name] at [place]"], ["[name] only"]),
+    ("detectable_format:number_highlighted_sections", {"num_highlights": 2}, ["*one* and **two**"],
+     ["*one* and ** **", "*one* only"]),
+    ("detectable_format:constrained_response", {}, ["My answer is no."], ["my answer is no.", "Yes."]),
+    ("vtkit:ordered_items", {"items": ["apple", "plum"]}, ["An apple then a Plum."],
+     ["plum then apple", "apple only", "pineapple then plum"]),
+    ("vtkit:start_phrase", {"start_phrase": "In short"}, ["in short, yes."], ["Yes. In short"]),
+    ("vtkit:numbered_list", {"num_items": 3}, ["1. a\n2. b\n3. c", "intro\n1) a\n2) b\n3) c"],
+     ["1. a\n2. b", "1. a\n3. b\n4. c"]),
+]
+
+
+@pytest.mark.parametrize("iid,kw,good,bad", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_checker_pass_and_fail(iid, kw, good, bad):
+    for g in good:
+        assert ins.REGISTRY[iid].check(g, **kw), (iid, g)
+        assert ins.REGISTRY[iid].check(f"<think>plan, plan</think>\n{g}", **kw), (iid, g)
+    for b in bad:
+        assert not ins.REGISTRY[iid].check(b, **kw), (iid, b)
+
+
+def test_registry_covers_every_id_with_cases_and_phrasings():
+    assert len(ins.REGISTRY) >= 20
+    assert {c[0] for c in CASES} == set(ins.REGISTRY)
+    rng = random.Random(0)
+    for iid, spec in ins.REGISTRY.items():
+        kw = spec.sample_kwargs(rng)
+        text = spec.describe(**kw)
+        assert isinstance(text, str) and len(text) > 20
+        for v in kw.values():  # the sampled parameters are stated in the phrasing
+            if isinstance(v, (int, str)) and v != "":
+                assert str(v) in text, (iid, v, text)
+
+
+def test_think_stripping():
+    no_comma = ["punctuation:no_comma"]
+    assert ins.answer_text("<think>a, b</think>\n  answer  ") == "answer"
+    assert ins.answer_text("<think>a</think>x</think>y") == "y"  # the last </think>
+    assert ins.answer_text("<think>never closed, so") == ""
+    assert ins.answer_text("plain answer") == "plain answer"
+    assert ins.check_strict("<think>a, b, c</think>no commas", no_comma, [{}]) == [True]
+    assert ins.check_strict("<think>x</think>a, b", no_comma, [{}]) == [False]
+    # unfinished thinking: empty answer fails everything, even constraints an empty text would meet
+    assert ins.check_strict("<think>no commas here", no_comma, [{}]) == [False]
+    assert ins.check_loose("<think>no commas here", no_comma, [{}]) == [False]
+    kw = {"forbidden_words": ["river"]}
+    assert ins.REGISTRY["keywords:forbidden_words"].check("<think>river</think>fine", **kw)
+    assert not ins.REGISTRY["keywords:forbidden_words"].check("<think>fine</think>river", **kw)
+
+
+def test_loose_differs_from_strict():
+    r = "Sure, here it is:\nno commas in this part"
+    assert ins.check_strict(r, ["punctuation:no_comma"], [{}]) == [False]
+    assert ins.check_loose(r, ["punctuation:no_comma"], [{}]) == [True]  # first line removed
+    q = '*"quoted answer"*'
+    assert ins.check_strict(q, ["startend:quotation"], [{}]) == [False]
+    assert ins.check_loose(q, ["startend:quotation"], [{}]) == [True]  # asterisks removed
+    tail = "The body text ends here.\nAny other questions?\nHope this helps!"
+    kw = [{"end_phrase": "Any other questions?"}]
+    assert ins.check_strict(tail, ["startend:end_checker"], kw) == [False]
+    assert ins.check_loose(tail, ["startend:end_checker"], kw) == [True]  # last line removed
+    # loose never rescues what no variant satisfies
+    assert ins.check_loose("a, b\nc, d\ne, f", ["punctuation:no_comma"], [{}]) == [False]
+
+
+def test_ifeval_style_kwargs_and_errors():
+    ids = ["detectable_format:number_bullet_lists", "punctuation:no_comma"]
+    kw = [{"num_bullets": 2, "keywords": None, "relation": None}, {"num_words": None}]  # IFEval rows carry Nones
+    assert ins.check_strict("* a\n* b", ids, kw) == [True, True]
+    assert ins.check_strict("* a\n* b", ids, json.dumps(kw)) == [True, True]
+    with pytest.raises(KeyError, match="language detection"):
+        ins.check_strict("x", ["language:response_language"], [{"language": "en"}])
+    with pytest.raises(ValueError, match="one dict per id"):
+        ins.check_strict("x", ids, [{}])
+    with pytest.raises(ValueError, match="relation must be one of"):
+        ins.check_strict("x y", ["length_constraints:number_words"], [{"num_words": 1, "relation": "more than"}])
+
+
+def test_sentence_splitter():
+    assert ins.split_sentences("Dr. Smith paid 3.50 at example.com today. Then he left! Why?") == \
+        ["Dr. Smith paid 3.50 at example.com today.", "Then he left!", "Why?"]
+    assert ins.count_sentences("The U.S. team won. It was close.") == 2
+    assert ins.count_sentences("No terminal punctuation") == 1
+    assert ins.count_words("It's a well-known fact, 42 times.") == 8
+
+
+def test_make_prompts_deterministic_and_verified():
+    a = ins.make_prompts(60, seed=3)
+    b = ins.make_prompts(60, seed=3)
+    c = ins.make_prompts(60, seed=4)
+    assert a.to_list() == b.to_list() and a["prompt"] != c["prompt"]
+    assert {"id", "domain", "prompt", "instruction_id_list", "kwargs", "solutions"} <= set(a.column_names)
+    assert len(set(a["id"])) == 60 and set(a["domain"]) == {"instruct"}
+    for r in a:
+        ids, kws = r["instruction_id_list"], json.loads(r["kwargs"])
+        assert 1 <= len(ids) <= 3 and len(ids) == len(kws) == r["difficulty"]
+        groups = [ins.REGISTRY[i].group for i in ids if ins.REGISTRY[i].group]
+        assert len(groups) == len(set(groups))  # no two layouts / cases / starts together
+        for i, kw in zip(ids, kws):
+            assert ins.REGISTRY[i].describe(**kw) in r["prompt"]
+        sol = r["solutions"][0]
+        assert sol.startswith("<think>") and all(ins.check_strict(sol, ids, kws))
+        assert all(ins.check_loose(sol, ids, kws))
+
+
+def test_make_prompts_reaches_every_constraint_and_respects_counts():
+    ds = ins.make_prompts(300, seed=0, n_constraints=(2, 2))
+    seen = {i for ids in ds["instruction_id_list"] for i in ids}
+    assert seen == set(ins.REGISTRY)
+    assert set(ds["difficulty"]) == {2}
+    with pytest.raises(ValueError, match="n_constraints"):
+        ins.make_prompts(1, n_constraints=(3, 1))
+
+
+def test_compose_reference_single_constraints_with_random_kwargs():
+    rng = random.Random(1)
+    base = "Describe a walk in the park."
+    for iid, spec in ins.REGISTRY.items():
+        for _ in range(10):
+            kw = spec.sample_kwargs(rng)
+            if iid == "combination:repeat_prompt":
+                kw["prompt_to_repeat"] = base
+            ref = ins.compose_reference(base, [iid], [kw], rng)
+            assert ref is not None and spec.check(ref, **kw), (iid, kw, ref)
+
+
+def test_instruction_reward():
+    ids = [["punctuation:no_comma", "keywords:existence"]] * 3 + [[]]
+    kws = [json.dumps([{}, {"keywords": ["river"]}])] * 3 + ["[]"]
+    comps = ["<think>a, b</think>the river", "the river, again", "no river", "open-ended answer"]
+    assert ins.instruction_reward(comps, ids, kws) == [1.0, 0.0, 1.0, None]
+    frac = ins.make_instruction_reward("fraction")
+    assert frac(comps, ids, kws) == [1.0, 0.5, 1.0, None]
+    conv = [[{"role": "assistant", "content": c}] for c in comps]
+    assert ins.instruction_reward(conv, ids, kws) == [1.0, 0.0, 1.0, None]
+    assert ins.instruction_reward.__name__ == "instruction_reward"
+    loose = ins.make_instruction_reward("all", loose=True)
+    assert loose(["Sure, here:\nthe river"], ids[:1], kws[:1]) == [1.0]
+    assert ins.instruction_reward(["Sure, here:\nthe river"], ids[:1], kws[:1]) == [0.0]
+    with pytest.raises(ValueError, match="mode"):
+        ins.make_instruction_reward("mean")

@@ -1,0 +1,721 @@
+"""Verifiable instruction constraints (IFEval-style): checkers, samplers, phrasings, prompt generator, reward.
+
+    from vtkit import instructions as ins
+    ins.REGISTRY["punctuation:no_comma"].check("<think>..</think> no commas here")     # -> True
+    ins.check_strict(response, ["keywords:existence"], [{"keywords": ["river"]}])     # -> [bool]
+    ds = ins.make_prompts(200, seed=0, n_constraints=(1, 3))   # prompt, instruction_id_list, kwargs, solutions, ...
+    GRPOTrainer(..., reward_funcs=[ins.instruction_reward])    # 1.0 when every constraint holds (strict)
+
+Ids, keyword arguments and checker semantics follow IFEval (Zhou et al. 2023, google-research
+`instruction_following_eval`), so google/IFEval rows can be graded here as they are: relations
+"less than" / "at least", the regexes for bullets, sections, highlights, postscripts, paragraphs,
+IFEval's regex sentence splitter, and its strict / loose protocol (loose: the response, its
+asterisk-free copy, and each with the first, the last, or both lines removed; any one passing is
+enough). A response with an empty answer fails every instruction, as in IFEval. vtkit adds
+`vtkit:ordered_items`, `vtkit:start_phrase` and `vtkit:numbered_list` (ordering, start phrases and
+item counts from the 3B report's validator list).
+
+Only the answer is graded: the text after the last `</think>`, stripped of surrounding whitespace;
+with `<think>` but no `</think>` the answer is empty (the model never finished thinking).
+
+Departures from IFEval: no language detection (change_case ids check the letter case only; the
+`language:response_language` id is not offered); words for capital_word_frequency are regex tokens
+(`\\w+`), not NLTK's word_tokenize; parameter ranges are smaller than IFEval's (tiny models write
+short answers). `make_prompts` writes a reference response per prompt, built by a simple composer
+and kept only when `check_strict` accepts it, so every prompt comes with a verified solution.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import datasets
+
+THINK, END_THINK = "<think>", "</think>"
+RELATIONS = ("less than", "at least")
+
+
+# ----------------------------------------------------------------------------- text helpers
+
+def answer_text(response: str) -> str:
+    """The graded part: after the last </think>; '' when <think> was opened but never closed."""
+    if not isinstance(response, str):
+        raise TypeError(f"response must be a string, got {type(response).__name__}")
+    if END_THINK in response:
+        return response.rsplit(END_THINK, 1)[1].strip()
+    if THINK in response:
+        return ""
+    return response.strip()
+
+
+_ALPHA, _DIGITS = "([A-Za-z])", "([0-9])"
+_PREFIXES = "(Mr|St|Mrs|Ms|Dr)[.]"
+_SUFFIXES = "(Inc|Ltd|Jr|Sr|Co)"
+_STARTERS = r"(Mr|Mrs|Ms|Dr|Prof|Capt|Cpt|Lt|He\s|She\s|It\s|They\s|Their\s|Our\s|We\s|But\s|However\s|That\s|This\s|Wherever)"
+_ACRONYMS = "([A-Z][.][A-Z][.](?:[A-Z][.])?)"
+_WEBSITES = "[.](com|net|org|io|gov|edu|me)"
+
+
+def split_sentences(text: str) -> list[str]:
+    """IFEval's regex sentence splitter (no NLTK): protects titles, decimals, acronyms, websites."""
+    text = " " + text + "  "
+    text = text.replace("\n", " ")
+    text = re.sub(_PREFIXES, "\\1<prd>", text)
+    text = re.sub(_WEBSITES, "<prd>\\1", text)
+    text = re.sub(_DIGITS + "[.]" + _DIGITS, "\\1<prd>\\2", text)
+    text = re.sub(r"\.{2,}", lambda m: "<prd>" * len(m.group(0)) + "<stop>", text)
+    text = text.replace("Ph.D.", "Ph<prd>D<prd>")
+    text = re.sub(r"\s" + _ALPHA + "[.] ", " \\1<prd> ", text)
+    text = re.sub(_ACRONYMS + " " + _STARTERS, "\\1<stop> \\2", text)
+    text = re.sub(_ALPHA + "[.]" + _ALPHA + "[.]" + _ALPHA + "[.]", "\\1<prd>\\2<prd>\\3<prd>", text)
+    text = re.sub(_ALPHA + "[.]" + _ALPHA + "[.]", "\\1<prd>\\2<prd>", text)
+    text = re.sub(" " + _SUFFIXES + "[.] " + _STARTERS, " \\1<stop> \\2", text)
+    text = re.sub(" " + _SUFFIXES + "[.]", " \\1<prd>", text)
+    text = re.sub(" " + _ALPHA + "[.]", " \\1<prd>", text)
+    text = text.replace(".\u201d", "\u201d.").replace('."', '".').replace('!"', '"!').replace('?"', '"?')
+    text = text.replace(".", ".<stop>").replace("?", "?<stop>").replace("!", "!<stop>")
+    text = text.replace("<prd>", ".")
+    sentences = [s.strip() for s in text.split("<stop>")]
+    if sentences and not sentences[-1]:
+        sentences = sentences[:-1]
+    return sentences
+
+
+def count_words(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def count_sentences(text: str) -> int:
+    return len(split_sentences(text))
+
+
+def _relation(actual: int, relation: str, n: int) -> bool:
+    if relation == "less than":
+        return actual < n
+    if relation == "at least":
+        return actual >= n
+    raise ValueError(f"relation must be one of {RELATIONS}, got {relation!r}")
+
+
+# ----------------------------------------------------------------------------- checkers (IFEval semantics)
+
+def _no_comma(v):
+    return not re.search(r"\,", v)
+
+
+def _json_format(v):
+    v = v.strip()
+    for pre in ("```json", "```Json", "```JSON", "```"):
+        if v.startswith(pre):
+            v = v[len(pre):]
+            break
+    v = v.removesuffix("```").strip()
+    try:
+        json.loads(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _bullets(v, num_bullets):
+    star = re.findall(r"^\s*\*[^\*].*$", v, flags=re.MULTILINE)
+    dash = re.findall(r"^\s*-.*$", v, flags=re.MULTILINE)
+    return len(star) + len(dash) == num_bullets
+
+
+def _sections(v, section_spliter, num_sections):
+    parts = re.split(r"\s?" + section_spliter + r"\s?\d+\s?", v)
+    return len(parts) - 1 >= num_sections
+
+
+def _title(v):
+    return any(t.lstrip("<").rstrip(">").strip() for t in re.findall(r"<<[^\n]+>>", v))
+
+
+def _existence(v, keywords):
+    return all(re.search(k, v, flags=re.IGNORECASE) for k in keywords)
+
+
+def _forbidden(v, forbidden_words):
+    return not any(re.search(r"\b" + w + r"\b", v, flags=re.IGNORECASE) for w in forbidden_words)
+
+
+def _frequency(v, keyword, frequency, relation):
+    return _relation(len(re.findall(keyword, v, flags=re.IGNORECASE)), relation, frequency)
+
+
+def _letter_frequency(v, letter, let_frequency, let_relation):
+    return _relation(collections.Counter(v.lower())[letter.lower()], let_relation, let_frequency)
+
+
+def _number_words(v, num_words, relation):
+    return _relation(count_words(v), relation, num_words)
+
+
+def _number_sentences(v, num_sentences, relation):
+    return _relation(count_sentences(v), relation, num_sentences)
+
+
+def _number_paragraphs(v, num_paragraphs):
+    paragraphs = re.split(r"\s?\*\*\*\s?", v)
+    n = len(paragraphs)
+    for i, p in enumerate(paragraphs):
+        if not p.strip():
+            if i in (0, len(paragraphs) - 1):
+                n -= 1
+            else:
+                return False
+    return n == num_paragraphs
+
+
+def _nth_paragraph_first_word(v, num_paragraphs, nth_paragraph, first_word):
+    paragraphs = re.split(r"\n\n", v)
+    n = sum(1 for p in paragraphs if p.strip())
+    if nth_paragraph > n:
+        return False
+    p = paragraphs[nth_paragraph - 1].strip()
+    if not p:
+        return False
+    word = p.split()[0].strip().lstrip("'").lstrip('"')
+    first = ""
+    for ch in word:
+        if ch in {".", ",", "?", "!", "'", '"'}:
+            break
+        first += ch.lower()
+    return n == num_paragraphs and first == first_word.lower()
+
+
+def _lowercase(v):
+    return v.islower()
+
+
+def _capital(v):
+    return v.isupper()
+
+
+def _capital_words(v, capital_frequency, capital_relation):
+    words = re.findall(r"\w+", v)  # IFEval: nltk.word_tokenize; punctuation tokens are never upper-case
+    return _relation(sum(w.isupper() for w in words), capital_relation, capital_frequency)
+
+
+def _end_checker(v, end_phrase):
+    return v.strip().strip('"').lower().endswith(end_phrase.strip().lower())
+
+
+def _quotation(v):
+    v = v.strip()
+    return len(v) > 1 and v[0] == '"' and v[-1] == '"'
+
+
+def _repeat_prompt(v, prompt_to_repeat):
+    return v.strip().lower().startswith(prompt_to_repeat.strip().lower())
+
+
+def _two_responses(v):
+    valid = []
+    parts = v.split("******")
+    for i, r in enumerate(parts):
+        if not r.strip():
+            if i not in (0, len(parts) - 1):
+                return False
+        else:
+            valid.append(r)
+    return len(valid) == 2 and valid[0].strip() != valid[1].strip()
+
+
+def _postscript(v, postscript_marker):
+    v = v.lower()
+    if postscript_marker == "P.P.S":
+        pat = r"\s*p\.\s?p\.\s?s.*$"
+    elif postscript_marker == "P.S.":
+        pat = r"\s*p\.\s?s\..*$"
+    else:
+        pat = r"\s*" + postscript_marker.lower() + r".*$"
+    return bool(re.findall(pat, v, flags=re.MULTILINE))
+
+
+def _placeholders(v, num_placeholders):
+    return len(re.findall(r"\[.*?\]", v)) >= num_placeholders
+
+
+def _highlights(v, num_highlights):
+    n = sum(1 for h in re.findall(r"\*[^\n\*]*\*", v) if h.strip("*").strip())
+    n += sum(1 for h in re.findall(r"\*\*[^\n\*]*\*\*", v) if h.removeprefix("**").removesuffix("**").strip())
+    return n >= num_highlights
+
+
+CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
+
+
+def _constrained(v):
+    v = v.strip()
+    return any(c in v for c in CONSTRAINED_OPTIONS)
+
+
+def _ordered_items(v, items):
+    pos = []
+    for it in items:
+        m = re.search(r"\b" + re.escape(it) + r"\b", v, flags=re.IGNORECASE)
+        if not m:
+            return False
+        pos.append(m.start())
+    return all(a < b for a, b in zip(pos, pos[1:]))
+
+
+def _start_phrase(v, start_phrase):
+    return v.strip().lower().startswith(start_phrase.strip().lower())
+
+
+def _numbered_list(v, num_items):
+    nums = [int(m) for m in re.findall(r"^\s*(\d+)[.)]\s", v, flags=re.MULTILINE)]
+    return nums == list(range(1, num_items + 1))
+
+
+# ----------------------------------------------------------------------------- samplers and phrasings
+
+KEYWORDS = ["river", "garden", "planet", "music", "winter", "coffee", "island", "robot", "forest", "candle",
+            "mountain", "library", "ocean", "bridge", "lantern", "harvest", "puzzle", "rocket", "village", "window"]
+ITEMS = ["apple", "banana", "cherry", "mango", "lemon", "grape", "peach", "plum", "melon", "kiwi"]
+END_PHRASES = ["Is there anything else I can help with?", "Let me know if you have additional questions.",
+               "Any other questions?", "That is all for now."]
+START_PHRASES = ["Here is my answer", "Good question", "In short", "To begin"]
+FIRST_WORDS = ["today", "first", "next", "finally", "overall", "clearly"]
+TITLES = ["notes for today", "a quiet plan", "simple thoughts", "the short version"]
+PLACEHOLDERS = ["name", "place", "date", "address", "time"]
+
+
+def _rel(rng):
+    return rng.choice(RELATIONS)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One constraint type: IFEval checker on the answer text, kwargs sampler, prompt phrasing."""
+
+    id: str
+    checker: Callable[..., bool]
+    sampler: Callable[[random.Random], dict]
+    describer: Callable[..., str]
+    group: str = ""  # instructions sharing a non-empty group are mutually exclusive in one prompt
+    conflicts: frozenset = field(default_factory=frozenset)
+
+    def check(self, response: str, **kwargs) -> bool:
+        """Strict check of a full response (think part stripped; empty answer fails)."""
+        return check_strict(response, [self.id], [kwargs])[0]
+
+    def sample_kwargs(self, rng: random.Random) -> dict:
+        return self.sampler(rng)
+
+    def describe(self, **kwargs) -> str:
+        return self.describer(**_clean(kwargs))
+
+
+def _join(words):
+    return ", ".join(f'"{w}"' for w in words)
+
+
+_SPECS = [
+    Instruction("punctuation:no_comma", _no_comma, lambda r: {},
+                lambda: "In your entire response, refrain from the use of any commas."),
+    Instruction("detectable_format:json_format", _json_format, lambda r: {},
+                lambda: "Entire output should be wrapped in JSON format. You can use markdown ticks such as ```.",
+                group="layout"),
+    Instruction("detectable_format:number_bullet_lists", _bullets, lambda r: {"num_bullets": r.randint(1, 5)},
+                lambda num_bullets: f"Your answer must contain exactly {num_bullets} bullet points. Use the markdown "
+                                    "bullet points such as:\n* This is point 1.\n* This is point 2", group="layout"),
+    Instruction("detectable_format:multiple_sections", _sections,
+                lambda r: {"section_spliter": r.choice(["Section", "SECTION"]), "num_sections": r.randint(1, 4)},
+                lambda section_spliter, num_sections: f"Your response must have {num_sections} sections. Mark the "
+                f"beginning of each section with {section_spliter} X, such as:\n{section_spliter} 1\n"
+                f"[content of section 1]\n{section_spliter} 2\n[content of section 2]", group="layout"),
+    Instruction("detectable_format:title", _title, lambda r: {},
+                lambda: "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>."),
+    Instruction("keywords:existence", _existence, lambda r: {"keywords": r.sample(KEYWORDS, r.randint(1, 2))},
+                lambda keywords: f"Include keywords {_join(keywords)} in the response."),
+    Instruction("keywords:forbidden_words", _forbidden,
+                lambda r: {"forbidden_words": r.sample(KEYWORDS, r.randint(1, 3))},
+                lambda forbidden_words: f"Do not include keywords {_join(forbidden_words)} in the response."),
+    Instruction("keywords:frequency", _frequency,
+                lambda r: {"keyword": r.choice(KEYWORDS), "frequency": r.randint(1, 3), "relation": _rel(r)},
+                lambda keyword, frequency, relation: f'In your response, the word "{keyword}" should appear '
+                                                     f"{relation} {frequency} times."),
+    Instruction("keywords:letter_frequency", _letter_frequency,
+                lambda r: {"letter": r.choice("bcdfghkmpvwyz"), "let_frequency": r.randint(1, 6),
+                           "let_relation": _rel(r)},
+                lambda letter, let_frequency, let_relation: f'In your response, the letter "{letter}" should appear '
+                                                            f"{let_relation} {let_frequency} times."),
+    Instruction("length_constraints:number_words", _number_words,
+                lambda r: {"num_words": r.choice([10, 20, 30, 50, 80, 120]), "relation": _rel(r)},
+                lambda num_words, relation: f"Answer with {relation} {num_words} words."),
+    Instruction("length_constraints:number_sentences", _number_sentences,
+                lambda r: {"num_sentences": r.randint(2, 8), "relation": _rel(r)},
+                lambda num_sentences, relation: f"Your response should contain {relation} {num_sentences} sentences."),
+    Instruction("length_constraints:number_paragraphs", _number_paragraphs,
+                lambda r: {"num_paragraphs": r.randint(2, 4)},
+                lambda num_paragraphs: f"There should be {num_paragraphs} paragraphs. Paragraphs are separated with "
+                                       "the markdown divider: ***", group="layout"),
+    Instruction("length_constraints:nth_paragraph_first_word", _nth_paragraph_first_word,
+                lambda r: (lambda n: {"num_paragraphs": n, "nth_paragraph": r.randint(1, n),
+                                      "first_word": r.choice(FIRST_WORDS)})(r.randint(2, 4)),
+                lambda num_paragraphs, nth_paragraph, first_word: f"There should be {num_paragraphs} paragraphs. "
+                "Paragraphs and only paragraphs are separated with each other by two new lines as if it was '\\n\\n' "
+                f"in python. Paragraph {nth_paragraph} must start with word {first_word}.", group="layout"),
+    Instruction("change_case:english_lowercase", _lowercase, lambda r: {},
+                lambda: "Your entire response should be in English, and in all lowercase letters. No capital letters "
+                        "are allowed.", group="case"),
+    Instruction("change_case:english_capital", _capital, lambda r: {},
+                lambda: "Your entire response should be in English, and in all capital letters.", group="case"),
+    Instruction("change_case:capital_word_frequency", _capital_words,
+                lambda r: {"capital_frequency": r.randint(1, 4), "capital_relation": _rel(r)},
+                lambda capital_frequency, capital_relation: "In your response, words with all capital letters should "
+                f"appear {capital_relation} {capital_frequency} times.", group="case"),
+    Instruction("startend:end_checker", _end_checker, lambda r: {"end_phrase": r.choice(END_PHRASES)},
+                lambda end_phrase: f'Finish your response with this exact phrase "{end_phrase}". No other words '
+                                   "should follow this phrase."),
+    Instruction("startend:quotation", _quotation, lambda r: {},
+                lambda: "Wrap your entire response with double quotation marks.", group="start"),
+    Instruction("combination:repeat_prompt", _repeat_prompt, lambda r: {"prompt_to_repeat": ""},
+                lambda prompt_to_repeat: "First repeat the request word for word without change, then give your "
+                "answer (1. do not say any words or characters before repeating the request; 2. the request you need "
+                "to repeat does not include this sentence)", group="start"),
+    Instruction("combination:two_responses", _two_responses, lambda r: {},
+                lambda: "Give two different responses. Responses and only responses should be separated by 6 "
+                        "asterisk symbols: ******.", group="layout"),
+    Instruction("detectable_content:postscript", _postscript,
+                lambda r: {"postscript_marker": r.choice(["P.S.", "P.P.S"])},
+                lambda postscript_marker: "At the end of your response, please explicitly add a postscript starting "
+                                          f"with {postscript_marker}"),
+    Instruction("detectable_content:number_placeholders", _placeholders,
+                lambda r: {"num_placeholders": r.randint(1, 3)},
+                lambda num_placeholders: f"The response must contain at least {num_placeholders} placeholders "
+                                         "represented by square brackets, such as [address]."),
+    Instruction("detectable_format:number_highlighted_sections", _highlights,
+                lambda r: {"num_highlights": r.randint(1, 3)},
+                lambda num_highlights: f"Highlight at least {num_highlights} sections in your answer with markdown, "
+                                       "i.e. *highlighted section*."),
+    Instruction("detectable_format:constrained_response", _constrained, lambda r: {},
+                lambda: "Answer with one of the following options: " + ", ".join(f'"{o}"' for o in CONSTRAINED_OPTIONS),
+                group="layout"),
+    Instruction("vtkit:ordered_items", _ordered_items, lambda r: {"items": r.sample(ITEMS, r.randint(2, 3))},
+                lambda items: "Mention these items in exactly this order: " + ", then ".join(items) + "."),
+    Instruction("vtkit:start_phrase", _start_phrase, lambda r: {"start_phrase": r.choice(START_PHRASES)},
+                lambda start_phrase: f'Begin your response with the exact phrase "{start_phrase}".', group="start"),
+    Instruction("vtkit:numbered_list", _numbered_list, lambda r: {"num_items": r.randint(2, 5)},
+                lambda num_items: f"Your answer must be a numbered list with exactly {num_items} items, numbered "
+                                  "1. 2. 3. and so on, one per line.", group="layout"),
+]
+
+# pairs that cannot hold together (beyond the groups): a lowercase "section 1" is no "Section 1", etc.
+_CONFLICT_PAIRS = [
+    ("change_case:english_lowercase", "detectable_format:multiple_sections"),
+    ("change_case:english_lowercase", "detectable_format:constrained_response"),
+    ("change_case:english_capital", "detectable_format:constrained_response"),
+    ("detectable_format:json_format", "detectable_format:title"),
+    ("detectable_format:json_format", "startend:end_checker"),
+    ("detectable_format:json_format", "detectable_content:postscript"),
+    ("detectable_format:json_format", "startend:quotation"),
+    ("detectable_format:json_format", "combination:repeat_prompt"),
+    ("detectable_format:json_format", "vtkit:start_phrase"),
+    ("keywords:existence", "keywords:forbidden_words"),
+    ("keywords:frequency", "keywords:forbidden_words"),
+    ("keywords:frequency", "keywords:existence"),
+    ("length_constraints:number_sentences", "detectable_format:constrained_response"),
+    ("length_constraints:number_words", "detectable_format:constrained_response"),
+]
+_conf = collections.defaultdict(set)
+for _a, _b in _CONFLICT_PAIRS:
+    _conf[_a].add(_b)
+    _conf[_b].add(_a)
+REGISTRY: dict[str, Instruction] = {
+    s.id: Instruction(s.id, s.checker, s.sampler, s.describer, s.group, frozenset(_conf[s.id])) for s in _SPECS}
+
+
+def _clean(kwargs) -> dict:
+    """Drop None-valued keys (google/IFEval rows carry every kwarg name, unused ones as None)."""
+    return {k: v for k, v in (kwargs or {}).items() if v is not None}
+
+
+def _lookup(iid: str) -> Instruction:
+    if iid not in REGISTRY:
+        hint = " (needs language detection, not offered)" if iid.startswith("language:") else ""
+        raise KeyError(f"unknown instruction id {iid!r}{hint}; known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[iid]
+
+
+def _parse_kwargs(ids, kwargs_list):
+    if isinstance(kwargs_list, str):
+        kwargs_list = json.loads(kwargs_list)
+    if kwargs_list is None:
+        kwargs_list = [{}] * len(ids)
+    if len(ids) != len(kwargs_list):
+        raise ValueError(f"{len(ids)} instruction ids but {len(kwargs_list)} kwargs dicts; give one dict per id")
+    return [_clean(k) for k in kwargs_list]
+
+
+def _variants_loose(a: str) -> list[str]:
+    lines = a.split("\n")
+    first, last, both = "\n".join(lines[1:]).strip(), "\n".join(lines[:-1]).strip(), "\n".join(lines[1:-1]).strip()
+    return [a, a.replace("*", ""), first, last, both, first.replace("*", ""), last.replace("*", ""),
+            both.replace("*", "")]
+
+
+def _check(response, ids, kwargs_list, loose: bool) -> list[bool]:
+    ids = list(ids)
+    kws = _parse_kwargs(ids, kwargs_list)
+    a = answer_text(response)
+    variants = _variants_loose(a) if loose else [a]
+    out = []
+    for iid, kw in zip(ids, kws):
+        fn = _lookup(iid).checker
+        out.append(any(bool(v.strip()) and bool(fn(v, **kw)) for v in variants))
+    return out
+
+
+def check_strict(response: str, ids: Sequence[str], kwargs_list) -> list[bool]:
+    """IFEval strict: one bool per instruction, on the answer after </think>."""
+    return _check(response, ids, kwargs_list, loose=False)
+
+
+def check_loose(response: str, ids: Sequence[str], kwargs_list) -> list[bool]:
+    """IFEval loose: an instruction holds if it holds on any of the 8 relaxed variants of the answer."""
+    return _check(response, ids, kwargs_list, loose=True)
+
+
+# ----------------------------------------------------------------------------- trl reward
+
+def make_instruction_reward(mode: str = "all", loose: bool = False):
+    """A trl reward: mode "all" gives 1.0 iff every constraint holds, "fraction" the share that hold.
+
+    Rows without constraints (empty instruction_id_list, e.g. open-ended prompts in a mixture)
+    get None, which trl leaves out of that reward function's statistics.
+    """
+    if mode not in ("all", "fraction"):
+        raise ValueError(f"mode must be 'all' or 'fraction', got {mode!r}")
+    checker = check_loose if loose else check_strict
+
+    def reward(completions, instruction_id_list, kwargs, **_):
+        out = []
+        for c, ids, kw in zip(completions, instruction_id_list, kwargs, strict=True):
+            text = c if isinstance(c, str) else c[-1]["content"]
+            if not ids:
+                out.append(None)
+                continue
+            ok = checker(text, ids, kw)
+            out.append(float(all(ok)) if mode == "all" else sum(ok) / len(ok))
+        return out
+
+    reward.__name__ = f"instruction_{mode}" + ("_loose" if loose else "")
+    return reward
+
+
+instruction_reward = make_instruction_reward("all")
+instruction_reward.__name__ = "instruction_reward"
+
+
+# ----------------------------------------------------------------------------- prompt generator + reference composer
+
+BASE_TASKS = [
+    "Write a short note about the sea.", "Describe your ideal weekend.", "Explain why people enjoy music.",
+    "Write a short story about a robot.", "Give advice to a new student.", "Describe a walk in the park.",
+    "Write a product description for a water bottle.", "Explain how plants grow.",
+    "Write a letter to a friend about a trip.", "Describe a rainy day in the city.", "Write a short poem about winter.",
+    "Summarize the benefits of exercise.", "Write a review of a small cafe.", "Explain how a bicycle works.",
+    "Describe your favorite season.", "Write a short speech for a school event.", "Give tips for saving money.",
+    "Describe a visit to a museum.", "Write an email inviting a colleague to lunch.", "Explain why sleep is important.",
+]
+
+# comma-free, no all-caps words, no "I", none starts with "A ", no keyword or item word
+FILLER = [
+    "The morning air feels fresh and cool.", "Small steps lead to big changes.", "The old road bends past the hill.",
+    "People like to share good news.", "The light fades slowly in the evening.", "Every plan needs a clear goal.",
+    "The dog sleeps by the door.", "Warm bread smells wonderful.", "The team worked hard all week.",
+    "Quiet moments help us think.", "The children laughed at the joke.", "Clouds drift across the blue sky.",
+    "Good habits make life easier.", "The train arrived right on time.", "Fresh water is always welcome.",
+    "The shop opens early on Monday.", "Kind words cost nothing.", "The path is wide and easy to follow.",
+    "Time passes fast when we are busy.", "The cat watches the birds outside.", "Simple tools often work best.",
+    "The city wakes up slowly.", "Friends make hard days lighter.", "The wind moves the tall grass.",
+    "Careful work saves time later.", "The lake looks calm at dawn.", "Old books hold many stories.",
+    "The sun sets behind the hills.", "New ideas need some patience.", "The bus stops near the corner.",
+    "Clean rooms feel calm.", "The runner kept a steady pace.", "Tea tastes best when it is hot.",
+    "The students asked good questions.", "Long walks clear the mind.", "The bell rang at noon.",
+    "Honest advice is rare and useful.", "The boat rocked on small waves.", "Fresh snow covers the ground.",
+    "The market is busy on weekends.", "Patience makes learning easier.", "The stars shine on clear nights.",
+]
+CAPS = ["NOTE", "IMPORTANT", "ALWAYS", "READY", "CLEAR", "SIMPLE"]
+
+
+def _letter_word(letter: str) -> str:
+    words = {"b": "bob", "c": "cocoa", "d": "dad", "f": "fluff", "g": "egg", "h": "hush", "k": "kick", "m": "mom",
+             "p": "pop", "v": "velvet", "w": "wow", "y": "yay", "z": "fizz"}
+    return words.get(letter, letter * 3)
+
+
+def compose_reference(base: str, ids: Sequence[str], kwargs_list, rng: random.Random) -> str | None:
+    """A response meeting every constraint (answer part only), or None when the composer finds none.
+
+    It builds filler text around the required pieces (keywords, placeholders, highlights, layout,
+    start/end phrases, case) and grows the filler until `check_strict` passes; None when no length
+    within its range satisfies all constraints together.
+    """
+    kws = _parse_kwargs(list(ids), kwargs_list)
+    spec = dict(zip(ids, kws))
+    forbidden = spec.get("keywords:forbidden_words", {}).get("forbidden_words", [])
+    freq = spec.get("keywords:frequency")
+    letter = spec.get("keywords:letter_frequency")
+    avoid = list(forbidden) + ([freq["keyword"]] if freq else [])
+    pool = [s for s in FILLER if not any(re.search(w, s, flags=re.IGNORECASE) for w in avoid)]
+    rng.shuffle(pool)
+    if letter and letter["let_relation"] == "less than":
+        pool.sort(key=lambda s: s.lower().count(letter["letter"]))
+    if not pool:
+        return None
+
+    extras = []
+    if "keywords:existence" in spec:
+        extras.append("We think about the " + " and the ".join(spec["keywords:existence"]["keywords"]) + ".")
+    if freq and freq["relation"] == "at least":
+        extras += [f"The {freq['keyword']} matters."] * freq["frequency"]
+    if letter and letter["let_relation"] == "at least":
+        w = _letter_word(letter["letter"])
+        per = w.count(letter["letter"])
+        extras.append("Say " + " ".join([w] * -(-letter["let_frequency"] // per)) + ".")
+    cap = spec.get("change_case:capital_word_frequency")
+    if cap and cap["capital_relation"] == "at least":
+        extras.append(" ".join(CAPS[:cap["capital_frequency"]]) + " matters here.")
+    if "detectable_content:number_placeholders" in spec:
+        n = spec["detectable_content:number_placeholders"]["num_placeholders"]
+        extras.append("Fill in " + " and ".join(f"[{p}]" for p in PLACEHOLDERS[:n]) + " later.")
+    if "vtkit:ordered_items" in spec:
+        its = spec["vtkit:ordered_items"]["items"]
+        extras.append(" ".join(["First comes the " + its[0] + "."] + [f"Then comes the {x}." for x in its[1:]]))
+    n_high = spec.get("detectable_format:number_highlighted_sections", {}).get("num_highlights", 0)
+
+    layout = next((i for i in ids if REGISTRY[i].group == "layout"), None)
+    lk = spec.get(layout, {})
+    n_units = {"detectable_format:number_bullet_lists": lk.get("num_bullets"),
+               "vtkit:numbered_list": lk.get("num_items"),
+               "detectable_format:multiple_sections": lk.get("num_sections"),
+               "length_constraints:number_paragraphs": lk.get("num_paragraphs"),
+               "length_constraints:nth_paragraph_first_word": lk.get("num_paragraphs")}.get(layout) or 1
+    option = rng.choice(CONSTRAINED_OPTIONS)
+    end = spec.get("startend:end_checker", {}).get("end_phrase")
+    ps = spec.get("detectable_content:postscript", {}).get("postscript_marker")
+
+    def body(k: int, offset: int) -> str:
+        fill = [pool[(offset + j) % len(pool)] for j in range(k)]
+        for j in range(min(n_high, len(fill))):
+            fill[j] = "Note *" + fill[j][:-1] + "*."
+        sents = extras + fill
+        if len(sents) < n_units:
+            return ""
+        units = [sents[u::n_units] for u in range(n_units)]
+        texts = [" ".join(u) for u in units]
+        if layout == "length_constraints:nth_paragraph_first_word":
+            t = texts[lk["nth_paragraph"] - 1]
+            texts[lk["nth_paragraph"] - 1] = lk["first_word"].capitalize() + " " + t[0].lower() + t[1:]
+        if layout == "detectable_format:number_bullet_lists":
+            return "\n".join("* " + t for t in texts)
+        if layout == "vtkit:numbered_list":
+            return "\n".join(f"{i + 1}. {t}" for i, t in enumerate(texts))
+        if layout == "detectable_format:multiple_sections":
+            return "\n\n".join(f"{lk['section_spliter']} {i + 1}\n{t}" for i, t in enumerate(texts))
+        if layout == "length_constraints:number_paragraphs":
+            return "\n***\n".join(texts)
+        if layout == "length_constraints:nth_paragraph_first_word":
+            return "\n\n".join(texts)
+        if layout == "detectable_format:json_format":
+            return json.dumps({"answer": " ".join(texts)})
+        if layout == "detectable_format:constrained_response":
+            return (" ".join(texts) + " " + option).strip()
+        return " ".join(texts)
+
+    def render(k: int) -> str:
+        if layout == "combination:two_responses":
+            text = body(k, 0) + "\n******\n" + body(k, k + 1)
+        else:
+            text = body(k, 0)
+        if not text:
+            return ""
+        if "detectable_format:title" in spec:
+            text = f"<<{rng_title}>>\n" + text
+        if "combination:repeat_prompt" in spec:
+            text = spec["combination:repeat_prompt"]["prompt_to_repeat"] + "\n" + text
+        if "vtkit:start_phrase" in spec:
+            text = spec["vtkit:start_phrase"]["start_phrase"] + ". " + text
+        if ps:
+            text += f"\n\n{ps} {pool[-1]}"
+        if end:
+            text += "\n" + end
+        if "change_case:english_lowercase" in spec:
+            text = text.lower()
+        if "change_case:english_capital" in spec:
+            text = text.upper()
+        if "punctuation:no_comma" in spec:
+            text = text.replace(",", "")
+        if "startend:quotation" in spec:
+            text = f'"{text}"'
+        return text
+
+    rng_title = rng.choice(TITLES)
+    k0 = 0 if layout == "detectable_format:constrained_response" else 1
+    for k in range(k0, k0 + 40):
+        text = render(k)
+        if text and all(check_strict(text, ids, kws)):
+            return text
+    return None
+
+
+def _pick_ids(rng: random.Random, k: int) -> list[str]:
+    chosen: list[str] = []
+    for iid in rng.sample(sorted(REGISTRY), len(REGISTRY)):
+        ins = REGISTRY[iid]
+        if any(ins.group and REGISTRY[c].group == ins.group or c in ins.conflicts for c in chosen):
+            continue
+        chosen.append(iid)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def make_prompts(n: int, seed: int = 0, n_constraints: tuple[int, int] = (1, 3),
+                 base_tasks: Sequence[str] | None = None, max_tries: int = 200) -> datasets.Dataset:
+    """n constrained prompts: a base request plus 1..3 constraint phrasings, each with a verified reference.
+
+    Columns: id, domain ("instruct"), subdomain ("constrained"), prompt, instruction_id_list,
+    kwargs (JSON list of dicts, one per id), answer ("" : no single gold), tests (""),
+    difficulty (number of constraints), solutions ([think + reference answer]), meta (JSON: base task).
+    Same (n, seed, n_constraints, base_tasks) -> same rows.
+    """
+    lo, hi = n_constraints
+    if not 1 <= lo <= hi <= 5:
+        raise ValueError(f"n_constraints must be (lo, hi) with 1 <= lo <= hi <= 5, got {n_constraints}")
+    bases = list(base_tasks or BASE_TASKS)
+    if not bases:
+        raise ValueError("base_tasks is empty; pass at least one request such as 'Describe a walk in the park.'")
+    rng = random.Random(f"vtkit-instruct-{seed}")
+    rows = []
+    for i in range(n):
+        for _ in range(max_tries):
+            base = rng.choice(bases)
+            ids = _pick_ids(rng, rng.randint(lo, hi))
+            kws = [REGISTRY[x].sample_kwargs(rng) for x in ids]
+            for x, kw in zip(ids, kws):
+                if x == "combination:repeat_prompt":
+                    kw["prompt_to_repeat"] = base
+            ref = compose_reference(base, ids, kws, rng)
+            if ref is not None:
+                break
+        else:
+            raise RuntimeError(f"no satisfiable constraint set found in {max_tries} tries for prompt {i}; "
+                               "check base_tasks (commas or keywords in them can clash with constraints)")
+        prompt = " ".join([base] + [REGISTRY[x].describe(**kw) for x, kw in zip(ids, kws)])
+        think = f"{THINK}\nThe answer must follow {len(ids)} constraint(s): " + "; ".join(ids) + f".\n{END_THINK}\n"
+        rows.append({"id": f"instruct-s{seed}-{i:05d}", "domain": "instruct", "subdomain": "constrained",
+                     "prompt": prompt, "instruction_id_list": ids, "kwargs": json.dumps(kws), "answer": "",
+                     "tests": "", "difficulty": len(ids), "solutions": [think + ref],
+                     "meta": json.dumps({"base_task": base})})
+    return datasets.Dataset.from_list(rows)
