@@ -1,0 +1,203 @@
+"""Batched sampling: prompts in, one record per (prompt, sample) out, on HF transformers or vLLM.
+
+    from vtkit import models, generate
+    model, tok = models.load("tiny-1m")
+    recs = generate.generate(model, tok, ["What is 2+3?"], n=4, temperature=1.0, top_p=0.95, max_new_tokens=64)
+    recs[0] == {"prompt_index": 0, "sample_index": 0, "prompt": "What is 2+3?", "text": "<think>...",
+                "n_prompt_tokens": 14, "n_tokens": 37, "truncated": False}
+
+How (backend="hf"): each prompt is wrapped in the chat template as a user turn (chat=True) and
+repeated n times; the (prompt, sample) rows are sorted by prompt length so a batch holds prompts of
+similar length (little padding), left-padded, and run through `model.generate` with the KV cache;
+records come back in (prompt_index, sample_index) order. Sampling is seeded once per call, so the
+same inputs and seed give the same texts on CPU. temperature == 0 is greedy; top_k <= 0 and
+top_p == 1 are off. The sampling arguments are the whole story: the model's own generation_config
+sampling defaults (a hub model's top_k=20, repetition_penalty=1.05, ...) are overridden.
+
+Records: `n_tokens` counts generated tokens including the stop token; `truncated` is True when the
+sample hit max_new_tokens without a stop token; `text` drops ChatML markers and padding but keeps
+`<think>`/`</think>` visible, so graders can find the answer after `</think>`.
+
+backend="vllm" runs the same interface through vLLM (needs `pip install vllm`, a CUDA GPU, and a
+model given as an HF folder path, a `vllm.LLM`, or an HF model that is saved to a temp folder first).
+backend="auto" picks vLLM when it is importable and CUDA is present, else HF.
+
+Departures from the paper: the reports sample with vLLM and no length cap (up to 40k-64k tokens);
+HF generation is the CPU default here, and max_new_tokens is a parameter.
+"""
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+
+import torch
+from transformers import GenerationConfig
+
+KEEP_TOKENS = ("<think>", "</think>")  # reasoning tags stay in the text even where a tokenizer marks them special
+_VLLM_ENGINES: dict[str, object] = {}  # path -> vllm.LLM, so repeated calls on one folder reuse the engine
+
+
+def _messages(prompt) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    if isinstance(prompt, list) and all(isinstance(m, dict) and "role" in m for m in prompt):
+        return prompt  # already a conversation
+    raise TypeError(f"a prompt must be a string (a user turn) or a list of chat messages, got {type(prompt).__name__}")
+
+
+def encode_prompts(tokenizer, prompts, chat: bool = True) -> list[list[int]]:
+    """Token ids of each prompt: chat-templated user turn + assistant header (chat=True), or the raw text."""
+    if chat:
+        if not tokenizer.chat_template:
+            raise ValueError("chat=True but the tokenizer has no chat_template; pass chat=False for raw text prompts")
+        texts = [tokenizer.apply_chat_template(_messages(p), add_generation_prompt=True, tokenize=False) for p in prompts]
+        return tokenizer(texts, add_special_tokens=False)["input_ids"]  # the template already holds any bos
+    if not all(isinstance(p, str) for p in prompts):
+        raise TypeError("chat=False needs string prompts")
+    return tokenizer(list(prompts))["input_ids"]
+
+
+def stop_ids(model, tokenizer) -> list[int]:
+    """Every id that ends a sample: the tokenizer's eos, <|im_end|>, and the generation_config eos id(s)."""
+    ids = []
+    gc_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for i in [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() else None]:
+        ids.append(i)
+    ids += gc_eos if isinstance(gc_eos, (list, tuple)) else [gc_eos]
+    ids = list(dict.fromkeys(i for i in ids if i is not None))
+    if not ids:
+        raise ValueError("no stop token: the tokenizer has no eos_token and the model's generation_config no eos_token_id")
+    return ids
+
+
+def _decoder(tokenizer):
+    """ids -> text without special tokens (pad, ChatML markers, eos), keeping <think> and </think>."""
+    specials = {i for i, t in tokenizer.added_tokens_decoder.items() if t.special} | set(tokenizer.all_special_ids)
+    specials -= {tokenizer.convert_tokens_to_ids(t) for t in KEEP_TOKENS if t in tokenizer.get_vocab()}
+
+    def decode(seqs: list[list[int]]) -> list[str]:
+        kept = [[i for i in s if i not in specials] for s in seqs]
+        return tokenizer.batch_decode(kept, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    return decode
+
+
+def _check(prompts, n, temperature, top_p, max_new_tokens, batch_size):
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of prompts; wrap a single prompt as [prompt]")
+    if n < 1 or batch_size < 1 or max_new_tokens < 1:
+        raise ValueError(f"n, batch_size and max_new_tokens must be >= 1 (got {n}, {batch_size}, {max_new_tokens})")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1 (got {temperature}, {top_p})")
+
+
+def generate(model, tokenizer, prompts, *, n: int = 1, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
+             max_new_tokens: int = 256, batch_size: int = 64, seed: int = 0, chat: bool = True,
+             backend: str = "hf") -> list[dict]:
+    """Sample n completions per prompt; records ordered by (prompt_index, sample_index). See the module docstring."""
+    prompts = list(prompts) if not isinstance(prompts, str) else prompts
+    _check(prompts, n, temperature, top_p, max_new_tokens, batch_size)
+    if backend == "auto":
+        backend = "vllm" if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available() else "hf"
+    if backend not in ("hf", "vllm"):
+        raise ValueError(f"backend must be 'hf', 'vllm' or 'auto', got {backend!r}")
+    encoded = encode_prompts(tokenizer, prompts, chat)
+    stops = stop_ids(model, tokenizer)
+    run = _run_vllm if backend == "vllm" else _run_hf
+    outs = run(model, tokenizer, encoded, stops, n=n, temperature=temperature, top_p=top_p, top_k=top_k,
+               max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+    # outs[(p, s)] = (generated ids, hit max_new_tokens without a stop token)
+    decode = _decoder(tokenizer)
+    keys = [(p, s) for p in range(len(prompts)) for s in range(n)]
+    bodies, counts, truncs = [], [], []
+    for k in keys:
+        ids, truncated = outs[k]
+        end = next((j for j, t in enumerate(ids) if t in stops), None)
+        bodies.append(ids if end is None else ids[:end])
+        counts.append(len(ids) if end is None else end + 1)
+        truncs.append(truncated)
+    texts = decode(bodies)
+    return [
+        {"prompt_index": p, "sample_index": s, "prompt": prompts[p], "text": text,
+         "n_prompt_tokens": len(encoded[p]), "n_tokens": c, "truncated": tr}
+        for (p, s), text, c, tr in zip(keys, texts, counts, truncs)
+    ]
+
+
+def _run_hf(model, tokenizer, encoded, stops, *, n, temperature, top_p, top_k, max_new_tokens, batch_size, seed):
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    sample = temperature > 0
+    gc = GenerationConfig(
+        max_new_tokens=max_new_tokens, min_new_tokens=0, do_sample=sample, num_beams=1, use_cache=True,
+        temperature=temperature if sample else 1.0, top_p=top_p if sample else 1.0,
+        top_k=(top_k if top_k > 0 else 0) if sample else None,  # 0 = off (None would fall back to 50: unused when greedy)
+        repetition_penalty=1.0, no_repeat_ngram_size=0,
+        eos_token_id=stops, pad_token_id=pad, bos_token_id=None,
+    )
+    rows = [(p, s) for p in range(len(encoded)) for s in range(n)]
+    rows.sort(key=lambda r: -len(encoded[r[0]]))  # longest first: similar lengths share a batch; OOM shows early
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outs = {}
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode():
+            torch.manual_seed(seed)
+            for b in range(0, len(rows), batch_size):
+                batch = rows[b:b + batch_size]
+                seqs = [encoded[p] for p, _ in batch]
+                width = max(len(s) for s in seqs)
+                ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(seqs), width), dtype=torch.long)
+                for i, s in enumerate(seqs):  # left padding: every prompt ends where generation starts
+                    ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+                    mask[i, width - len(s):] = 1
+                out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gc)
+                gen = out[:, width:].tolist()
+                for key, g in zip(batch, gen):
+                    end = next((j for j, t in enumerate(g) if t in stops), None)
+                    g = g if end is None else g[:end + 1]  # drop the padding after the stop token
+                    outs[key] = (g, end is None and len(g) >= max_new_tokens)
+    finally:
+        model.train(was_training)
+    return outs
+
+
+def _vllm_engine(model, tokenizer):
+    try:
+        import vllm
+    except ImportError as e:
+        raise ImportError(
+            "backend='vllm' needs vLLM, which is not installed: `pip install -e '.[gpu]'` (or `pip install vllm`) "
+            "on a CUDA machine, or use backend='hf'"
+        ) from e
+    if isinstance(model, vllm.LLM):
+        return model
+    if isinstance(model, str):
+        if model == "smollm2-135m":
+            from vtkit import models
+
+            model = str(models.smollm2_dir())
+        if model not in _VLLM_ENGINES:
+            _VLLM_ENGINES[model] = vllm.LLM(model=model, seed=0)
+        return _VLLM_ENGINES[model]
+    from vtkit import models  # an in-memory HF model: snapshot it to a folder vLLM can read (weights may change)
+
+    path = models.save(model, tokenizer, tempfile.mkdtemp(prefix="vtkit-vllm-"))
+    return vllm.LLM(model=str(path), seed=0)
+
+
+def _run_vllm(model, tokenizer, encoded, stops, *, n, temperature, top_p, top_k, max_new_tokens, batch_size, seed):
+    llm = _vllm_engine(model, tokenizer)  # raises the install hint first when vLLM is missing
+    import vllm
+
+    params = vllm.SamplingParams(
+        n=n, temperature=temperature, top_p=top_p, top_k=top_k if top_k > 0 else -1, max_tokens=max_new_tokens,
+        seed=seed, stop_token_ids=stops, skip_special_tokens=False, repetition_penalty=1.0,
+    )
+    results = llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=False)
+    outs = {}
+    for p, res in enumerate(results):
+        for s, o in enumerate(res.outputs):
+            outs[(p, s)] = (list(o.token_ids), o.finish_reason == "length")
+    return outs

