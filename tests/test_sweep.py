@@ -1,0 +1,276 @@
+"""The sweep runner on real notebooks: local pool, pipeline, failures, timeouts, kill + resume, submitit.
+
+Fixture notebooks (tests/fixtures) are tiny and import nothing heavy, so each run costs about
+kernel start-up. Every sweep here executes for real through papermill and the `vtkit` kernel.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+from vtkit import cli, experiment as xp, runinfo, sweep as sw
+
+FIX = Path(__file__).parent / "fixtures"
+METRICS = FIX / "metrics.ipynb"
+
+
+def exp_file(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "exp.yaml"
+    p.write_text(text)
+    return p
+
+
+def marked_processes(mark: str) -> list:
+    """Live processes (other than this one) whose environment carries VTKIT_TEST_MARK=mark."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid != os.getpid() and p.environ().get("VTKIT_TEST_MARK") == mark and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.fixture
+def mark(monkeypatch):
+    """A unique marker in the environment every process of this test's sweeps inherits."""
+    value = uuid.uuid4().hex
+    monkeypatch.setenv("VTKIT_TEST_MARK", value)
+    return value
+
+
+def test_local_sweep_records_runs_and_skips_finished_ones(tmp_path, mark):
+    exp = xp.load(exp_file(tmp_path, f"""
+name: grid
+notebook: {METRICS}
+grid: {{x: [1.0, 2.0], seed: [0, 1]}}
+jobs: 2
+resources: {{gpus: 1, cpus: 2}}
+"""))
+    res = sw.sweep(exp, tmp_path / "runs", gpu_ids=["0", "1"], progress=False)  # two pretend GPUs
+    assert res.ok and sorted(res.executed) == sorted(r.run_id for r in res.runs)
+    df = pd.read_parquet(tmp_path / "runs/grid/results.parquet")
+    assert len(df) == 4 and set(df.status) == {"ok"} and set(df.stage) == {"metrics"}
+    assert list(df.columns[:4]) == ["run_id", "stage", "x", "seed"]
+    for _, row in df.iterrows():  # the notebook saw its parameters, its thread cap and one GPU of the pool
+        assert row.x_seen == row.x and 0 <= row.y - row.x ** 2 < 0.01
+        assert row.omp_threads == "2" and row.vtkit_threads == "2" and row.cuda_visible in {"0", "1"}
+        assert row.wall_s > 0 and row.error is None
+        d = Path(row.out_dir)
+        assert d.parent == tmp_path.resolve() / "runs/grid" and d.name == row.run_id
+        for f in ("params.json", "config.json", "runinfo.json", "executed.ipynb", "log.txt", "timings.json",
+                  "metrics.json", "_DONE"):
+            assert (d / f).is_file(), f
+        assert json.loads((d / "params.json").read_text())["out_dir"] == str(d)
+        info = json.loads((d / "runinfo.json").read_text())
+        assert info["packages"]["papermill"] and info["python"] and info["threads"]["OMP_NUM_THREADS"] == "2"
+        assert set(info["git"]) == {"commit", "dirty", "root"}
+        assert f"working on x={row.x}" in (d / "log.txt").read_text()  # printed output went to the log
+    assert pd.read_csv(tmp_path / "runs/grid/results.csv").shape == df.shape
+    seeds = df.groupby("x").y.agg(list)
+    assert seeds[1.0][0] != seeds[1.0][1]  # the seed reached random.seed
+
+    done_times = {r.run_id: (r.dir / "_DONE").stat().st_mtime_ns for r in res.runs}
+    again = sw.sweep(exp, tmp_path / "runs", gpu_ids=["0", "1"], progress=False)  # resume: nothing to do
+    assert again.executed == [] and len(again.skipped) == 4
+    assert {r.run_id: (r.dir / "_DONE").stat().st_mtime_ns for r in again.runs} == done_times
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "runs/grid/results.parquet"), df)
+    assert marked_processes(mark) == []
+
+
+def test_failing_run_does_not_stop_the_others(tmp_path, capsys, mark):
+    path = exp_file(tmp_path, f"""
+name: faults
+notebook: {METRICS}
+zip: {{x: [1.0, 2.0, 3.0], fail: [false, true, false]}}
+jobs: 1
+""")
+    out = str(tmp_path / "runs")
+    assert cli.main(["sweep", str(path), "--out", out, "--no-progress"]) == 1  # jobs 1: x=3 runs after the failure
+    err = capsys.readouterr().err
+    runs = xp.plan(xp.load(path), out)
+    bad = runs[1]
+    assert f"{bad.run_id}: metrics: ValueError: fixture failure for x=2.0" in err
+    df = pd.read_parquet(Path(out) / "faults/results.parquet").set_index("run_id")
+    assert list(df.status) == ["ok", "failed", "ok"]
+    assert df.loc[bad.run_id, "error"] == "ValueError: fixture failure for x=2.0 (cell [3])"
+    assert pd.isna(df.loc[bad.run_id, "y"]) and df.loc[runs[2].run_id, "y"] > 9
+    failed = json.loads((bad.dir / "_FAILED").read_text())
+    assert "raise ValueError" in failed["traceback"] and not (bad.dir / "_DONE").exists()
+    executed = json.loads((bad.dir / "executed.ipynb").read_text())  # kept, with the error in it
+    assert any(o.get("ename") == "ValueError" for c in executed["cells"] for o in c.get("outputs", []))
+    assert "fixture failure" in (bad.dir / "log.txt").read_text()
+
+    exp = xp.load(path)  # without --rerun-failed a failed run is reported, not rerun
+    again = sw.sweep(exp, out, progress=False)
+    assert again.executed == [] and list(again.failed) == [bad.run_id]
+    before = failed["finished"], (bad.dir / "_FAILED").stat().st_mtime_ns
+    rerun = sw.sweep(exp, out, rerun_failed=True, progress=False)
+    assert rerun.executed == [bad.run_id] and list(rerun.failed) == [bad.run_id]
+    assert (bad.dir / "_FAILED").stat().st_mtime_ns != before[1]
+
+
+def test_pipeline_second_stage_reads_the_first(tmp_path, mark):
+    exp = xp.load(exp_file(tmp_path, f"""
+name: chain
+pipeline:
+  - {{name: write, notebook: {FIX / 'stage_write.ipynb'}, parameters: {{text: abc}}}}
+  - {{name: read, notebook: {FIX / 'stage_read.ipynb'}, parameters: {{model_dir: "{{stages.write.out_dir}}/model"}}}}
+grid: {{seed: [0, 1]}}
+jobs: 2
+"""))
+    res = sw.sweep(exp, tmp_path / "runs", progress=False)
+    assert res.ok
+    df = pd.read_parquet(tmp_path / "runs/chain/results.parquet")
+    assert list(zip(df.stage, df.seed)) == [("write", 0), ("read", 0), ("write", 1), ("read", 1)]
+    reads = df[df.stage == "read"]
+    assert list(reads.read) == ["abc-0", "abc-1"] and reads.seed_matches.all()
+    for run in res.runs:
+        assert (run.dir / "write/model/weights.txt").is_file() and (run.dir / "read/_DONE").is_file()
+        assert df.loc[(df.run_id == run.run_id) & (df.stage == "read"), "model_dir"].item() == str(run.dir / "write/model")
+
+
+def test_timeout_kills_kernel_and_children(tmp_path, mark):
+    exp = xp.load(exp_file(tmp_path, f"name: slow\nnotebook: {FIX / 'sleeper.ipynb'}\ntimeout_s: 8\n"))
+    t0 = time.time()
+    res = sw.sweep(exp, tmp_path / "runs", progress=False)
+    assert time.time() - t0 < 30  # the notebook would sleep 600 s
+    run = res.runs[0]
+    assert list(res.failed) == [run.run_id] and "timeout" in res.failed[run.run_id]
+    assert "timeout_s=8" in json.loads((run.dir / "_FAILED").read_text())["error"]
+    child = int((run.dir / "child.pid").read_text())  # started in its own session by the notebook
+    gone = not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+    assert gone and marked_processes(mark) == []  # no worker, kernel or child left
+
+
+def test_resume_after_the_runner_is_killed(tmp_path, mark):
+    """Kill the runner's process group mid-sweep, run again: every run completes exactly once.
+
+    Each run appends `<phase> <run> <token>` to a ledger as the last thing its notebook does and
+    reports the same token in metrics.json. A run that had its `_DONE` before the kill must not run
+    again; every other run must run exactly once in the second phase, and the final metrics of
+    every run must come from the execution the ledger counts.
+    """
+    ledger = tmp_path / "ledger.txt"
+    path = exp_file(tmp_path, f"""
+name: resume
+notebook: {METRICS}
+parameters: {{sleep_s: 0.5, ledger: "{ledger}"}}
+grid: {{x: [1.0, 2.0], seed: [0, 1]}}
+jobs: 2
+""")
+    out = tmp_path / "runs"
+    runs = xp.plan(xp.load(path), out)
+    cmd = [sys.executable, "-m", "vtkit.cli", "sweep", str(path), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "VTKIT_TEST_PHASE": "first"}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not any((r.dir / "_DONE").exists() for r in runs) and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {r.run_id for r in runs if (r.dir / "_DONE").exists()}
+    assert 1 <= len(done_before) < len(runs), "the kill should land mid-sweep"
+    t0 = time.time()  # kernels notice their worker is gone (ipykernel polls its parent every second)
+    while marked_processes(mark) and time.time() - t0 < 15:
+        time.sleep(0.2)
+    assert marked_processes(mark) == [], "processes of the killed sweep are still running"
+
+    second = subprocess.run(cmd, env={**os.environ, "VTKIT_TEST_PHASE": "second"}, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    lines = [line.split() for line in ledger.read_text().splitlines()]
+    df = pd.read_parquet(out / "resume/results.parquet").set_index("run_id")
+    assert sorted(df.index) == sorted(r.run_id for r in runs) and set(df.status) == {"ok"}
+    for run in runs:
+        first = [tok for phase, rid, tok in lines if rid == run.run_id and phase == "first"]
+        again = [tok for phase, rid, tok in lines if rid == run.run_id and phase == "second"]
+        if run.run_id in done_before:
+            assert again == [] and len(first) == 1, run.run_id  # finished runs are not redone
+            completed = first
+        else:
+            assert len(again) == 1, run.run_id  # unfinished runs are redone once
+            completed = again
+        assert df.loc[run.run_id, "token"] == completed[0]  # the table shows the counted execution
+
+
+def test_submitit_path_with_the_local_executor(tmp_path, mark):
+    exp = xp.load(exp_file(tmp_path, f"""
+name: cluster
+notebook: {METRICS}
+zip: {{x: [1.0, 2.0], fail: [false, true]}}
+jobs: 2
+timeout_s: 120
+executor: slurm
+slurm: {{cluster: local, partition: debug}}
+"""))
+    res = sw.sweep(exp, tmp_path / "runs", progress=False)
+    ok, bad = res.runs
+    assert list(res.failed) == [bad.run_id] and "fixture failure for x=2.0" in res.failed[bad.run_id]
+    df = pd.read_parquet(tmp_path / "runs/cluster/results.parquet")
+    assert list(df.status) == ["ok", "failed"] and df.y[0] == pytest.approx(1.0, abs=0.01)
+    assert (ok.dir / "_DONE").is_file() and (ok.dir / "executed.ipynb").is_file()
+    assert any((tmp_path / "runs/cluster/_sweep/submitit").rglob("*_log.out"))  # submitit's own job logs
+
+
+def test_resource_and_executor_errors(tmp_path, monkeypatch):
+    base = f"name: res\nnotebook: {METRICS}\n"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    exp = xp.load(exp_file(tmp_path, base + "resources: {gpus: 1}\n"))
+    with pytest.raises(sw.SweepError, match=r"resources.gpus=1 but this machine offers 0 GPU"):
+        sw.sweep(exp, tmp_path / "runs", progress=False)
+    if not __import__("shutil").which("sbatch"):
+        exp = xp.load(exp_file(tmp_path, base + "executor: slurm\n"))
+        with pytest.raises(sw.SweepError, match="needs SLURM's sbatch"):
+            sw.sweep(exp, tmp_path / "runs", progress=False)
+    exp = xp.load(exp_file(tmp_path, base + "executor: slurm\nslurm: {cluster: local, partitoin: x}\n"))
+    with pytest.raises(sw.SweepError, match="Unknown argument 'partitoin'.*partition"):
+        sw.sweep(exp, tmp_path / "runs", progress=False)
+    exp = xp.load(exp_file(tmp_path, base))
+    with sw._lock(tmp_path / "runs/res/_sweep/lock"):  # a second sweep on the same folder is refused
+        with pytest.raises(sw.SweepError, match="another vtkit sweep is running"):
+            sw.sweep(exp, tmp_path / "runs", progress=False)
+
+
+def test_results_table_renames_clashing_columns(tmp_path):
+    d = tmp_path / "r1"
+    d.mkdir()
+    runinfo.write_metrics(d, {"wall_s": 1.5, "x": 2.0, "acc": 0.5})
+    runinfo.write_json(d / "_DONE", {"wall_s": 3.0})
+    run = xp.Run("r1", {"x": 1.0}, d, [xp.StageRun("main", METRICS, {"x": 1.0, "lst": [1, 2], "out_dir": str(d)}, d)])
+    df, roles = sw.results_table([run])
+    assert list(df.columns) == ["run_id", "stage", "param_x", "lst", "status", "error", "wall_s", "out_dir",
+                                "metric_wall_s", "x", "acc"]
+    row = df.iloc[0]
+    assert (row.param_x, row.x, row.wall_s, row.metric_wall_s, row.lst) == (1.0, 2.0, 3.0, 1.5, "[1, 2]")
+    assert roles["varied"] == ["param_x"] and roles["metrics"] == ["metric_wall_s", "x", "acc"]
+
+
+def test_runinfo_metrics_and_seeds(tmp_path):
+    import numpy as np
+    import torch
+
+    runinfo.write_metrics(tmp_path, {"a": np.float32(0.5), "n": np.int64(3), "ok": True, "name": "x"})
+    runinfo.write_metrics(tmp_path, {"b": float("nan")})  # merges; NaN becomes null
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"a": 0.5, "n": 3, "ok": True, "name": "x", "b": None}
+    with pytest.raises(TypeError, match="metric 'curve' is a list"):
+        runinfo.write_metrics(tmp_path, {"fine": 1, "curve": [1, 2]})
+    assert "fine" not in json.loads((tmp_path / "metrics.json").read_text())  # nothing half-written
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp files left behind
+    runinfo.save(tmp_path / "s", {"lr": 1e-3, "path": tmp_path})
+    assert json.loads((tmp_path / "s/config.json").read_text()) == {"lr": 1e-3, "path": str(tmp_path)}
+    draws = []
+    for _ in range(2):
+        runinfo.seed_everything(7)
+        draws.append((torch.rand(3).tolist(), np.random.rand(), __import__("random").random()))
+    assert draws[0] == draws[1]
+    assert torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)

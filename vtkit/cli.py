@@ -1,0 +1,104 @@
+"""The `vtkit` command line: `vtkit sweep EXPERIMENT.yaml`, `vtkit report RUN_DIR`.
+
+    vtkit sweep experiments/demo.yaml --jobs 2      # run (or resume) every run of an experiment
+    vtkit sweep experiments/demo.yaml --dry-run     # print the plan: run ids, parameters, what is done
+    vtkit report runs/demo                          # figures + report.html from results.parquet
+
+Exit status: 0 when every run succeeded, 1 when any run failed (listed on stderr), 2 when the
+experiment or the arguments are wrong (nothing ran). New subcommands register in COMMANDS.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _add_sweep(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", help="experiment YAML file (see vtkit/experiment.py for the format)")
+    p.add_argument("--jobs", type=int, default=None, help="runs at once on this machine (default: the file's `jobs`)")
+    p.add_argument("--out", default="runs", help="root folder for outputs (default: runs/); runs go to OUT/<name>/")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the plan without running anything")
+    p.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed before")
+    p.add_argument("--executor", choices=["local", "slurm"], default=None,
+                   help="where runs execute (default: the file's `executor`, else local)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from vtkit import experiment, sweep
+
+    if args.jobs is not None and args.jobs < 1:
+        raise experiment.ExperimentError(f"--jobs must be at least 1, got {args.jobs}")
+    exp = experiment.load(args.experiment)
+    if args.dry_run:
+        print(sweep.describe_plan(exp, experiment.plan(exp, args.out), args.rerun_failed))
+        return 0
+    res = sweep.sweep(exp, args.out, jobs=args.jobs, rerun_failed=args.rerun_failed,
+                      executor=args.executor, progress=not args.no_progress)
+    n = len(res.runs)
+    print(f"{exp.name}: {n} run(s); ran {len(res.executed)}, skipped {len(res.skipped)} already finished or failed; "
+          f"{n - len(res.failed)} ok, {len(res.failed)} failed")
+    print(f"results: {res.exp_dir / 'results.parquet'} (and .csv)")
+    if res.failed:
+        print(f"{len(res.failed)} run(s) failed:", file=sys.stderr)
+        for run_id, error in res.failed.items():
+            print(f"  {run_id}: {error}", file=sys.stderr)
+        not_rerun = [r for r in res.failed if r in res.skipped]
+        if not_rerun:
+            print(f"({len(not_rerun)} of them failed in an earlier sweep; --rerun-failed runs them again)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="an experiment's output folder, e.g. runs/demo (holds results.parquet)")
+    p.add_argument("--no-notebooks", action="store_true", help="do not render executed notebooks to HTML")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from vtkit import report
+
+    path = report.build(args.run_dir, render_notebooks=not args.no_notebooks)
+    print(f"report: {path}")
+    return 0
+
+
+# name -> (help, add_arguments, run); later issues add entries here
+COMMANDS = {
+    "sweep": ("run a parameter sweep or pipeline of notebooks (resumable)", _add_sweep, _sweep),
+    "report": ("figures and an HTML report from a sweep's results", _add_report, _report),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vtkit", description="vtkit: notebooks, sweeps and reports for "
+                                     "the VibeThinker Spectrum-to-Signal pipeline")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, add, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add(p)
+        p.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from vtkit.sweep import skip_slow_imports
+
+    skip_slow_imports()
+    from vtkit.experiment import ExperimentError
+    from vtkit.notebook import ParameterError
+    from vtkit.sweep import SweepError
+
+    try:
+        return args._run(args)
+    except (ExperimentError, ParameterError, SweepError, FileNotFoundError) as e:
+        print(f"vtkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vtkit {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,580 @@
+"""The sweep runner: execute every run of an experiment, resume after a crash, gather one table.
+
+    vtkit sweep experiments/demo.yaml --jobs 2         # the CLI (vtkit/cli.py) calls sweep() below
+
+What a run leaves in each stage directory (`<out>/<name>/<run_id>[/<stage>]/`):
+    params.json  config.json  runinfo.json   resolved parameters and provenance (vtkit.runinfo)
+    executed.ipynb  log.txt  timings.json    the notebook with outputs, its printed output, times
+    metrics.json                             whatever the notebook reported (flat scalars)
+    _DONE | _FAILED                          completion marker, written last and atomically
+and the experiment folder gets `results.parquet`/`.csv` (one row per run and stage, rebuilt from
+disk after every sweep), `sweep.json` (column roles, for `vtkit report`), `experiment.yaml` (the
+spec as run) and `_sweep/` (per-run worker logs and submitit files).
+
+Resume: a stage is done only when `_DONE` exists. Rerunning skips finished runs, redoes runs with
+no marker from their first unfinished stage (wiping that stage's partial output first), and leaves
+`_FAILED` runs alone unless `rerun_failed=True`.
+
+Local executor: `jobs` threads, each supervising one child process `python -m vtkit.sweep _run_one`
+that executes the run's stages in order. The child gets `OMP_NUM_THREADS`/`MKL_NUM_THREADS`/
+`VTKIT_NUM_THREADS` = the run's cpus (notebooks cap torch through runinfo.seed_everything) and
+`CUDA_VISIBLE_DEVICES` = GPUs taken from the free pool ("" when the run asks for none). Every
+process of a run (worker, Jupyter kernel, anything the notebook starts) carries a
+`VTKIT_RUN_TOKEN` in its environment, so a timeout kills all of them, even the ones that left the
+process tree; the worker also dies with the runner (Linux parent-death signal) and the kernel
+follows its parent. Output of runs goes to their logs; the terminal shows one progress bar.
+
+SLURM executor: submitit, one array job with one task per run, `slurm_array_parallelism = jobs`;
+`resources` become gpus_per_node / cpus_per_task, `timeout_s` becomes timeout_min, and `slurm:`
+keys pass through (`partition` -> slurm_partition; `cluster: local` runs the same path on this
+machine through submitit's local executor, which is how the tests cover it).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vtkit import experiment as xp
+from vtkit import notebook as nbk
+from vtkit import runinfo
+
+DONE, FAILED = "_DONE", "_FAILED"
+TOKEN_ENV = "VTKIT_RUN_TOKEN"
+FIXED_COLUMNS = ("run_id", "stage", "status", "error", "wall_s", "out_dir")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class SweepError(RuntimeError):
+    """The sweep cannot start as asked (resources, executor, another sweep running)."""
+
+
+# ---------------------------------------------------------------------------------- markers
+def stage_status(out_dir: str | os.PathLike) -> str:
+    """'done', 'failed' or 'pending' from the stage directory's completion marker."""
+    out = Path(out_dir)
+    if (out / DONE).exists():
+        return "done"
+    if (out / FAILED).exists():
+        return "failed"
+    return "pending"
+
+
+def run_status(run: xp.Run) -> str:
+    """'done' (all stages), 'failed' (a stage failed), 'partial' (started, unfinished) or 'pending'."""
+    states = [stage_status(s.out_dir) for s in run.stages]
+    if all(s == "done" for s in states):
+        return "done"
+    if "failed" in states:
+        return "failed"
+    return "partial" if run.dir.exists() else "pending"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def mark_failed(out_dir: Path, run_id: str, stage: str, error: str, tb: str = "", wall_s: float | None = None) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runinfo.write_json(out_dir / FAILED, {"run_id": run_id, "stage": stage, "error": error, "traceback": tb,
+                                          "wall_s": wall_s, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+# ---------------------------------------------------------------------------------- one run
+def run_spec(run: xp.Run, exp: xp.Experiment) -> dict:
+    """Everything a worker needs to execute `run`, as plain JSON."""
+    return {"run_id": run.run_id, "dir": str(run.dir), "kernel": exp.kernel, "cpus": exp.resources["cpus"],
+            "stages": [{"name": s.name, "notebook": str(s.notebook), "params": s.params, "out_dir": str(s.out_dir)}
+                       for s in run.stages]}
+
+
+def thread_env(cpus: int) -> dict:
+    return {"OMP_NUM_THREADS": str(cpus), "MKL_NUM_THREADS": str(cpus), "VTKIT_NUM_THREADS": str(cpus)}
+
+
+def _error_of(exc: BaseException) -> tuple[str, str]:
+    """(one-line error, traceback text) for a failed stage."""
+    ename = getattr(exc, "ename", None)
+    if ename is not None:  # papermill.PapermillExecutionError: the notebook raised
+        tb = ANSI.sub("", "\n".join(getattr(exc, "traceback", []) or []))
+        return f"{ename}: {exc.evalue} (cell [{exc.exec_count}])", tb
+    return f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc))
+
+
+def execute_run(spec: dict) -> dict:
+    """Execute a run's unfinished stages in order (in this process); returns {"run_id", "ok", "error"}.
+
+    Used by the local worker and as the submitit job function. A failing stage gets `_FAILED` and
+    stops the chain; later stages keep no marker.
+    """
+    skip_slow_imports()  # this process exists for the run (worker or submitit job)
+    os.environ.update(thread_env(spec["cpus"]))
+    stages = spec["stages"]
+    first = next((i for i, s in enumerate(stages) if stage_status(s["out_dir"]) != "done"), None)
+    if first is None:
+        return {"run_id": spec["run_id"], "ok": True, "error": None}
+    for s in stages[first:]:  # unfinished output is not trusted: start those stages clean
+        shutil.rmtree(s["out_dir"], ignore_errors=True)
+    for s in stages[first:]:
+        out = Path(s["out_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        t0, started = time.time(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        error = None
+        try:
+            runinfo.write_json(out / "params.json", s["params"])
+            runinfo.save(out, s["params"])
+            params = {k: v for k, v in s["params"].items() if k != "out_dir"}
+            nbk.execute(s["notebook"], out, params, kernel=spec["kernel"], log_path=out / "log.txt")
+            if (out / "metrics.json").exists():  # the notebook's report must be flat scalars
+                metrics = json.loads((out / "metrics.json").read_text())
+                if not isinstance(metrics, dict):
+                    raise TypeError("metrics.json must hold a JSON object of flat scalars")
+                for k, v in metrics.items():
+                    runinfo._scalar(k, v)
+        except Exception as exc:  # noqa: BLE001 - any failure of the stage is recorded, not raised
+            error = _error_of(exc)
+        wall = time.time() - t0
+        runinfo.write_json(out / "timings.json", {"started": started, "wall_s": wall})
+        if error:
+            with open(out / "log.txt", "a") as f:
+                f.write(f"\n[vtkit] stage {s['name']} failed: {error[0]}\n{error[1]}\n")
+            mark_failed(out, spec["run_id"], s["name"], error[0], error[1], wall)
+            return {"run_id": spec["run_id"], "ok": False, "error": f"{s['name']}: {error[0]}"}
+        runinfo.write_json(out / DONE, {"run_id": spec["run_id"], "stage": s["name"], "wall_s": wall,
+                                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return {"run_id": spec["run_id"], "ok": True, "error": None}
+
+
+def _settle(spec: dict, error: str, wall_s: float | None = None) -> str | None:
+    """After a run's process ended: give its unfinished stage a `_FAILED` if it has none.
+
+    Returns the run's error (None when every stage is done).
+    """
+    for s in spec["stages"]:
+        status = stage_status(s["out_dir"])
+        if status == "done":
+            continue
+        if status == "failed":
+            return f"{s['name']}: {_read_json(Path(s['out_dir']) / FAILED).get('error', 'failed')}"
+        mark_failed(Path(s["out_dir"]), spec["run_id"], s["name"], error, wall_s=wall_s)
+        return f"{s['name']}: {error}"
+    return None
+
+
+# ---------------------------------------------------------------------------------- processes
+def run_processes(token: str, root_pid: int | None = None) -> list:
+    """Live processes of one run: the tree under root_pid plus anything carrying its token."""
+    import psutil
+
+    found = {}
+    if root_pid is not None:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(root_pid)
+            for p in [root, *root.children(recursive=True)]:
+                found[p.pid] = p
+    for p in psutil.process_iter():
+        if p.pid in found or p.pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):
+            if p.environ().get(TOKEN_ENV) == token:
+                found[p.pid] = p
+    return [p for p in found.values() if _alive(p)]
+
+
+def kill_run(token: str, root_pid: int | None = None) -> None:
+    """SIGKILL every process of a run (repeated, so processes forked meanwhile go too)."""
+    import psutil
+
+    for _ in range(10):
+        procs = run_processes(token, root_pid)
+        if not procs:
+            return
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        deadline = time.time() + 3  # psutil.wait_procs would also wait for zombies we cannot reap
+        while time.time() < deadline and any(_alive(p) for p in procs):
+            time.sleep(0.05)
+
+
+def _alive(p) -> bool:
+    import psutil
+
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: get SIGKILL when the runner dies, so no orphaned run goes on after a crash."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent_pid:  # the runner died before prctl took effect
+        os._exit(1)
+
+
+# ---------------------------------------------------------------------------------- GPUs
+def visible_gpus() -> list[str]:
+    """GPU ids this machine offers: CUDA_VISIBLE_DEVICES if set, else nvidia-smi, else torch."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi"):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+            return [str(i) for i, line in enumerate(l for l in r.stdout.splitlines() if l.startswith("GPU "))]
+    with contextlib.suppress(Exception):
+        import torch
+
+        return [str(i) for i in range(torch.cuda.device_count())]
+    return []
+
+
+class _GpuPool:
+    def __init__(self, ids: list[str]):
+        self.free, self.cond = list(ids), threading.Condition()
+
+    def take(self, n: int) -> list[str]:
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.free) >= n)
+            got, self.free = self.free[:n], self.free[n:]
+            return got
+
+    def give(self, ids: list[str]) -> None:
+        with self.cond:
+            self.free.extend(ids)
+            self.cond.notify_all()
+
+
+# ---------------------------------------------------------------------------------- executors
+class LocalExecutor:
+    """A pool of `jobs` runs at once on this machine, each in its own child process."""
+
+    def __init__(self, exp: xp.Experiment, work_dir: Path, jobs: int, gpu_ids: list[str] | None = None):
+        self.exp, self.work_dir, self.jobs = exp, work_dir, jobs
+        gpus = exp.resources["gpus"]
+        ids = visible_gpus() if gpu_ids is None and gpus > 0 else list(gpu_ids or [])
+        if gpus > 0 and len(ids) < gpus:
+            raise SweepError(
+                f"each run asks for resources.gpus={gpus} but this machine offers {len(ids)} GPU(s) "
+                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); set resources.gpus: 0 "
+                "to run on CPU, or use executor: slurm")
+        self.pool = _GpuPool(ids)
+        self.active: dict[str, tuple[str, subprocess.Popen]] = {}  # run_id -> (token, process)
+        self.stopping = False
+
+    def _one(self, spec: dict) -> dict:
+        gpus = self.pool.take(self.exp.resources["gpus"]) if self.exp.resources["gpus"] else []
+        try:
+            if self.stopping:
+                return {"run_id": spec["run_id"], "ok": False, "error": "sweep interrupted"}
+            token = uuid.uuid4().hex
+            spec_path = self.work_dir / f"{spec['run_id']}.json"
+            runinfo.write_json(spec_path, spec)
+            env = {**os.environ, **thread_env(spec["cpus"]), TOKEN_ENV: token,
+                   "CUDA_VISIBLE_DEVICES": ",".join(gpus), "PYTHONUNBUFFERED": "1"}
+            with open(self.work_dir / f"{spec['run_id']}.log", "a") as log:
+                log.write(f"\n[vtkit] {time.strftime('%Y-%m-%d %H:%M:%S')} start, CUDA_VISIBLE_DEVICES={','.join(gpus)!r}\n")
+                log.flush()
+                proc = subprocess.Popen([sys.executable, "-m", "vtkit.sweep", "_run_one", str(spec_path), str(os.getpid())],
+                                        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                self.active[spec["run_id"]] = (token, proc)
+                t0 = time.time()
+                timeout = self.exp.timeout_s
+                try:
+                    code = proc.wait(timeout=timeout)
+                    error = f"worker exited with code {code} before finishing (see {log.name} in {self.work_dir})"
+                except subprocess.TimeoutExpired:
+                    kill_run(token, proc.pid)
+                    proc.wait()
+                    error = f"timeout: the run exceeded timeout_s={timeout} and was killed with its kernel and child processes"
+                finally:
+                    kill_run(token)  # nothing of a finished run may linger (by token: its pid may be reused)
+                    self.active.pop(spec["run_id"], None)
+            err = _settle(spec, error, time.time() - t0)
+            return {"run_id": spec["run_id"], "ok": err is None, "error": err}
+        finally:
+            if gpus:
+                self.pool.give(gpus)
+
+    def run(self, specs: list[dict], on_done) -> None:
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futures = [pool.submit(self._one, s) for s in specs]
+            try:
+                for fut in as_completed(futures):
+                    on_done(fut.result())
+            except BaseException:  # Ctrl-C or an error: stop everything this sweep started
+                self.stopping = True
+                for f in futures:
+                    f.cancel()
+                for token, proc in list(self.active.values()):
+                    kill_run(token, proc.pid)
+                raise
+
+
+class SubmititExecutor:
+    """One submitit array job (a task per run): SLURM, or `slurm: {cluster: local}` on this machine."""
+
+    GENERIC = {"name", "timeout_min", "mem_gb", "nodes", "cpus_per_task", "gpus_per_node", "tasks_per_node",
+               "stderr_to_stdout"}
+
+    def __init__(self, exp: xp.Experiment, work_dir: Path, jobs: int):
+        import submitit
+
+        options = dict(exp.slurm)
+        cluster = options.pop("cluster", "slurm")
+        if cluster not in ("slurm", "local", "debug"):
+            raise SweepError(f"slurm.cluster must be slurm, local or debug, got {cluster!r}")
+        if cluster == "slurm" and shutil.which("sbatch") is None:
+            raise SweepError("executor: slurm needs SLURM's sbatch on PATH, and this machine has none; run on a "
+                             "cluster login node, use executor: local, or set slurm: {cluster: local} to try the "
+                             "same path here through submitit's local executor")
+        params = {"name": f"vtkit-{exp.name}", "gpus_per_node": exp.resources["gpus"],
+                  "cpus_per_task": exp.resources["cpus"],
+                  # SLURM stops the job at its limit; no timeout_s means one day (a common partition cap)
+                  "timeout_min": math.ceil(exp.timeout_s / 60) if exp.timeout_s else 24 * 60,
+                  "slurm_array_parallelism": jobs}
+        for k, v in options.items():
+            params[k if k in self.GENERIC or k.startswith(("slurm_", "local_")) else f"slurm_{k}"] = v
+        self.executor = submitit.AutoExecutor(folder=work_dir / "submitit", cluster=cluster)
+        try:
+            self.executor.update_parameters(**params)
+        except (NameError, ValueError, TypeError) as e:
+            raise SweepError(f"slurm options: {e}") from None
+        self.jobs = []
+
+    def run(self, specs: list[dict], on_done) -> None:
+        self.jobs = list(zip(specs, self.executor.map_array(execute_run, specs)))
+        pending = list(self.jobs)
+        try:
+            while pending:
+                still = []
+                for spec, job in pending:
+                    if not job.done():
+                        still.append((spec, job))
+                        continue
+                    error = "job ended without finishing the run"
+                    try:
+                        job.result()
+                    except Exception as e:  # noqa: BLE001 - timeouts, node failures, cancellations
+                        error = f"submitit job {job.job_id} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}"
+                    err = _settle(spec, error)
+                    on_done({"run_id": spec["run_id"], "ok": err is None, "error": err})
+                pending = still
+                if pending:
+                    time.sleep(0.5)
+        except BaseException:
+            for _, job in pending:
+                with contextlib.suppress(Exception):
+                    job.cancel()
+            raise
+
+
+# ---------------------------------------------------------------------------------- results
+def _cell(v):
+    """Table cell: scalars as they are, lists/dicts as JSON text."""
+    return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict, tuple)) else v
+
+
+def results_table(runs: list[xp.Run]):
+    """One tidy row per run and stage, read from disk. Returns (DataFrame, column roles).
+
+    Columns: run_id, stage, the varied values, the stage's parameters, status ('ok'/'failed'/
+    'pending'), error, wall_s, out_dir, then the metrics.json keys unchanged. A parameter whose name
+    clashes with a fixed column or a metric is renamed `param_<name>`; a metric that clashes with a
+    fixed column is renamed `metric_<name>`.
+    """
+    import pandas as pd
+
+    rows, param_names, metric_names = [], [], []
+    for run in runs:
+        blocked = None
+        for st in run.stages:
+            status = stage_status(st.out_dir)
+            marker = _read_json(st.out_dir / (DONE if status == "done" else FAILED)) if status != "pending" else {}
+            error = marker.get("error") if status == "failed" else None
+            if status == "pending" and blocked:
+                status, error = "failed", f"not run: stage {blocked!r} failed"
+            blocked = blocked or (st.name if status == "failed" else None)
+            params = {**run.varied, **{k: v for k, v in st.params.items() if k != "out_dir"}}
+            metrics = _read_json(st.out_dir / "metrics.json") if status == "done" else {}
+            for k in params:
+                if k not in param_names:
+                    param_names.append(k)
+            for k in metrics:
+                if k not in metric_names:
+                    metric_names.append(k)
+            rows.append({"fixed": {"run_id": run.run_id, "stage": st.name,
+                                   "status": {"done": "ok"}.get(status, status), "error": error,
+                                   "wall_s": marker.get("wall_s"), "out_dir": str(st.out_dir)},
+                         "params": params, "metrics": metrics})
+    metric_col = {m: (f"metric_{m}" if m in FIXED_COLUMNS else m) for m in metric_names}
+    taken = set(FIXED_COLUMNS) | set(metric_col.values())
+    param_col = {p: (f"param_{p}" if p in taken else p) for p in param_names}
+    records = []
+    for r in rows:
+        rec = {"run_id": r["fixed"]["run_id"], "stage": r["fixed"]["stage"]}
+        rec.update({param_col[k]: _cell(v) for k, v in r["params"].items()})
+        rec.update({k: r["fixed"][k] for k in ("status", "error", "wall_s", "out_dir")})
+        rec.update({metric_col[k]: v for k, v in r["metrics"].items()})
+        records.append(rec)
+    columns = ["run_id", "stage", *param_col.values(), "status", "error", "wall_s", "out_dir", *metric_col.values()]
+    df = pd.DataFrame.from_records(records, columns=columns)
+    for c in df.columns:  # Parquet wants one type per column: mixed-type columns become text
+        if df[c].dtype == object:
+            kinds = {type(v) for v in df[c] if v is not None and not (isinstance(v, float) and math.isnan(v))}
+            if len(kinds) > 1 and not kinds <= {int, float}:
+                df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    roles = {"varied": [param_col[k] for k in (runs[0].varied if runs else {})],
+             "params": list(param_col.values()), "metrics": list(metric_col.values()),
+             "stages": [s.name for s in runs[0].stages] if runs else []}
+    return df, roles
+
+
+def write_results(exp: xp.Experiment, runs: list[xp.Run], exp_dir: Path):
+    """Rebuild results.parquet/.csv and sweep.json from disk; returns the DataFrame."""
+    df, roles = results_table(runs)
+    tmp = exp_dir / ".results.parquet.tmp"
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, exp_dir / "results.parquet")
+    df.to_csv(exp_dir / ".results.csv.tmp", index=False)
+    os.replace(exp_dir / ".results.csv.tmp", exp_dir / "results.csv")
+    runinfo.write_json(exp_dir / "sweep.json", {
+        "name": exp.name, "description": exp.description, "experiment_file": str(exp.path) if exp.path else None,
+        "spec": exp.spec, "runs": len(runs), "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **roles})
+    return df
+
+
+# ---------------------------------------------------------------------------------- the sweep
+@dataclass
+class SweepResult:
+    exp_dir: Path
+    runs: list
+    executed: list = field(default_factory=list)  # run ids run by this call
+    skipped: list = field(default_factory=list)  # done before (or failed, without rerun_failed)
+    failed: dict = field(default_factory=dict)  # run_id -> error, over all runs
+    table: object = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            raise SweepError(f"another vtkit sweep is running in {path.parent.parent} (pid {f.read().strip() or '?'}); "
+                             "wait for it or stop it first") from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        yield  # the OS drops the lock when this process dies, even by SIGKILL
+
+
+def describe_plan(exp: xp.Experiment, runs: list[xp.Run], rerun_failed: bool = False) -> str:
+    """Human-readable plan: each run's id, state, what a sweep would do, and its parameters."""
+    lines = [f"experiment {exp.name}: {len(runs)} run(s), {len(exp.stages)} stage(s) "
+             f"({', '.join(s.name for s in exp.stages)}), jobs={exp.jobs}, executor={exp.executor}"]
+    for run in runs:
+        state = run_status(run)
+        action = "skip" if state == "done" or (state == "failed" and not rerun_failed) else "run"
+        lines.append(f"  {action:4s} {state:8s} {run.run_id}  {json.dumps(run.varied, default=str)}")
+        for st in run.stages:
+            shown = {k: v for k, v in st.params.items() if k != "out_dir"}
+            lines.append(f"         {st.name}: {json.dumps(shown, default=str)}")
+    return "\n".join(lines)
+
+
+def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | None = None,
+          rerun_failed: bool = False, executor: str | None = None, progress: bool = True,
+          gpu_ids: list[str] | None = None) -> SweepResult:
+    """Run every unfinished run of `exp` under out_root/<name>/ and rebuild the results table."""
+    runs = xp.plan(exp, out_root)
+    exp_dir = Path(out_root).resolve() / exp.name
+    work = exp_dir / "_sweep"
+    jobs = jobs or exp.jobs
+    executor = executor or exp.executor
+    with _lock(work / "lock"):
+        if exp.path and exp.path.is_file():
+            shutil.copyfile(exp.path, exp_dir / "experiment.yaml")
+        states = {r.run_id: run_status(r) for r in runs}
+        todo = [r for r in runs if states[r.run_id] in ("pending", "partial")
+                or (rerun_failed and states[r.run_id] == "failed")]
+        todo_ids = {r.run_id for r in todo}
+        result = SweepResult(exp_dir, runs, skipped=[r.run_id for r in runs if r.run_id not in todo_ids])
+        if todo:
+            ex = (LocalExecutor(exp, work, jobs, gpu_ids) if executor == "local" else SubmititExecutor(exp, work, jobs))
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc=exp.name, unit="run", file=sys.stderr, disable=not progress,
+                       dynamic_ncols=True)
+            n_failed = 0
+
+            def on_done(res: dict) -> None:
+                nonlocal n_failed
+                result.executed.append(res["run_id"])
+                n_failed += not res["ok"]
+                bar.set_postfix(failed=n_failed, refresh=False)
+                bar.update(1)
+
+            try:
+                ex.run([run_spec(r, exp) for r in todo], on_done)
+            finally:
+                bar.close()
+                result.table = write_results(exp, runs, exp_dir)  # also after Ctrl-C: what finished counts
+        else:
+            result.table = write_results(exp, runs, exp_dir)
+    for run in runs:
+        if run_status(run) == "failed":
+            st = next(s for s in run.stages if stage_status(s.out_dir) == "failed")
+            result.failed[run.run_id] = f"{st.name}: {_read_json(st.out_dir / FAILED).get('error', 'failed')}"
+    return result
+
+
+def skip_slow_imports() -> None:
+    """For vtkit's own processes (CLI, workers) only: jsonschema (via nbformat) imports
+    rfc3987_syntax when installed, which builds a parser for 1-2 s at import; nbformat never
+    checks IRIs, and jsonschema treats the ImportError this causes as "checker unavailable"."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+def _main(argv: list[str]) -> int:
+    """Worker entry: `python -m vtkit.sweep _run_one SPEC.json RUNNER_PID`."""
+    if len(argv) != 3 or argv[0] != "_run_one":
+        print("usage: python -m vtkit.sweep _run_one SPEC.json RUNNER_PID (internal; use `vtkit sweep`)", file=sys.stderr)
+        return 2
+    _die_with_parent(int(argv[2]))
+    skip_slow_imports()
+    res = execute_run(json.loads(Path(argv[1]).read_text()))
+    print(f"[vtkit] {res['run_id']}: {'ok' if res['ok'] else 'FAILED ' + str(res['error'])}", flush=True)
+    return 0 if res["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
