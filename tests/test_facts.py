@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from vtkit.tasks.common import BOXED_INSTRUCTION
+
 from vtkit.facts import ATTRIBUTE_NAMES, DOMAIN, alias_match, countries, make, normalize_answer
 
 FIELDS = {"id": str, "domain": str, "subdomain": str, "prompt": str, "answer": str, "tests": str,
@@ -32,8 +34,8 @@ def test_records_follow_the_contract_schema(full):
         assert row["domain"] == DOMAIN and row["subdomain"] == meta["attribute"] in ATTRIBUTE_NAMES
         assert row["answer"] == meta["aliases"][0] and row["tests"] == ""
         assert 0 <= row["difficulty"] <= 9
-        assert row["prompt"].endswith("\\boxed{}.") and meta["country"] in row["prompt"]
-        assert row["solutions"][0].endswith(f"</think>\n\\boxed{{{row['answer']}}}")
+        assert row["prompt"].endswith(BOXED_INSTRUCTION) and meta["country"] in row["prompt"]
+        assert row["solutions"][0].startswith("<think>\n") and row["solutions"][0].endswith(f"\\boxed{{{row['answer']}}}.")
     assert len(set(full["id"])) == len(full)
     keys = [(json.loads(m)["iso2"], s) for m, s in zip(full["meta"], full["subdomain"])]
     assert len(set(keys)) == len(keys), "each (country, attribute) is asked once"

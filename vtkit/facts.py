@@ -2,7 +2,7 @@
 
     from vtkit.facts import make, alias_match
     ds = make(n=200, seed=0)                        # datasets.Dataset, vtkit's record schema
-    ds[0]["prompt"]  # 'What is the capital of France? Put your final answer within \\boxed{}.'
+    ds[0]["prompt"]  # 'What is the capital of France? Answer with \\boxed{...}.'
     alias_match("paris.", json.loads(ds[0]["meta"])["aliases"])   # True
 
 Why: the family probe (notebooks/11) needs a knowledge benchmark that runs with no network, next to
@@ -42,8 +42,11 @@ import unicodedata
 
 import datasets
 
+from vtkit.tasks import to_dataset
+from vtkit.tasks.common import BOXED_INSTRUCTION, boxed_solution
+
 DOMAIN = "knowledge-countries"
-SUFFIX = "Put your final answer within \\boxed{}."  # vtkit's answer format: the last \boxed{} is graded
+SUFFIX = BOXED_INSTRUCTION  # the answer-format instruction every vtkit task uses; the last \boxed{} is graded
 ATTRIBUTE_NAMES = ("capital", "continent", "currency", "calling_code", "demonym")
 CONTINENTS = ("Africa", "Americas", "Asia", "Europe", "Oceania")
 _DISSOLVED = {"CS"}  # Serbia and Montenegro (2006); its ISO code is withdrawn
@@ -152,13 +155,12 @@ def make(n: int | None = None, seed: int = 0, attributes=ATTRIBUTE_NAMES) -> dat
             "answer": answer,
             "tests": "",
             "difficulty": decile[entry["ISO"]["alpha2"]],
-            "solutions": [f"<think>\n{_STATEMENTS[attribute].format(country=country, answer=answer)}\n</think>\n"
-                          f"\\boxed{{{answer}}}"],
+            "solutions": [boxed_solution(_STATEMENTS[attribute].format(country=country, answer=answer), answer)],
             "meta": json.dumps({"aliases": aliases, "country": country, "iso2": entry["ISO"]["alpha2"],
                                 "attribute": attribute, "population": entry.get("population")},
                                ensure_ascii=False),
         })
-    return datasets.Dataset.from_list(rows)
+    return to_dataset(rows)  # the same explicit plain-typed features as vtkit.tasks.make
 
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
