@@ -1,0 +1,285 @@
+"""Claim-Level Reliability (CLR): test-time selection among K sampled answers, as in the 3B report.
+
+    from vtkit import clr
+    out = clr.run_clr(model, tok, problems, trajectories, K=[2, 4, 8], M=5, R=8, seed=0)
+    out["metrics"]     # {"clr@8": ..., "clr@8_lo": ..., "majority@8": ..., "mean1@8": ..., ...}
+
+Per problem and trajectory, the model itself (through `vtkit.generate`)
+1. reads the trajectory and lists M decision-relevant claims (`CLAIM_EXTRACTION_PROMPT`);
+2. judges each claim against the problem: a binary verdict v_m (`CLAIM_VERIFICATION_PROMPT`);
+then reliability r_k = ((1/M) sum_m v_km) ** M (`clr_reliability`), answers are clustered by
+equivalence and the cluster with the largest summed reliability wins (`clr_select`). Claims and
+verdicts are computed once per trajectory; then R times, K of the trajectories are subsampled
+(without replacement, seeded), and CLR, majority vote (cons@K) and mean@1 are scored on the very
+same subsample, so the three differ only in how they pick an answer.
+
+Choices where the report is silent (it publishes no prompts, and no decoding settings for CLR):
+- The prompts below are ours. Extraction asks for numbered claims "1." .. "M." and the final
+  answer in \\boxed{}; verification asks for \\boxed{1} (valid) or \\boxed{0} (invalid), and the
+  words VALID/INVALID are accepted too.
+- Parsing is robust to garbage: claims are numbered lines (1. / 1) / 1: / Claim 1:), taken after
+  `</think>` when the model thinks, first occurrence of each number, at most M. A claim the model
+  did not produce, and a verdict that cannot be parsed, count as unverified (v = 0). So a model
+  that writes nothing useful gets reliability 0 for every trajectory, and CLR falls back to its
+  tie-break, which is majority vote.
+- The answer of a trajectory is its own graded answer (`vtkit.verify.extract_answer`, the last
+  \\boxed{} after `</think>`), the same one mean@1 and majority vote use (`answer_from="trajectory"`);
+  `answer_from="extraction"` uses the answer the extraction step reports instead.
+- Claims and verdicts are decoded greedily (temperature 0): the verifier should be a fixed
+  function of the claim. Both are parameters.
+- Clustering: answers are grouped greedily in order, each joining the first cluster whose first
+  member is equivalent to it (`equiv(first, answer)`, gold-first like math-verify). In `run_clr`
+  the clusters are formed once over all of a problem's trajectories, and subsamples reuse them.
+- Ties in summed reliability go to the larger cluster, then to the cluster seen first; majority
+  vote breaks ties by first appearance. None answers (nothing extracted) are never selected.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Callable, Sequence
+
+CLAIM_EXTRACTION_PROMPT = (
+    "Below is a problem and one attempted solution. List exactly {M} claims from the attempt that "
+    "its final answer depends on: intermediate results, formulas applied, case distinctions, and "
+    "conclusions drawn. Each claim must be a single self-contained statement that can be checked "
+    "on its own against the problem.\n\n"
+    "Problem:\n{problem}\n\nAttempted solution:\n{trajectory}\n\n"
+    "Write the claims as a numbered list, one per line, \"1.\" to \"{M}.\". Then give the "
+    "attempt's final answer within \\boxed{{}}.")
+CLAIM_VERIFICATION_PROMPT = (
+    "Below is a problem and one claim made while solving it. Check carefully whether the claim is "
+    "correct as a statement about this problem.\n\n"
+    "Problem:\n{problem}\n\nClaim:\n{claim}\n\n"
+    "If the claim is correct, answer \\boxed{{1}} (VALID); if it is wrong or unjustified, answer "
+    "\\boxed{{0}} (INVALID).")
+
+_CLAIM_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:\*\*)?(?:claim\s*)?(\d{1,3})\s*(?:\*\*)?[.):\]]\s*"
+                         r"(?:\*\*)?\s*(.+?)\s*$", re.IGNORECASE)
+_BOXED = re.compile(r"\\boxed\{\s*([^{}]*?)\s*\}")
+_VALID_WORDS = {"1": 1, "valid": 1, "true": 1, "yes": 1, "correct": 1,
+                "0": 0, "invalid": 0, "false": 0, "no": 0, "incorrect": 0}
+
+
+def _answer_part(text: str) -> str:
+    return (text or "").rsplit("</think>", 1)[-1]
+
+
+def parse_claims(text: str | None, M: int) -> list[str]:
+    """Numbered claims 1..M from an extraction reply (fewer when the model wrote fewer)."""
+    found: dict[int, str] = {}
+    for line in _answer_part(text).splitlines():
+        m = _CLAIM_LINE.match(line)
+        if m and 1 <= int(m[1]) <= M and int(m[1]) not in found:
+            claim = _BOXED.sub(lambda b: b[1], m[2]).strip()
+            if claim:
+                found[int(m[1])] = claim
+    return [found[k] for k in sorted(found)]
+
+
+def parse_verdict(text: str | None) -> int:
+    """1 for a valid claim, 0 for invalid or no readable verdict (the last \\boxed{}, else the
+    last VALID/INVALID word)."""
+    tail = _answer_part(text)
+    for b in reversed(_BOXED.findall(tail)):
+        v = _VALID_WORDS.get(b.strip().lower())
+        if v is not None:
+            return v
+    words = re.findall(r"\b(INVALID|VALID)\b", tail, re.IGNORECASE)
+    return int(words[-1].upper() == "VALID") if words else 0
+
+
+def clr_reliability(verdicts: Sequence[int], M: int | None = None) -> float:
+    """r = (mean of verdicts) ** M; with M > len(verdicts) the missing claims count as 0."""
+    verdicts = [int(bool(v)) for v in verdicts]
+    M = len(verdicts) if M is None else M
+    if M < len(verdicts):
+        raise ValueError(f"M={M} but {len(verdicts)} verdicts were given; M is the claim count")
+    if M == 0:
+        return 0.0
+    return (sum(verdicts) / M) ** M
+
+
+def _equiv_default():
+    from vtkit.verify import is_equivalent
+    return is_equivalent
+
+
+def cluster(answers: Sequence[str | None], equiv: Callable | None = None) -> list[int | None]:
+    """Cluster label per answer (None for None); labels number clusters by first appearance."""
+    equiv = equiv or _equiv_default()
+    reps: list[str] = []
+    labels: list[int | None] = []
+    memo: dict[str, int] = {}
+    for a in answers:
+        if a is None or not str(a).strip():
+            labels.append(None)
+            continue
+        a = str(a).strip()
+        if a not in memo:
+            memo[a] = next((j for j, r in enumerate(reps) if r == a or equiv(r, a)), len(reps))
+            if memo[a] == len(reps):
+                reps.append(a)
+        labels.append(memo[a])
+    return labels
+
+
+def _pick(labels, weights, by_weight: bool) -> int | None:
+    """Winning label: max (summed weight, size, -first index) or max (size, -first index)."""
+    stats: dict[int, list] = {}
+    for i, (lab, w) in enumerate(zip(labels, weights)):
+        if lab is None:
+            continue
+        s = stats.setdefault(lab, [0.0, 0, -i])
+        s[0] += w
+        s[1] += 1
+    if not stats:
+        return None
+    key = (lambda k: tuple(stats[k])) if by_weight else (lambda k: tuple(stats[k][1:]))
+    return max(stats, key=key)
+
+
+def clr_select(answers: Sequence[str | None], reliabilities: Sequence[float],
+               equiv: Callable | None = None) -> str | None:
+    """The answer (its cluster's first member) whose cluster has the largest summed reliability."""
+    if len(answers) != len(reliabilities):
+        raise ValueError(f"{len(answers)} answers but {len(reliabilities)} reliabilities")
+    labels = cluster(answers, equiv)
+    win = _pick(labels, list(reliabilities), by_weight=True)
+    return None if win is None else str(answers[labels.index(win)]).strip()
+
+
+def majority_select(answers: Sequence[str | None], equiv: Callable | None = None) -> str | None:
+    """Majority vote over equivalence clusters (ties: first seen)."""
+    labels = cluster(answers, equiv)
+    win = _pick(labels, [0.0] * len(labels), by_weight=False)
+    return None if win is None else str(answers[labels.index(win)]).strip()
+
+
+def subsamples(n_available: int, K: int, R: int, seed: int) -> list[list[int]]:
+    """R seeded subsets of K indices out of n_available (without replacement within a subset)."""
+    if not 1 <= K <= n_available:
+        raise ValueError(f"K={K} must be between 1 and the {n_available} trajectories available")
+    rng = random.Random(f"clr-{seed}-{n_available}-{K}")
+    return [sorted(rng.sample(range(n_available), K)) for _ in range(R)]
+
+
+def _text(t) -> str:
+    return t["text"] if isinstance(t, dict) else str(t)
+
+
+def _problem_text(p) -> str:
+    if isinstance(p, str):
+        return p
+    meta = p.get("meta") or "{}"
+    meta = json.loads(meta) if isinstance(meta, str) else meta
+    return meta.get("question") or p["prompt"]
+
+
+def _clip(text: str, max_chars: int | None) -> str:
+    """Keep the end of a long trajectory (its conclusions), marking the cut."""
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return "[...]\n" + text[-max_chars:]
+
+
+def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8, seed: int = 0, *,
+            golds: Sequence[str] | None = None, equiv: Callable | None = None,
+            answer_from: str = "trajectory", temperature: float = 0.0,
+            extract_tokens: int = 1024, verify_tokens: int = 512, batch_size: int = 64,
+            max_trajectory_chars: int | None = None, n_boot: int = 1000) -> dict:
+    """CLR vs majority vote vs mean@1 on the same subsamples; see the module docstring.
+
+    problems: records (with `answer`, and `meta["question"]` or `prompt`) or question strings
+    with `golds`; trajectories: per problem, a list of completions (strings or generate records);
+    K: an int or a list of ints. extract_tokens/verify_tokens: max_new_tokens of the two steps
+    (the report's model thinks first, so give it room); max_trajectory_chars: clip long
+    trajectories in the extraction prompt to their last characters (None: whole).
+    Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details}.
+    """
+    from vtkit import generate as gen
+    from vtkit import metrics as vm
+    from vtkit.verify import extract_answer
+    equiv = equiv or _equiv_default()
+    problems = list(problems)
+    trajectories = [[_text(t) for t in ts] for ts in trajectories]
+    if len(problems) != len(trajectories):
+        raise ValueError(f"{len(problems)} problems but {len(trajectories)} trajectory lists")
+    if golds is None:
+        if any(isinstance(p, str) for p in problems):
+            raise ValueError("problems given as strings need golds=[...]")
+        golds = [p["answer"] for p in problems]
+    if answer_from not in ("trajectory", "extraction"):
+        raise ValueError(f"answer_from must be 'trajectory' or 'extraction', got {answer_from!r}")
+    Ks = [K] if isinstance(K, int) else list(K)
+    if M < 1 or R < 1:
+        raise ValueError(f"M and R must be >= 1 (got M={M}, R={R})")
+    for k in Ks:
+        if not all(k <= len(ts) for ts in trajectories):
+            raise ValueError(f"K={k} exceeds the trajectories of some problem (min "
+                             f"{min(map(len, trajectories))}); sample more or lower K")
+    questions = [_problem_text(p) for p in problems]
+
+    # 1. claims (and the extraction's answer) once per trajectory
+    flat = [(i, j) for i, ts in enumerate(trajectories) for j in range(len(ts))]
+    gen_kw = dict(n=1, temperature=temperature, batch_size=batch_size, seed=seed)
+    ex = gen.generate(model, tokenizer, [CLAIM_EXTRACTION_PROMPT.format(
+        M=M, problem=questions[i], trajectory=_clip(trajectories[i][j], max_trajectory_chars))
+        for i, j in flat], max_new_tokens=extract_tokens, **gen_kw)
+    claims = {ij: parse_claims(r["text"], M) for ij, r in zip(flat, ex)}
+    # 2. one verdict per claim
+    asks = [(ij, c) for ij in flat for c in claims[ij]]
+    vr = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(
+        problem=questions[ij[0]], claim=c) for ij, c in asks],
+        max_new_tokens=verify_tokens, **gen_kw) if asks else []
+    verdicts: dict = {ij: [] for ij in flat}
+    for (ij, _), r in zip(asks, vr):
+        verdicts[ij].append(parse_verdict(r["text"]))
+
+    # 3. per problem: answers, clusters over all trajectories, correctness per cluster
+    items = []
+    ex_text = {ij: r["text"] for ij, r in zip(flat, ex)}
+    for i, ts in enumerate(trajectories):
+        if answer_from == "extraction":
+            answers = [extract_answer(ex_text[(i, j)]) for j in range(len(ts))]
+        else:
+            answers = [extract_answer(t) for t in ts]
+        rel = [clr_reliability(verdicts[(i, j)], M) for j in range(len(ts))]
+        labels = cluster(answers, equiv)
+        first = {lab: answers[j] for j, lab in reversed(list(enumerate(labels))) if lab is not None}
+        ok_cluster = {lab: bool(equiv(golds[i], a)) for lab, a in first.items()}
+        correct = [lab is not None and ok_cluster[lab] for lab in labels]
+        items.append({"question": questions[i], "gold": golds[i], "answers": answers,
+                      "labels": labels, "claims": [claims[(i, j)] for j in range(len(ts))],
+                      "verdicts": [verdicts[(i, j)] for j in range(len(ts))],
+                      "reliability": rel, "correct": correct, "ok_cluster": ok_cluster})
+
+    # 4. R subsamples of K per problem; the same subsample for all three methods
+    per_k, flat_metrics = [], {}
+    for k in Ks:
+        acc = {"clr": [], "majority": [], "mean1": []}
+        for i, it in enumerate(items):
+            got = {"clr": 0.0, "majority": 0.0, "mean1": 0.0}
+            for sub in subsamples(len(it["answers"]), k, R, seed + 7919 * i):
+                labs = [it["labels"][j] for j in sub]
+                w = [it["reliability"][j] for j in sub]
+                for name, lab in (("clr", _pick(labs, w, True)),
+                                  ("majority", _pick(labs, w, False))):
+                    got[name] += lab is not None and it["ok_cluster"][lab]
+                got["mean1"] += sum(it["correct"][j] for j in sub) / k
+            for name in acc:
+                acc[name].append(got[name] / R)
+        row = {"K": k}
+        for name, vals in acc.items():
+            lo, hi = vm.bootstrap_ci(vals, n_boot=n_boot, seed=seed)
+            row[name], row[f"{name}_lo"], row[f"{name}_hi"] = sum(vals) / len(vals), lo, hi
+            flat_metrics.update({f"{name}@{k}": row[name], f"{name}@{k}_lo": lo,
+                                 f"{name}@{k}_hi": hi})
+        per_k.append(row)
+    all_rel = [r for it in items for r in it["reliability"]]
+    flat_metrics.update({"n_problems": len(items), "M": M, "R": R,
+                         "mean_reliability": sum(all_rel) / max(1, len(all_rel)),
+                         "claims_per_trajectory": sum(len(c) for it in items for c in it["claims"])
+                         / max(1, len(all_rel))})
+    return {"metrics": flat_metrics, "per_k": per_k, "items": items}
