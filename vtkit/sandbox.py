@@ -1,0 +1,534 @@
+"""Run untrusted Python programs against tests, and say from the harness whether they passed.
+
+    from vtkit import sandbox
+    r = sandbox.run_tests("def add(a, b):\\n    return a + b", "assert add(1, 2) == 3")
+    r.passed, r.status, r.n_passed, r.n_total          # True, 'passed', 1, 1
+    sandbox.run_tests(prog, [{"input": "1 2\\n", "output": "3"}])  # stdin/stdout cases
+    sandbox.run_many([(code, tests), ...], workers=2)  # parallel, results in order
+
+`tests` is either Python assertion source, run after the program in the same module, or a list
+(or a JSON string of a list) of stdin/stdout cases `{"input": ..., "output": ...}`: the program
+runs once per case and its output must match after stripping trailing whitespace on each line
+(and trailing blank lines), with exit status 0.
+
+How a run is contained:
+- a child process in its own session (`start_new_session`), with RLIMIT_CPU, RLIMIT_AS (memory),
+  RLIMIT_FSIZE, RLIMIT_NOFILE and RLIMIT_CORE set in `preexec_fn`, and RLIMIT_NPROC set by the
+  harness; a wall-clock timeout; a scrubbed environment (PATH, LANG, a private HOME and TMPDIR; bwrap adds PWD);
+  a private temporary directory as cwd, deleted afterwards;
+- bubblewrap where `bwrap` works: read-only root, private /tmp, /dev and /proc, new network
+  (no network at all), pid, ipc and uts namespaces, killed with its parent. Where bwrap is
+  missing or fails, a loud warning (warnings.warn and the log) says the program runs unisolated;
+- when the kit runs as root the harness drops to a fresh unprivileged uid per run before it
+  touches the program (the kernel exempts root from RLIMIT_NPROC, so a fork bomb is only
+  bounded this way); under bwrap, a directory of the interpreter that only root may enter
+  (pyenv under /root) is re-exposed read-only on a tmpfs so the new uid can still import;
+- on return the whole process group is SIGKILLed, every process left with the run's uid too
+  (a grandchild that called setsid), and under bwrap the pid namespace dies with it.
+
+The verdict comes from the harness, never from the program's output or exit status: the parent
+hands the harness a random per-run nonce through a file descriptor that is closed before the
+program runs; the harness reports each test case and a final record, each tagged with the nonce,
+to a second inherited descriptor. No final record with the right nonce means no pass: a program
+that calls `sys.exit(0)` or `os._exit(0)` before its tests, or prints "PASSED", fails.
+
+Limits (known, documented rather than hidden): the program runs in the harness's interpreter in
+assertion mode, so a deliberate attack on the interpreter (walking `gc` to find the nonce, or
+returning an object whose `__eq__` is always true) is not stopped; stdin/stdout cases run the
+program in a separate process and compare text, which closes both. Without bwrap a program can
+read what its uid can read, and without root no fresh uid is available.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import secrets
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+TAIL = 2000              # characters of stdout/stderr kept on a result: enough to debug, small to store
+GRACE_S = 1.0            # wall-clock allowance for interpreter and bwrap start-up on a busy machine
+UID_BASE = 200_000       # fresh per-run uids come from [UID_BASE, UID_BASE + UID_SPAN): far from real users
+UID_SPAN = 100_000
+_SETUP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
+          ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)
+
+
+@dataclass
+class SandboxResult:
+    passed: bool                    # every test case ran and passed, as reported by the harness
+    status: str                     # passed|failed|error|timeout|syntax_error|no_verdict|no_code
+    n_passed: int = 0
+    n_total: int = 0
+    message: str = ""               # one line saying why it did not pass
+    stdout: str = ""                # tails of the program's streams
+    stderr: str = ""
+    duration_s: float = 0.0
+    details: list[dict] = field(default_factory=list)   # one dict per case: case, status, message
+    isolated: bool = False          # ran under bubblewrap
+    pid: int | None = None          # the child's pid, which is also its process-group id
+    uid: int | None = None          # the fresh uid the program ran as, when the kit runs as root
+
+
+# The harness is the first and only trusted code in the child. It reads the job (and the nonce)
+# from one descriptor and closes it, sets RLIMIT_NPROC and drops to the fresh uid, then runs the
+# program and the tests, reporting each case to the result descriptor. Every builtin it needs is
+# bound before the program runs, so a program that rebinds `exec` or `print` changes nothing here.
+HARNESS = r'''
+import ast, builtins, json, os, resource, subprocess, sys, time
+def main(in_fd, out_fd, _exec=exec, _compile=compile, _write=os.write, _dumps=json.dumps,
+         _str=str, _repr=repr, _len=len, _isinstance=isinstance, _mono=time.monotonic,
+         _BaseException=BaseException, _AssertionError=AssertionError, _SystemExit=SystemExit,
+         _Module=ast.Module, _exit=os._exit, _getpid=os.getpid):
+    with os.fdopen(in_fd, "rb") as f:
+        job = json.loads(f.read())
+    nonce = job.pop("nonce")
+    start = _mono()
+    def emit(rec):
+        rec["nonce"], rec["pid"] = nonce, _getpid()
+        _write(out_fd, (_dumps(rec) + "\n").encode())
+    _streams = (sys.stdout, sys.stderr)
+    def finish(rec):
+        emit(rec)
+        for s in _streams + (sys.stdout, sys.stderr):
+            try:
+                s.flush()
+            except _BaseException:
+                pass
+        _exit(0)
+    def short(e):
+        s = _str(e)
+        return (type(e).__name__ + (": " + s if s else ""))[:300]
+    if job["uid"] is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (job["nproc"], job["nproc"]))
+        os.setgroups([]); os.setgid(job["uid"]); os.setuid(job["uid"])
+    os.chdir(job["workdir"])
+    emit({"start": True})
+    try:
+        code = _compile(job["code"], "solution.py", "exec")
+    except _BaseException as e:
+        finish({"final": True, "status": "syntax_error", "message": "program: " + short(e)})
+    if job["mode"] == "asserts":
+        stmts = ast.parse(job["tests"]).body
+        units = [(_compile(_Module([s], []), "tests.py", "exec"), not _isinstance(s, SETUP)) for s in stmts]
+        ns = {"__name__": "solution", "__builtins__": builtins}
+        try:
+            _exec(code, ns)
+        except _SystemExit as e:
+            finish({"final": True, "status": "error", "message": "program raised SystemExit(%s) before the tests ran" % _repr(e.code)})
+        except _BaseException as e:
+            finish({"final": True, "status": "error", "message": "program: " + short(e)})
+        case, ok, n_ok = 0, True, 0
+        for unit, is_case in units:
+            try:
+                _exec(unit, ns)
+                st, msg = "passed", ""
+            except _AssertionError as e:
+                st, msg = "failed", short(e)
+            except _BaseException as e:
+                st, msg = "error", short(e)
+            if is_case:
+                emit({"case": case, "status": st, "message": msg}); case += 1
+                n_ok += st == "passed"
+            elif st != "passed":
+                emit({"case": None, "status": st, "message": "test set-up: " + msg})
+            ok = ok and st == "passed"
+        finish({"final": True, "status": "passed" if ok and n_ok == case else "failed", "message": ""})
+    prog = os.path.join(job["workdir"], "solution.py")
+    with open(prog, "w") as f:
+        f.write(job["code"])
+    norm = lambda s: "\n".join(l.rstrip() for l in s.rstrip().splitlines())
+    ok = True
+    for i, c in enumerate(job["cases"]):
+        left = job["timeout_s"] - (_mono() - start)
+        if left <= 0:
+            emit({"case": i, "status": "timeout", "message": "no time left"}); ok = False; continue
+        with open(os.path.join(job["workdir"], ".out%d" % i), "w+b") as out:
+            try:
+                p = subprocess.run([sys.executable, *job["py_flags"], prog], input=c["input"].encode(), stdout=out,
+                                   stderr=subprocess.PIPE, timeout=left, cwd=job["workdir"])
+                out.seek(0); got = out.read(1 << 20).decode("utf-8", "replace")
+                if p.returncode != 0:
+                    st, msg = "error", "exit status %d: %s" % (p.returncode, p.stderr[-300:].decode("utf-8", "replace"))
+                elif norm(got) == norm(c["output"]):
+                    st, msg = "passed", ""
+                else:
+                    st, msg = "failed", "expected %r, got %r" % (c["output"][:100], got[:100])
+            except subprocess.TimeoutExpired:
+                st, msg = "timeout", "case ran past the time limit"
+            except _BaseException as e:
+                st, msg = "error", short(e)
+        emit({"case": i, "status": st, "message": msg}); ok = ok and st == "passed"
+    finish({"final": True, "status": "passed" if ok else "failed", "message": ""})
+SETUP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
+         ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)
+main(int(sys.argv[1]), int(sys.argv[2]))
+'''
+
+
+def parse_tests(tests) -> tuple[str, object, int]:
+    """Validate `tests`: returns (mode, payload, n_cases) with mode `asserts` or `stdio`."""
+    if isinstance(tests, str) and tests.lstrip().startswith("["):
+        try:
+            tests = json.loads(tests)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"tests look like a JSON list of stdin/stdout cases but do not parse: {e}") from e
+    if isinstance(tests, (list, tuple)):
+        if not tests:
+            raise ValueError("tests is an empty list: give at least one {'input': ..., 'output': ...} case")
+        cases = []
+        for i, c in enumerate(tests):
+            if not isinstance(c, dict) or "input" not in c or "output" not in c:
+                raise ValueError(f"stdin/stdout case {i} must be a dict with keys 'input' and 'output', got {c!r:.80}")
+            cases.append({k: _text(c[k]) for k in ("input", "output")})
+        return "stdio", cases, len(cases)
+    if not isinstance(tests, str):
+        raise ValueError(f"tests must be assertion source (str) or a list of stdin/stdout cases, got {type(tests).__name__}")
+    try:
+        body = ast.parse(tests).body
+    except SyntaxError as e:
+        raise ValueError(f"the test source does not parse ({e}); tests come from the dataset and must be valid Python") from e
+    n = sum(not isinstance(s, _SETUP) for s in body)
+    if n == 0:
+        raise ValueError("the test source has no test statement (an assert or a call): a program with no tests cannot pass")
+    return "asserts", tests, n
+
+
+def _text(v) -> str:
+    """A case's input/output as text: lists become lines."""
+    if isinstance(v, (list, tuple)):
+        return "".join(f"{x}\n" for x in v)
+    return v if isinstance(v, str) else str(v)
+
+
+# ---- isolation -------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_bwrap_ok: bool | None = None
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, msg: str) -> None:
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    log.warning(msg)
+
+
+def _interpreter_paths() -> list[str]:
+    """Directories the child's interpreter needs: prefixes and the executable's folders."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable))}
+    paths = sorted({os.path.realpath(p) for p in paths if p})
+    return [p for p in paths if not any(p != q and p.startswith(q + os.sep) for q in paths)]
+
+
+def _others_may(path: str, bits: int) -> bool:
+    try:
+        return os.stat(path).st_mode & bits == bits
+    except OSError:
+        return False
+
+
+def _reach_args(paths: list[str]) -> list[str] | None:
+    """bwrap arguments that let another uid import from `paths`; None when that cannot work.
+
+    For each path whose ancestors another uid may not enter (e.g. /root, mode 0700), mount a
+    tmpfs on the highest such ancestor, recreate the folders down to the path, and bind the path
+    read-only. A path that is itself closed to others cannot be helped.
+    """
+    tmpfs, dirs, binds = set(), set(), set()
+    for p in paths:
+        if not _others_may(p, stat.S_IXOTH | stat.S_IROTH):
+            return None
+        parts = p.strip(os.sep).split(os.sep)
+        ancestors = [os.sep + os.sep.join(parts[:i]) for i in range(1, len(parts))]
+        blocked = [i for i, a in enumerate(ancestors) if not _others_may(a, stat.S_IXOTH)]
+        if not blocked:
+            continue
+        top = blocked[0]
+        tmpfs.add(ancestors[top])
+        dirs.update(ancestors[top + 1:])
+        binds.add(p)
+    depth = lambda s: s.count(os.sep)
+    args = []
+    for t in sorted(tmpfs, key=depth):
+        args += ["--perms", "0755", "--tmpfs", t]
+    for d in sorted(dirs - tmpfs, key=depth):
+        args += ["--perms", "0755", "--dir", d]
+    for b in sorted(binds, key=depth):
+        args += ["--ro-bind", b, b]
+    return args
+
+
+def _bwrap_args(workdir: str, reach: list[str]) -> list[str]:
+    return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            *reach, "--bind", workdir, workdir, "--chdir", workdir,
+            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+
+
+def bwrap_available() -> bool:
+    """Whether bubblewrap exists and can start a sandbox here (checked once, by running `true`)."""
+    global _bwrap_ok
+    with _lock:
+        if _bwrap_ok is not None:
+            return _bwrap_ok
+        ok, why = False, "`bwrap` is not on PATH (Debian: apt-get install bubblewrap)"
+        if shutil.which("bwrap"):
+            wd = tempfile.mkdtemp(prefix="vtkit-sbx-")
+            try:
+                reach = (_reach_args(_interpreter_paths()) or []) if os.geteuid() == 0 else []
+                p = subprocess.run(_bwrap_args(wd, reach) + [sys.executable, "-I", "-S", "-c", "pass"],
+                                   capture_output=True, timeout=30)
+                ok, why = p.returncode == 0, p.stderr.decode(errors="replace").strip()[-300:]
+            except (OSError, subprocess.SubprocessError) as e:
+                why = str(e)
+            finally:
+                shutil.rmtree(wd, ignore_errors=True)
+        _bwrap_ok = ok
+    if not ok:
+        _warn_once("bwrap", f"vtkit.sandbox: bubblewrap is unavailable ({why}); untrusted code runs WITHOUT "
+                            "filesystem, network and pid isolation, with resource limits only.")
+    return ok
+
+
+# ---- processes -------------------------------------------------------------------------------
+
+def _procs() -> list[tuple[int, int, int, int]]:
+    """(pid, pgid, real uid, threads) for every live process, read from /proc (zombies are dead
+    already and only wait for whoever reaps them, so they are left out)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/status") as f:
+                st = f.read()
+            uid = int(st.split("\nUid:", 1)[1].split()[0])
+            if rest[0] in "ZX":
+                continue
+            out.append((int(name), int(rest[2]), uid, int(rest[17])))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def leftover(pgid: int | None = None, uid: int | None = None) -> list[int]:
+    """Pids still alive (not zombies) in process group `pgid` or owned by `uid`."""
+    return [p for p, g, u, _ in _procs() if (pgid is not None and g == pgid) or (uid is not None and u == uid)]
+
+
+def _marked(workdir: str) -> list[int]:
+    """Pids whose start-up environment has HOME=workdir: the run's processes that left its group."""
+    mark, out = f"HOME={workdir}".encode(), []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/environ", "rb") as f:
+                    if mark in f.read().split(b"\0"):
+                        out.append(int(name))
+            except OSError:
+                continue
+    return out
+
+
+def _kill_all(pgid: int, uid: int | None, workdir: str | None = None) -> None:
+    """SIGKILL the group, every process of the run's uid and (unisolated, without a uid of its own)
+    every process started with the run's private HOME; wait until they are gone (<= 2 s)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    deadline = time.monotonic() + 2.0
+    while True:
+        left = [p for p, g, u, _ in _procs() if g == pgid or (uid is not None and u == uid)]
+        if workdir is not None:
+            live = {p for p, *_ in _procs()}
+            left += [p for p in _marked(workdir) if p in live and p != os.getpid()]
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not left or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
+def _limits(cpu_s: int, memory_mb: int, fsize_mb: int, nproc: int | None):
+    import resource
+
+    def apply():  # runs in the child between fork and exec: C calls only
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize_mb << 20, fsize_mb << 20))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if nproc is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    return apply
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait for `proc` to exit; False on timeout. A pidfd wakes us the moment it exits, where
+    Popen.wait(timeout) polls with sleeps of up to 50 ms."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            proc.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def _tail(f) -> str:
+    f.seek(0, os.SEEK_END)
+    f.seek(max(0, f.tell() - 4 * TAIL))
+    return f.read().decode("utf-8", "replace")[-TAIL:]
+
+
+def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int = 512, *,
+              nproc: int = 32, fsize_mb: int = 16, isolate: bool | None = None,
+              site_packages: bool = False) -> SandboxResult:
+    """Run `code` against `tests` in a contained child process; see the module docstring.
+
+    timeout_s: wall-clock limit for the whole run (all cases); memory_mb: address-space limit per
+    process; nproc: processes (threads count) the program may add; fsize_mb: largest file it may
+    write; isolate: None uses bwrap where it works (warning where not), True requires it, False
+    skips it; site_packages: let the program import the environment's packages (numpy, ...); off
+    by default because tasks need the standard library only and `python -I -S` starts 3x faster. `code=None` (nothing extracted from a completion) is a fail with status `no_code`.
+    """
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+    if memory_mb < 64:
+        raise ValueError(f"memory_mb={memory_mb} is too small for a Python interpreter; use at least 64")
+    mode, payload, n_total = parse_tests(tests)
+    if code is None or not isinstance(code, str) or not code.strip():
+        return SandboxResult(False, "no_code", n_total=n_total, message="no program to run")
+    if isolate is False:
+        use_bwrap = False
+    else:
+        use_bwrap = bwrap_available()
+        if isolate and not use_bwrap:
+            raise RuntimeError("isolate=True but bubblewrap cannot run here; install it (apt-get install bubblewrap) "
+                               "or pass isolate=None to run with resource limits only")
+    root = os.geteuid() == 0
+    reach = _reach_args(_interpreter_paths()) if root else []
+    uid = None
+    if root and (use_bwrap or reach == []):
+        uid = UID_BASE + secrets.randbelow(UID_SPAN)
+    elif root:
+        _warn_once("root", "vtkit.sandbox: running as root without bubblewrap and with an interpreter other uids "
+                           "cannot reach; programs run AS ROOT and RLIMIT_NPROC does not bind root.")
+
+    workdir = tempfile.mkdtemp(prefix="vtkit-sbx-")
+    if uid is not None:
+        os.chown(workdir, uid, uid)
+    nonce = secrets.token_hex(16)
+    py_flags = ["-I"] if site_packages else ["-I", "-S"]
+    job = {"nonce": nonce, "mode": mode, "code": code, "workdir": workdir, "timeout_s": timeout_s,
+           "uid": uid, "nproc": nproc, "py_flags": py_flags, "tests": payload if mode == "asserts" else None,
+           "cases": payload if mode == "stdio" else None}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
+    if not root:  # RLIMIT_NPROC counts all of this uid's tasks: leave room above what already runs
+        nproc_limit = sum(t for _, _, u, t in _procs() if u == os.getuid()) + nproc
+    else:
+        nproc_limit = None  # root is exempt; the harness sets it after dropping to `uid`
+    cmd = [sys.executable, *py_flags, "-c", HARNESS]
+    if use_bwrap:
+        cmd = _bwrap_args(workdir, reach or []) + cmd
+
+    t0 = time.monotonic()
+    with tempfile.TemporaryFile() as f_in, tempfile.TemporaryFile() as f_res, \
+            tempfile.TemporaryFile() as f_out, tempfile.TemporaryFile() as f_err:
+        f_in.write(json.dumps(job).encode()); f_in.flush(); f_in.seek(0)
+        cmd += [str(f_in.fileno()), str(f_res.fileno())]
+        proc = None
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f_out, stderr=f_err, env=env, cwd=workdir,
+                                    start_new_session=True, pass_fds=(f_in.fileno(), f_res.fileno()),
+                                    preexec_fn=_limits(int(timeout_s + GRACE_S) + 1, memory_mb, fsize_mb, nproc_limit))
+            timed_out = not _wait(proc, timeout_s + GRACE_S)
+        finally:
+            if proc is not None:
+                _kill_all(proc.pid, uid, None if (use_bwrap or uid is not None) else workdir)
+                proc.wait()
+            shutil.rmtree(workdir, ignore_errors=True)
+        duration = time.monotonic() - t0
+        f_res.seek(0)
+        records = []
+        for line in f_res.read().decode("utf-8", "replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and rec.pop("nonce", None) == nonce:
+                records.append(rec)
+        # only the harness process itself speaks: a child the program forked carries the nonce too
+        harness_pid = next((r["pid"] for r in records if r.get("start")), None)
+        records = [r for r in records if r.get("pid") == harness_pid and not r.get("start")]
+        stdout, stderr = _tail(f_out), _tail(f_err)
+
+    details = [r for r in records if "case" in r]
+    final = next((r for r in reversed(records) if r.get("final")), None)
+    n_passed = sum(d["status"] == "passed" and d["case"] is not None for d in details)
+    if final is not None:
+        status, message = final["status"], final.get("message", "")
+        if status == "failed" and not message:
+            bad = next((d for d in details if d["status"] != "passed"), None)
+            message = f"case {bad['case']}: {bad['status']} {bad['message']}".strip() if bad else ""
+    elif timed_out:
+        status, message = "timeout", f"ran past the {timeout_s:g} s wall-clock limit"
+    else:
+        status = "no_verdict"
+        message = f"the process ended (exit status {proc.returncode}) before the harness reported a verdict"
+    return SandboxResult(passed=status == "passed", status=status, n_passed=n_passed, n_total=n_total,
+                         message=message, stdout=stdout, stderr=stderr, duration_s=duration,
+                         details=details, isolated=use_bwrap, pid=proc.pid, uid=uid)
+
+
+def run_many(items, workers: int | None = None, **kwargs) -> list[SandboxResult]:
+    """`run_tests` over `items` ((code, tests) pairs or dicts with `code`, `tests`) in parallel threads.
+
+    workers: concurrent sandboxes (default: the CPU count, since each run is one busy process).
+    kwargs go to every `run_tests` call; results come back in the order of `items`.
+    """
+    jobs = []
+    for i, it in enumerate(items):
+        if isinstance(it, dict):
+            if "code" not in it or "tests" not in it:
+                raise ValueError(f"item {i} must have keys 'code' and 'tests', got {sorted(it)}")
+            jobs.append((it["code"], it["tests"]))
+        else:
+            code, tests = it
+            jobs.append((code, tests))
+    if not jobs:
+        return []
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    if workers == 1:
+        return [run_tests(c, t, **kwargs) for c, t in jobs]
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(lambda ct: run_tests(ct[0], ct[1], **kwargs), jobs))
