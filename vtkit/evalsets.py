@@ -29,6 +29,8 @@ Choices (the reports give none of these):
   (starter code uses `List` etc. without importing it). Private cases are base64(zlib(pickle(json)))
   and are unpickled with an unpickler that refuses every class, so a tampered file cannot run code.
   The date window is inclusive at both ends, on `contest_date`.
+- `difficulty`: MATH-500's level (1-5); IMO-AnswerBench's level (pre-IMO 0, IMO-easy 1,
+  IMO-medium 2, IMO-hard 3); LiveCodeBench easy/medium/hard 1/2/3; 0 elsewhere (not given).
 - IFEval/IFBench: `meta` holds `key`, `instruction_id_list` and `kwargs` (None-valued kwargs, which
   the hub's parquet adds for unused arguments, are dropped).
 """

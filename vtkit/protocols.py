@@ -251,7 +251,8 @@ def evaluate(model, dataset, protocol, *, judge=None, workers: int = 2,
 
     model: a spec string (vtkit.models.load) or (model, tokenizer); dataset: a datasets.Dataset or
     a list of records in the record schema; protocol: a Protocol or a preset name; judge: an
-    optional vtkit.judge.LLMJudge for math; workers: parallel sandboxes for code.
+    optional vtkit.judge.LLMJudge (or a model spec / (model, tokenizer) to build one) for math;
+    workers: parallel sandboxes for code.
     Returns (metrics: flat scalars, samples: one dict per (item, sample)).
     """
     from vtkit import generate as gen
@@ -261,6 +262,9 @@ def evaluate(model, dataset, protocol, *, judge=None, workers: int = 2,
         model, tokenizer = models.load(model, seed=proto.seed)
     else:
         model, tokenizer = model
+    if judge is not None and isinstance(judge, (str, tuple)):
+        from vtkit.judge import LLMJudge
+        judge = LLMJudge(judge)
     items = [dict(r) for r in dataset]
     if max_items is not None:
         items = items[:max_items]
