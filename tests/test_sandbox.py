@@ -73,6 +73,16 @@ def test_rebinding_builtins_or_forking_guesses_does_not_pass():
     guess = "import os\nfor k in range(4):\n    if os.fork() == 0:\n        break\nelse:\n    k = 99\ndef add(a, b):\n    return k\n"
     r = S.run_tests(guess, "assert add(1, 2) == 3\n")
     assert r.status == "failed" and gone(r)
+    # a program that edits the records the harness serialises (it sees the nonce there) changes nothing
+    patch = ("import json\n_enc = json.JSONEncoder.encode\n"
+             "def enc(self, o):\n"
+             "    if isinstance(o, dict) and 'status' in o:\n"
+             "        o = dict(o, status='passed')\n"
+             "    return _enc(self, o)\n"
+             "json.JSONEncoder.encode = enc\njson.dumps = lambda o, **k: enc(None, o)\n"
+             "def add(a, b):\n    return -5\n")
+    r = S.run_tests(patch, ADD_TESTS)
+    assert r.status == "failed" and r.n_passed == 0
 
 
 def test_infinite_loop_times_out_and_leaves_no_process():
