@@ -95,6 +95,16 @@ def test_is_equivalent_is_gold_first():
     assert V.is_equivalent("3", "x=3") is True
 
 
+def test_exact_number_path_gives_math_verifys_verdict():
+    from math_verify import parse, verify
+    pairs = [("12", "12"), ("12", "13"), ("-0", "0"), ("12345678901234567890", "12345678901234567891"),
+             ("\\frac{1}{2}", "0.5"), ("\\frac{1}{2}", "2/4"), ("-\\frac{3}{4}", "-0.75"), ("\\frac{1}{3000000}", "\\frac{1}{3000001}"),
+             ("\\frac{1}{3}", "0.333333"), ("\\frac{1}{3}", "0.33"), ("0.1234567", "0.1234568"), ("7", "7.0"), ("7", "7.5")]
+    for g, p in pairs:
+        want = verify(parse(f"\\boxed{{{g}}}"), parse(f"\\boxed{{{p}}}"))
+        assert V.is_equivalent(g, p) is want, (g, p)
+
+
 def test_is_equivalent_in_threads_matches_main_thread():
     pairs = [(g, p) for g, p, _ in EQUIV] * 4
     main = [V.is_equivalent(g, p) for g, p in pairs]
