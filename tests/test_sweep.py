@@ -73,7 +73,7 @@ resources: {{gpus: 1, cpus: 2}}
         assert json.loads((d / "params.json").read_text())["out_dir"] == str(d)
         info = json.loads((d / "runinfo.json").read_text())
         assert info["packages"]["papermill"] and info["python"] and info["threads"]["OMP_NUM_THREADS"] == "2"
-        assert set(info["git"]) == {"commit", "dirty", "root"}
+        assert len(info["git"]["commit"]) == 40 and isinstance(info["git"]["dirty"], bool)  # this checkout
         assert f"working on x={row.x}" in (d / "log.txt").read_text()  # printed output went to the log
     assert pd.read_csv(tmp_path / "runs/grid/results.csv").shape == df.shape
     seeds = df.groupby("x").y.agg(list)
@@ -140,13 +140,13 @@ jobs: 2
 
 
 def test_timeout_kills_kernel_and_children(tmp_path, mark):
-    exp = xp.load(exp_file(tmp_path, f"name: slow\nnotebook: {FIX / 'sleeper.ipynb'}\ntimeout_s: 8\n"))
+    exp = xp.load(exp_file(tmp_path, f"name: slow\nnotebook: {FIX / 'sleeper.ipynb'}\ntimeout_s: 10\n"))
     t0 = time.time()
     res = sw.sweep(exp, tmp_path / "runs", progress=False)
     assert time.time() - t0 < 30  # the notebook would sleep 600 s
     run = res.runs[0]
     assert list(res.failed) == [run.run_id] and "timeout" in res.failed[run.run_id]
-    assert "timeout_s=8" in json.loads((run.dir / "_FAILED").read_text())["error"]
+    assert "timeout_s=10" in json.loads((run.dir / "_FAILED").read_text())["error"]
     child = int((run.dir / "child.pid").read_text())  # started in its own session by the notebook
     gone = not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
     assert gone and marked_processes(mark) == []  # no worker, kernel or child left
@@ -233,6 +233,9 @@ def test_resource_and_executor_errors(tmp_path, monkeypatch):
             sw.sweep(exp, tmp_path / "runs", progress=False)
     exp = xp.load(exp_file(tmp_path, base + "executor: slurm\nslurm: {cluster: local, partitoin: x}\n"))
     with pytest.raises(sw.SweepError, match="Unknown argument 'partitoin'.*partition"):
+        sw.sweep(exp, tmp_path / "runs", progress=False)
+    exp = xp.load(exp_file(tmp_path, base + "kernel: no-such-kernel\n"))
+    with pytest.raises(sw.SweepError, match="kernel 'no-such-kernel' is not installed"):
         sw.sweep(exp, tmp_path / "runs", progress=False)
     exp = xp.load(exp_file(tmp_path, base))
     with sw._lock(tmp_path / "runs/res/_sweep/lock"):  # a second sweep on the same folder is refused

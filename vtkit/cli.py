@@ -63,10 +63,23 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-# name -> (help, add_arguments, run); later issues add entries here
+SWEEP_EXAMPLE = """example experiment file:
+  name: lr-sweep
+  notebook: notebooks/evaluate.ipynb      # or `pipeline:` [{name, notebook, parameters}, ...]
+  parameters: {preset: tiny, n: 64}
+  grid: {lr: [1e-4, 3e-4], seed: [0, 1, 2]}   # `zip:` for paired lists
+  jobs: 2
+  resources: {gpus: 0, cpus: 1}
+  timeout_s: 1800
+  executor: local                          # or slurm, options under `slurm:`
+
+outputs: OUT/<name>/<run_id>[/<stage>]/ per run, OUT/<name>/results.parquet for all;
+rerunning the same command resumes (finished runs are skipped)."""
+
+# name -> (help, add_arguments, run, epilog); later issues add entries here
 COMMANDS = {
-    "sweep": ("run a parameter sweep or pipeline of notebooks (resumable)", _add_sweep, _sweep),
-    "report": ("figures and an HTML report from a sweep's results", _add_report, _report),
+    "sweep": ("run a parameter sweep or pipeline of notebooks (resumable)", _add_sweep, _sweep, SWEEP_EXAMPLE),
+    "report": ("figures and an HTML report from a sweep's results", _add_report, _report, None),
 }
 
 
@@ -74,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vtkit", description="vtkit: notebooks, sweeps and reports for "
                                      "the VibeThinker Spectrum-to-Signal pipeline")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (help_text, add, run) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    for name, (help_text, add, run, epilog) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         add(p)
         p.set_defaults(_run=run)
     return parser

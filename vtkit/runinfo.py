@@ -142,14 +142,18 @@ def collect(where: str | os.PathLike | None = None) -> dict:
     }
 
 
-def save(out_dir: str | os.PathLike, params: dict) -> Path:
-    """Write config.json (resolved `params`) and runinfo.json into `out_dir`; returns `out_dir`."""
+def save(out_dir: str | os.PathLike, params: dict, where: str | os.PathLike | None = None) -> Path:
+    """Write config.json (resolved `params`) and runinfo.json into `out_dir`; returns `out_dir`.
+
+    `where` picks the git checkout to record (default: the current directory, which is the
+    notebook's folder inside a vtkit or papermill run).
+    """
     if not isinstance(params, dict):
         raise TypeError(f"runinfo.save expects the parameters as a dict, got {type(params).__name__}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", params)
-    write_json(out / "runinfo.json", collect())
+    write_json(out / "runinfo.json", collect(where))
     return out
 
 
@@ -167,21 +171,28 @@ def _scalar(key: str, value: Any):
         "(int, float, bool, str, None); reduce it to a number or store it as a file in out_dir")
 
 
-def write_metrics(out_dir: str | os.PathLike, metrics: dict, merge: bool = True) -> Path:
-    """Write `metrics` (flat scalars) to out_dir/metrics.json atomically; returns the path.
-
-    merge=True (default) keeps keys written by earlier calls, so a notebook can report as it goes.
-    """
+def check_metrics(metrics: dict) -> dict:
+    """`metrics` as plain JSON scalars (numpy/torch scalars unwrapped, NaN -> None), or a TypeError
+    naming the first key whose value is not a flat scalar."""
     if not isinstance(metrics, dict):
-        raise TypeError(f"write_metrics expects a dict of scalars, got {type(metrics).__name__}")
+        raise TypeError(f"metrics must be a dict of flat scalars, got {type(metrics).__name__}")
     clean = {}
     for key, value in metrics.items():
         if not isinstance(key, str) or not key:
             raise TypeError(f"metric names must be non-empty strings, got {key!r}")
         v = _scalar(key, value)
-        if isinstance(v, float) and not math.isfinite(v):
-            v = None if math.isnan(v) else v  # JSON has no NaN; keep +-inf as json's Infinity
+        if isinstance(v, float) and math.isnan(v):
+            v = None  # JSON has no NaN
         clean[key] = v
+    return clean
+
+
+def write_metrics(out_dir: str | os.PathLike, metrics: dict, merge: bool = True) -> Path:
+    """Write `metrics` (flat scalars) to out_dir/metrics.json atomically; returns the path.
+
+    merge=True (default) keeps keys written by earlier calls, so a notebook can report as it goes.
+    """
+    clean = check_metrics(metrics)
     path = Path(out_dir) / "metrics.json"
     if merge and path.exists():
         clean = {**json.loads(path.read_text()), **clean}

@@ -138,15 +138,11 @@ def execute_run(spec: dict) -> dict:
         error = None
         try:
             runinfo.write_json(out / "params.json", s["params"])
-            runinfo.save(out, s["params"])
+            runinfo.save(out, s["params"], where=Path(s["notebook"]).parent)  # the notebook's checkout
             params = {k: v for k, v in s["params"].items() if k != "out_dir"}
             nbk.execute(s["notebook"], out, params, kernel=spec["kernel"], log_path=out / "log.txt")
             if (out / "metrics.json").exists():  # the notebook's report must be flat scalars
-                metrics = json.loads((out / "metrics.json").read_text())
-                if not isinstance(metrics, dict):
-                    raise TypeError("metrics.json must hold a JSON object of flat scalars")
-                for k, v in metrics.items():
-                    runinfo._scalar(k, v)
+                runinfo.check_metrics(json.loads((out / "metrics.json").read_text()))
         except Exception as exc:  # noqa: BLE001 - any failure of the stage is recorded, not raised
             error = _error_of(exc)
         wall = time.time() - t0
@@ -302,6 +298,8 @@ class LocalExecutor:
                 timeout = self.exp.timeout_s
                 try:
                     code = proc.wait(timeout=timeout)
+                    if self.stopping or code == -signal.SIGINT:  # Ctrl-C: leave the run unfinished, to resume
+                        return {"run_id": spec["run_id"], "ok": False, "error": "sweep interrupted"}
                     error = f"worker exited with code {code} before finishing (see {log.name} in {self.work_dir})"
                 except subprocess.TimeoutExpired:
                     kill_run(token, proc.pid)
@@ -479,6 +477,17 @@ class SweepResult:
         return not self.failed
 
 
+def check_kernel(name: str) -> None:
+    """SweepError unless the Jupyter kernel `name` is installed (runs would all fail otherwise)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise SweepError(f"Jupyter kernel {name!r} is not installed; run `make setup`, or register this "
+                         f"environment with `python -m ipykernel install --sys-prefix --name {name}`") from None
+
+
 @contextlib.contextmanager
 def _lock(path: Path):
     import fcntl
@@ -529,6 +538,7 @@ def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | 
         todo_ids = {r.run_id for r in todo}
         result = SweepResult(exp_dir, runs, skipped=[r.run_id for r in runs if r.run_id not in todo_ids])
         if todo:
+            check_kernel(exp.kernel)
             ex = (LocalExecutor(exp, work, jobs, gpu_ids) if executor == "local" else SubmititExecutor(exp, work, jobs))
             from tqdm.auto import tqdm
 
