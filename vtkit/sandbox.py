@@ -13,9 +13,10 @@ runs once per case and its output must match after stripping trailing whitespace
 
 How a run is contained:
 - a child process in its own session (`start_new_session`), with RLIMIT_CPU, RLIMIT_AS (memory),
-  RLIMIT_FSIZE, RLIMIT_NOFILE and RLIMIT_CORE set in `preexec_fn`, and RLIMIT_NPROC set by the
-  harness; a wall-clock timeout; a scrubbed environment (PATH, LANG, a private HOME and TMPDIR; bwrap adds PWD);
-  a private temporary directory as cwd, deleted afterwards;
+  RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE and RLIMIT_NPROC set in `preexec_fn` (as root the
+  harness sets RLIMIT_NPROC, see below); a wall-clock timeout; a scrubbed environment (PATH,
+  LANG, a private HOME and TMPDIR; bwrap adds PWD); a private temporary directory as cwd,
+  deleted afterwards;
 - bubblewrap where `bwrap` works: read-only root, private /tmp, /dev and /proc, new network
   (no network at all), pid, ipc and uts namespaces, killed with its parent. Where bwrap is
   missing or fails, a loud warning (warnings.warn and the log) says the program runs unisolated;
@@ -64,6 +65,7 @@ TAIL = 2000              # characters of stdout/stderr kept on a result: enough 
 GRACE_S = 1.0            # wall-clock allowance for interpreter and bwrap start-up on a busy machine
 UID_BASE = 200_000       # fresh per-run uids come from [UID_BASE, UID_BASE + UID_SPAN): far from real users
 UID_SPAN = 100_000
+# top-level test statements that set up rather than test; every other statement is one case
 _SETUP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
           ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)
 
@@ -91,7 +93,7 @@ class SandboxResult:
 HARNESS = r'''
 import ast, builtins, json, os, resource, subprocess, sys, time
 def main(in_fd, out_fd, _exec=exec, _compile=compile, _write=os.write,
-         _str=str, _repr=repr, _len=len, _isinstance=isinstance, _mono=time.monotonic,
+         _str=str, _repr=repr, _isinstance=isinstance, _mono=time.monotonic,
          _BaseException=BaseException, _AssertionError=AssertionError, _SystemExit=SystemExit,
          _Module=ast.Module, _exit=os._exit, _getpid=os.getpid, _type=type, _int=int,
          _esc=json.encoder.encode_basestring_ascii):
@@ -127,7 +129,8 @@ def main(in_fd, out_fd, _exec=exec, _compile=compile, _write=os.write,
         finish({"final": True, "status": "syntax_error", "message": "program: " + short(e)})
     if job["mode"] == "asserts":
         stmts = ast.parse(job["tests"]).body
-        units = [(_compile(_Module([s], []), "tests.py", "exec"), not _isinstance(s, SETUP)) for s in stmts]
+        setup = tuple(getattr(ast, n) for n in job["setup"])
+        units = [(_compile(_Module([s], []), "tests.py", "exec"), not _isinstance(s, setup)) for s in stmts]
         ns = {"__name__": "solution", "__builtins__": builtins}
         try:
             _exec(code, ns)
@@ -177,8 +180,6 @@ def main(in_fd, out_fd, _exec=exec, _compile=compile, _write=os.write,
                 st, msg = "error", short(e)
         emit({"case": i, "status": st, "message": msg}); ok = ok and st == "passed"
     finish({"final": True, "status": "passed" if ok else "failed", "message": ""})
-SETUP = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
-         ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)
 main(int(sys.argv[1]), int(sys.argv[2]))
 '''
 
@@ -422,7 +423,8 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
     process; nproc: processes (threads count) the program may add; fsize_mb: largest file it may
     write; isolate: None uses bwrap where it works (warning where not), True requires it, False
     skips it; site_packages: let the program import the environment's packages (numpy, ...); off
-    by default because tasks need the standard library only and `python -I -S` starts 3x faster. `code=None` (nothing extracted from a completion) is a fail with status `no_code`.
+    by default because tasks need the standard library only and `python -I -S` starts 3x faster.
+    `code=None` (nothing extracted from a completion) is a fail with status `no_code`.
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
@@ -441,11 +443,13 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
     root = os.geteuid() == 0
     reach = _reach_args(_interpreter_paths()) if root else []
     uid = None
-    if root and (use_bwrap or reach == []):
+    # a fresh uid needs an interpreter it can reach: directly (reach == []) or re-exposed by bwrap
+    if root and reach is not None and (use_bwrap or not reach):
         uid = UID_BASE + secrets.randbelow(UID_SPAN)
     elif root:
-        _warn_once("root", "vtkit.sandbox: running as root without bubblewrap and with an interpreter other uids "
-                           "cannot reach; programs run AS ROOT and RLIMIT_NPROC does not bind root.")
+        _warn_once("root", "vtkit.sandbox: running as root with an interpreter other uids cannot reach"
+                           f"{'' if use_bwrap else ' and without bubblewrap'}; programs run AS ROOT and "
+                           "RLIMIT_NPROC does not bind root.")
 
     workdir = tempfile.mkdtemp(prefix="vtkit-sbx-")
     if uid is not None:
@@ -454,7 +458,7 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
     py_flags = ["-I"] if site_packages else ["-I", "-S"]
     job = {"nonce": nonce, "mode": mode, "code": code, "workdir": workdir, "timeout_s": timeout_s,
            "uid": uid, "nproc": nproc, "py_flags": py_flags, "tests": payload if mode == "asserts" else None,
-           "cases": payload if mode == "stdio" else None}
+           "cases": payload if mode == "stdio" else None, "setup": [c.__name__ for c in _SETUP]}
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
     if not root:  # RLIMIT_NPROC counts all of this uid's tasks: leave room above what already runs
         nproc_limit = sum(t for _, _, u, t in _procs() if u == os.getuid()) + nproc
@@ -495,7 +499,7 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
         records = [r for r in records if r.get("pid") == harness_pid and not r.get("start")]
         stdout, stderr = _tail(f_out), _tail(f_err)
 
-    details = [r for r in records if "case" in r]
+    details = [{k: v for k, v in r.items() if k != "pid"} for r in records if "case" in r]
     final = next((r for r in reversed(records) if r.get("final")), None)
     n_passed = sum(d["status"] == "passed" and d["case"] is not None for d in details)
     if final is not None:
@@ -508,6 +512,8 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
     else:
         status = "no_verdict"
         message = f"the process ended (exit status {proc.returncode}) before the harness reported a verdict"
+    if status == "passed" and n_passed != n_total:  # belt and braces: every counted case must have passed
+        status, message = "failed", f"harness reported {n_passed} of {n_total} cases"
     return SandboxResult(passed=status == "passed", status=status, n_passed=n_passed, n_total=n_total,
                          message=message, stdout=stdout, stderr=stderr, duration_s=duration,
                          details=details, isolated=use_bwrap, pid=proc.pid, uid=uid)
