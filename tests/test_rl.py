@@ -130,7 +130,7 @@ PROMPTS = datasets.Dataset.from_list(
 def _train(tiny, trainer_cls, config_cls, max_steps=2, reward_funcs=(accuracy,), **extra):
     model, tok = copy.deepcopy(tiny[0]), tiny[1]
     kw = dict(output_dir="/tmp/vtkit_test_rl", bf16=False, use_cpu=True, gradient_checkpointing=False,
-              per_device_train_batch_size=8, num_generations=4, max_completion_length=16, report_to="none",
+              per_device_train_batch_size=8, num_generations=4, max_completion_length=12, report_to="none",
               seed=0, max_steps=max_steps, logging_steps=1, learning_rate=1e-2, save_strategy="no",
               disable_tqdm=True)
     kw.update(extra)
@@ -249,6 +249,10 @@ def test_override_scales_local_slice_of_global_groups(tiny, monkeypatch):
         out = t._generate_and_score_completions([{}] * 3)
         w_rows = torch.tensor([mgpo_weight(p[r // 2], lam) for r in rows], dtype=torch.float32)
         assert torch.equal(out["advantages"], adv_local * w_rows)
+    m = t._metrics["train"]  # statistics over the 3 global groups, the same on every process
+    assert m["mgpo/frac_solved_or_failed"][-1] == pytest.approx(2 / 3)
+    assert m["mgpo/weight_mean"][-1] == pytest.approx((1.0 + 0.5 + 0.5) / 3)
+    assert m["mgpo/weight_min"][-1] == pytest.approx(0.5)
     # one group of 6 with p = 4/6 through the same path: factor exp(-lam * D(4/6))
     t2 = _bare_trainer(tiny, mgpo_lambda=lam, mgpo_accuracy_reward="accuracy", num_generations=6)
     fake.rewards_global = torch.stack([torch.zeros(6), torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0, 0.0])], dim=1)
@@ -323,3 +327,21 @@ def test_filter_solvable_drops_zero_and_one(monkeypatch):
     assert rep["accuracy"] == [0.0, 1.0, 0.5, 0.25, 0.75]
     with pytest.raises(ValueError, match="n_rollouts"):
         rl.filter_solvable(None, None, ds, n_rollouts=1)
+
+
+def test_filter_solvable_with_real_generation(tiny):
+    """Through vtkit.generate on the tiny model: the report matches a direct tally of the same samples."""
+    from vtkit.generate import generate
+    ds = datasets.Dataset.from_list([{"id": f"q{i}", "prompt": f"what is {i} plus {i}?"} for i in range(6)])
+
+    def grade(rec, text):  # a deterministic stand-in verifier: right about half the time
+        return zlib.crc32((rec["id"] + text).encode()) % 2 == 0
+
+    gen = dict(max_new_tokens=6, seed=5, temperature=1.0)
+    kept, rep = rl.filter_solvable(tiny[0], tiny[1], ds, n_rollouts=3, grade_fn=grade, **gen)
+    outs = generate(tiny[0], tiny[1], ds["prompt"], n=3, **gen)
+    acc = [sum(grade(ds[i], o["text"]) for o in outs if o["prompt_index"] == i) / 3 for i in range(6)]
+    assert rep["accuracy"] == acc
+    assert kept["id"] == [f"q{i}" for i in range(6) if 0 < acc[i] < 1]
+    assert rep["n_all_correct"] + rep["n_all_wrong"] + rep["n_kept"] == rep["n_in"] == 6
+    assert 0 < rep["n_kept"] < 6  # this seed drops some prompts and keeps others
