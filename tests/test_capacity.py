@@ -1,0 +1,256 @@
+"""vtkit.capacity: bits from constructed distributions, exact batched/cached scoring, bioS queries, corpora."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from vtkit import capacity, models
+from vtkit.tasks import knowledge as bios
+
+# ---------------------------------------------------------------- knowledge_bits on given log-probs
+
+
+def test_bits_uniform_certain_partial_and_clamped():
+    V = np.array([2, 8, 200, 8, 8])
+    lp = np.array([math.log(1 / 2), 0.0, math.log(1 / 200), math.log(0.5), math.log(0.01)])
+    kb = capacity.knowledge_bits(lp, V, attributes=["g", "a", "c", "a", "a"])
+    # uniform -> 0; certain -> log2|V|; p=1/2 of 8 -> 2 bits; worse than uniform (p=0.01 < 1/8) -> 0
+    np.testing.assert_allclose(kb["bits"], [0.0, 3.0, 0.0, 2.0, 0.0], atol=1e-12)
+    assert kb["total_bits"] == pytest.approx(5.0) and kb["mean_bits"] == pytest.approx(1.0)
+    assert kb["max_bits"] == pytest.approx(1 + 3 * 3 + math.log2(200))
+    assert kb["fraction"] == pytest.approx(5.0 / kb["max_bits"])
+    assert kb["by_attribute"]["a"] == {"total_bits": 5.0, "max_bits": 9.0, "fraction": 5 / 9, "n_facts": 3}
+    assert capacity.bits_per_param(kb, 10) == pytest.approx(0.5)
+    assert capacity.bits_per_param(12.0, 4) == 3.0
+
+
+def test_bits_reject_bad_input():
+    with pytest.raises(ValueError, match="must be <= 0"):
+        capacity.knowledge_bits([0.7], [4])  # a probability, not a log-probability
+    with pytest.raises(ValueError, match="whole numbers >= 1"):
+        capacity.knowledge_bits([-1.0], [0])
+    with pytest.raises(ValueError, match="2 attribute labels for 1 facts"):
+        capacity.knowledge_bits([-1.0], [4], attributes=["a", "b"])
+    with pytest.raises(ValueError, match="n_params must be > 0"):
+        capacity.bits_per_param(3.0, 0)
+    assert capacity.knowledge_bits([-math.inf], [4])["total_bits"] == 0.0  # p = 0: no bits, no crash
+
+
+# ---------------------------------------------------------------- value_logprobs on a constructed model
+
+
+class WordTokenizer:
+    """Whitespace words, one token each: enough of the HF call interface for value_logprobs."""
+    pad_token_id = 0
+
+    def __init__(self, words):
+        self.vocab = {w: i for i, w in enumerate(["<pad>", *words])}
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [self.vocab[w] for w in text.split()]}
+
+
+class Bigram(torch.nn.Module):
+    """A real (tiny) Qwen2 for the batching and KV-cache mechanics, whose logits are replaced by a
+    next-token table indexed by the current token: a language model with a distribution we choose."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        V = table.shape[0]
+        self.inner = Qwen2ForCausalLM(Qwen2Config(vocab_size=V, hidden_size=8, num_hidden_layers=1,
+                                                  num_attention_heads=2, num_key_value_heads=1,
+                                                  intermediate_size=16, pad_token_id=0))
+        self.register_buffer("table", table)
+
+    def forward(self, input_ids, attention_mask=None, cache=None, use_cache=None):
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask, cache=cache, use_cache=use_cache)
+        out.logits = self.table[input_ids]
+        return out
+
+
+DIGITS = [str(d) for d in range(1, 10)]
+TOK = WordTokenizer(["Ann", "Bob", "City", "Town", ".", *DIGITS])
+
+
+def _table(rows: dict) -> torch.Tensor:
+    """rows: token -> {next token: probability}; unspecified next tokens get probability ~0."""
+    t = torch.full((len(TOK.vocab), len(TOK.vocab)), -1e9)
+    for tok, dist in rows.items():
+        for nxt, p in dist.items():
+            t[TOK.vocab[tok], TOK.vocab[nxt]] = math.log(p) if p > 0 else -1e9
+    return t
+
+
+def _digits(right: str, q: float) -> dict:
+    return {d: q if d == right else (1 - q) / 8 for d in DIGITS}
+
+
+@pytest.mark.parametrize("q,expected_bits", [
+    (1 / 9, 0.0),                      # uniform over the 9 values: nothing stored
+    (1.0, math.log2(9)),               # certain of the right value: log2|V|
+    (0.5, math.log2(9 * 0.5)),         # partial knowledge counts partially
+    (0.01, 0.0),                       # worse than uniform: clamped at 0
+])
+def test_value_logprobs_bits_from_constructed_distributions(q, expected_bits):
+    # "Ann" -> "City" with p = 1/2 (the other half leaks to "."), "City" -> the right digit "4" with p = q
+    model = Bigram(_table({"Ann": {"City": 0.5, ".": 0.5}, "City": _digits("4", q)}))
+    cands = [f"City {d}" for d in DIGITS]
+    lp_set = capacity.value_logprobs(model, TOK, ["Ann"], ["City 4"], candidates=cands, normalize="set")
+    lp_raw = capacity.value_logprobs(model, TOK, ["Ann"], ["City 4"], normalize="none")
+    assert lp_set[0] == pytest.approx(math.log(q), abs=1e-6)  # the shared " City" cancels within V
+    assert lp_raw[0] == pytest.approx(math.log(0.5 * q), abs=1e-6)  # raw keeps the mass lost to "."
+    assert capacity.knowledge_bits(lp_set, 9)["total_bits"] == pytest.approx(expected_bits, abs=1e-6)
+    raw_bits = capacity.knowledge_bits(lp_raw, 9)["total_bits"]
+    assert raw_bits == pytest.approx(max(0.0, math.log2(9 * q) - 1), abs=1e-6) and raw_bits <= expected_bits + 1e-9
+
+
+def test_value_logprobs_keeps_facts_apart_and_auto_switches_on_set_size():
+    model = Bigram(_table({"Ann": {"City": 1.0}, "Bob": {"Town": 0.5, ".": 0.5},
+                           "City": _digits("4", 1.0), "Town": _digits("7", 1 / 9)}))
+    ctx, vals = ["Ann", "Bob"], ["City 4", "Town 7"]
+    cands = [[f"City {d}" for d in DIGITS], [f"Town {d}" for d in DIGITS]]
+    lp = capacity.value_logprobs(model, TOK, ctx, vals, candidates=cands)  # auto: 9 <= 400 -> set
+    np.testing.assert_allclose(capacity.knowledge_bits(lp, 9)["bits"], [math.log2(9), 0.0], atol=1e-6)
+    lp = capacity.value_logprobs(model, TOK, ctx, vals, candidates=cands, max_set_size=5)  # auto -> raw
+    np.testing.assert_allclose(lp, [0.0, math.log(0.5 / 9)], atol=1e-6)
+
+
+def test_value_logprobs_errors_name_the_fix():
+    model = Bigram(_table({}))
+    with pytest.raises(ValueError, match="needs candidates=.*normalize='none'"):
+        capacity.value_logprobs(model, TOK, ["Ann"], ["City 4"])
+    with pytest.raises(ValueError, match="not among its candidates"):
+        capacity.value_logprobs(model, TOK, ["Ann"], ["City 4"], candidates=["City 1", "City 2"])
+    with pytest.raises(ValueError, match="has no tokens"):
+        capacity.value_logprobs(model, TOK, [""], ["City 4"], normalize="none")
+    with pytest.raises(ValueError, match="2 contexts but 1 values"):
+        capacity.value_logprobs(model, TOK, ["Ann", "Bob"], ["City 4"], normalize="none")
+
+
+# ---------------------------------------------------------------- the real tiny ladder
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, tok = models.load("tiny-200k", seed=0)
+    return model, tok
+
+
+def test_batched_and_cached_scoring_equal_one_by_one(tiny):
+    model, tok = tiny
+    ps = bios.people(4, seed=1, value_sets={"birth_city": 12, "major": 7})
+    qs = [q for q in capacity.knowledge_queries(ps, value_sets={"birth_city": 12, "major": 7},
+                                                attributes=["birth_city", "major", "gender"])]
+    ctx, vals = [q["context"] for q in qs], [q["value"] for q in qs]
+    batched = capacity.value_logprobs(model, tok, ctx, vals, normalize="none", batch_size=5)
+    alone = np.array([capacity.value_logprobs(model, tok, [c], [v], normalize="none", batch_size=1)[0]
+                      for c, v in zip(ctx, vals)])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    # the KV-cached set scoring equals a softmax over whole sequences scored without any cache
+    cands = [q["candidates"] for q in qs]
+    fast = capacity.value_logprobs(model, tok, ctx, vals, candidates=cands, normalize="set", batch_size=16)
+    for i, (c, v, V) in enumerate(zip(ctx, vals, cands)):
+        full = capacity.value_logprobs(model, tok, [c] * len(V), V, normalize="none", batch_size=64)
+        assert fast[i] == pytest.approx(full[V.index(v)] - np.logaddexp.reduce(full), abs=1e-5)
+    assert model.training is False
+
+
+def test_queries_tokenize_like_the_training_text_and_are_prefix_free(tiny):
+    _, tok = tiny
+    ps = bios.people(3, seed=0)
+    qs = capacity.knowledge_queries(ps)
+    assert len(qs) == 3 * (len(bios.ATTRIBUTES) + 1)  # the birth date is two queries
+    dates = [q for q in qs if q["attribute"] == "birth_date"]
+    assert len(dates[0]["candidates"]) * len(dates[1]["candidates"]) == bios.ATTRIBUTES["birth_date"]
+    bio = bios.biographies(ps[:1], templates=1)[0]
+    for q in qs:
+        ids = tok(q["context"] + q["value"], add_special_tokens=False)["input_ids"]
+        assert ids == tok(q["context"], add_special_tokens=False)["input_ids"] + \
+            tok(q["value"], add_special_tokens=False)["input_ids"], q
+        if q["person"] == ps[0]["name"] and q["attribute"] != "birth_date":
+            assert (q["context"] + q["value"]) in bio  # the probe is a sentence of the training text
+    for V in {id(q["candidates"]): q["candidates"] for q in qs}.values():
+        seqs = {tuple(tok(v, add_special_tokens=False)["input_ids"]) for v in V}
+        assert len(seqs) == len(V)
+        assert not any(s[:k] in seqs for s in seqs for k in range(1, len(s))), "a candidate is a prefix of another"
+    with pytest.raises(ValueError, match="same value_sets="):
+        capacity.knowledge_queries(ps, value_sets={"birth_city": 3})
+
+
+def test_training_on_biographies_stores_bits(tiny):
+    """End to end: 50 steps on 4 people's biographies take the model from ~0 bits to most of them.
+
+    Learning only which values occur (the marginal) would give at most log2(8/4) of 3 bits per fact
+    (fraction 1/3); above 0.6 the model must tie values to people."""
+    sizes = {"birth_city": 8, "university": 8, "major": 8, "employer": 8, "birth_date": 16}
+    ps = bios.people(4, seed=3, value_sets=sizes)
+    attrs = ["birth_city", "university", "major", "employer"]
+    model, tok = models.load("tiny-200k", seed=0)
+    before = capacity.measure_knowledge(model, tok, ps, value_sets=sizes, attributes=attrs)
+    texts, n_tokens = capacity.knowledge_corpus(ps, 100, tok, seed=0, templates=1)
+    torch.manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(0, len(texts), 8):
+        batch = tok(texts[step:step + 8], return_tensors="pt", padding=True, add_special_tokens=False)
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        loss = model(**batch, labels=labels).loss
+        loss.backward(), opt.step(), opt.zero_grad()
+    model.eval()
+    after = capacity.measure_knowledge(model, tok, ps, value_sets=sizes, attributes=attrs)
+    assert after["max_bits"] == pytest.approx(4 * 4 * 3.0) and after["n_people"] == 4
+    assert before["fraction"] < 0.2 and after["fraction"] > 0.6, (before["fraction"], after["fraction"])
+
+
+# ---------------------------------------------------------------- corpora and budgets
+
+
+def test_knowledge_corpus_shows_each_fact_exactly_exposures_times(tiny):
+    _, tok = tiny
+    ps = bios.people(5, seed=2)
+    texts, n_tokens = capacity.knowledge_corpus(ps, 7, tok, seed=4)
+    assert len(texts) == 35 and n_tokens == int(capacity.token_lengths(texts, tok).sum())
+    owners = [[p["name"] in t for p in ps].index(True) for t in texts]
+    for i, p in enumerate(ps):
+        mine = [t for t, o in zip(texts, owners) if o == i]
+        assert len(mine) == 7
+        for a in bios.ATTRIBUTES:
+            assert sum(t.count(f" {p[a]}") for t in mine) == 7, (p["name"], a)
+    assert sum(a != b for a, b in zip(owners, owners[1:])) > len(ps) - 1, "biographies are shuffled together"
+    assert texts == capacity.knowledge_corpus(ps, 7, tok, seed=4)[0]
+    assert texts != capacity.knowledge_corpus(ps, 7, tok, seed=5)[0]
+    with pytest.raises(ValueError, match="exposures must be an int >= 1"):
+        capacity.knowledge_corpus(ps, 0, tok)
+
+
+def test_reasoning_corpus_depths_and_chat_form(tiny):
+    _, tok = tiny
+    texts, n = capacity.reasoning_corpus(12, 3, tok, seed=0, min_depth=2)
+    assert len(texts) == 12 and n == int(capacity.token_lengths(texts, tok).sum())
+    for t in texts:
+        assert t.startswith("<|im_start|>user\n") and "<|im_start|>assistant\n<think>" in t and "\\boxed{" in t
+        steps = len(t.split("<think>\n")[1].split("</think>")[0].strip().splitlines())  # one line per operation
+        assert 2 <= steps <= 3, t
+    with pytest.raises(ValueError, match="min_depth <= max_depth"):
+        capacity.reasoning_corpus(3, 1, tok, min_depth=2)
+
+
+def test_token_budgets_cut_cycle_and_mix(tiny):
+    _, tok = tiny
+    know, k_tokens = capacity.knowledge_corpus(bios.people(6, seed=0), 2, tok)
+    reas, r_tokens = capacity.reasoning_corpus(10, 2, tok)
+    longest = int(max(capacity.token_lengths(know + reas, tok)))
+    cut, n = capacity.match_token_budget(know, k_tokens // 2, tok)
+    assert k_tokens // 2 - longest < n <= k_tokens // 2 and cut == know[:len(cut)]
+    cyc, n = capacity.match_token_budget(reas, 3 * r_tokens, tok, seed=1)
+    assert 3 * r_tokens - longest < n <= 3 * r_tokens and len(cyc) > 2 * len(reas)
+    assert sorted(cyc[len(reas):2 * len(reas)]) == sorted(reas)  # the second pass is a reshuffled full pass
+    budget = k_tokens + r_tokens
+    mixed, n = capacity.mix(know, reas, budget, tok, frac_a=0.5, seed=0)
+    assert budget - 2 * longest < n <= budget and n == int(capacity.token_lengths(mixed, tok).sum())
+    share = capacity.token_lengths([t for t in mixed if "<|im_start|>" not in t], tok).sum() / n
+    assert abs(share - 0.5) < longest / n + 0.01
+    with pytest.raises(ValueError, match="frac_a"):
+        capacity.mix(know, reas, budget, tok, frac_a=1.0)

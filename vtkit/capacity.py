@@ -1,0 +1,390 @@
+"""Knowledge capacity in bits, and the training corpora of the capacity probe (notebooks/10).
+
+    from vtkit import capacity
+    lp = capacity.value_logprobs(model, tok, contexts, values, candidates=value_sets)   # nats, one per fact
+    kb = capacity.knowledge_bits(lp, [len(v) for v in value_sets])
+    kb["total_bits"], capacity.bits_per_param(kb, n_params)
+
+Bits (Allen-Zhu & Li, Physics of LMs 3.3, arXiv 2404.05405). A fact is (person, attribute) with its
+value drawn uniformly from a value set V. A model that knows nothing needs log2|V| bits to name the
+value; one that puts probability p on it needs -log2 p. The bits it stores for that fact are
+    bits = max(0, log2|V| - CE_bits),   CE_bits = -log2 p(value | context),
+summed over facts, so partial knowledge counts partially. p(value) is the probability of the whole
+value string: the product over its tokens, each given the context and the value tokens before it.
+
+Normalisation (`normalize=`). The raw product puts p on one string among all strings the model
+could write; mass on strings outside V only lowers it, so raw -log2 p is an upper bound on the
+cross-entropy and raw bits a lower bound on what is stored. The paper's measure is the cross-entropy
+on the value *within its set*: p_V(v) = p(v) / sum_{v' in V} p(v'), a softmax over the candidates.
+  "set"   log p(v) - logsumexp_{v' in V} log p(v'); needs `candidates` (V for each fact) and costs one
+          scored sequence per candidate. A uniform model then stores exactly 0 bits.
+  "none"  raw log p(v); for huge value sets or when V is unknown.
+  "auto"  (default) "set" where |V| <= 400 (every bioS attribute: 2..300 values), "none" above,
+          since scoring every candidate costs |V| sequences per fact.
+
+Departures from the paper: the paper trains GPT-2 models with its own tokenizer and measures the
+cross-entropy of the value tokens in the biography; vtkit scores the value after a given context
+(a biography prefix or a short question-like prefix, the notebook's choice) with the tiny Qwen2
+ladder and its 1k BPE tokenizer. Context and value are tokenized separately and concatenated, so a
+value's tokens are always the same (put the leading space in the value: " Paris").
+
+Corpora (Allen-Zhu & Li's bioS "multi + permute"): `knowledge_corpus` writes each person's
+biography `exposures` times, each time with freshly drawn paraphrase templates and sentence order,
+so every fact is seen exactly `exposures` times. `reasoning_corpus` renders math-generator problems
+(difficulty = number of operations <= a max depth) with their worked solutions. `match_token_budget`
+cuts or cycles a corpus to a token budget and `mix` blends two corpora by token share, so the
+knowledge-only, reasoning-only and mixture runs see the same number of training tokens.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+
+import numpy as np
+import torch
+
+MAX_SET_SIZE = 400  # "auto": |V| up to this is scored against every candidate (bioS attributes <= 300)
+_LN2 = math.log(2.0)
+
+
+# ---------------------------------------------------------------- bits from log-probabilities
+
+
+def knowledge_bits(value_logprobs_nats, value_set_sizes, attributes=None) -> dict:
+    """Bits stored, from each fact's log p(value) in nats and the size |V| of its value set.
+
+    value_set_sizes: one size for all facts, or one per fact. attributes: optional label per fact;
+    adds a per-attribute breakdown. Returns bits (per fact, np.ndarray), total_bits, mean_bits (per
+    fact), max_bits (sum of log2|V|: all facts known for certain), fraction (total / max), n_facts.
+    """
+    lp = np.asarray(value_logprobs_nats, dtype=float).ravel()
+    sizes = np.broadcast_to(np.asarray(value_set_sizes, dtype=float), lp.shape).astype(float)
+    if lp.size == 0:
+        raise ValueError("knowledge_bits: no facts given")
+    if np.any(np.isnan(lp)) or np.any(lp > 1e-6):
+        raise ValueError("knowledge_bits: log-probabilities must be <= 0 and not NaN (natural log of p); "
+                         "got a positive value: pass log p, not -log p or p")
+    if np.any(sizes < 1) or np.any(sizes != np.round(sizes)):
+        raise ValueError("knowledge_bits: value-set sizes must be whole numbers >= 1")
+    max_per_fact = np.log2(sizes)
+    ce_bits = -np.minimum(lp, 0.0) / _LN2
+    bits = np.maximum(0.0, max_per_fact - ce_bits)
+    out = {"bits": bits, "total_bits": float(bits.sum()), "mean_bits": float(bits.mean()),
+           "max_bits": float(max_per_fact.sum()), "n_facts": int(lp.size)}
+    out["fraction"] = out["total_bits"] / out["max_bits"] if out["max_bits"] > 0 else 0.0
+    if attributes is not None:
+        attributes = np.asarray(attributes, dtype=object).ravel()
+        if attributes.shape != lp.shape:
+            raise ValueError(f"knowledge_bits: {attributes.size} attribute labels for {lp.size} facts")
+        out["by_attribute"] = {}
+        for name in dict.fromkeys(attributes.tolist()):
+            m = attributes == name
+            got, top = float(bits[m].sum()), float(max_per_fact[m].sum())
+            out["by_attribute"][name] = {"total_bits": got, "max_bits": top, "fraction": got / top if top else 0.0,
+                                         "n_facts": int(m.sum())}
+    return out
+
+
+def bits_per_param(bits, n_params: int) -> float:
+    """Total bits (a number, or the dict knowledge_bits returned) divided by the parameter count."""
+    total = bits["total_bits"] if isinstance(bits, dict) else float(bits)
+    if not n_params or n_params <= 0:
+        raise ValueError(f"bits_per_param: n_params must be > 0, got {n_params!r} (use models.param_count(model))")
+    return total / n_params
+
+
+# ---------------------------------------------------------------- log p(value | context) from a model
+
+
+def _ids(tokenizer, text: str, what: str) -> list[int]:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise ValueError(f"value_logprobs: {what} {text!r} has no tokens; every context and value must be non-empty")
+    return list(ids)
+
+
+@torch.no_grad()
+def _score_pairs(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int) -> np.ndarray:
+    """Sum of log p(value token | everything before it), for each (context ids, value ids) pair.
+
+    Right padding with an attention mask: under causal attention the real tokens never see the
+    padding, and their positions are 0..len-1 as when scored alone. Pairs are scored in order of
+    length so a batch wastes little padding; only the value positions go through the softmax.
+    """
+    device = next(model.parameters()).device
+    out = np.zeros(len(pairs), dtype=np.float64)
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        length = max(len(pairs[i][0]) + len(pairs[i][1]) for i in chunk)
+        ids = torch.full((len(chunk), length), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), length), dtype=torch.long)
+        rows, pos, targets, owner = [], [], [], []
+        for r, i in enumerate(chunk):
+            ctx, val = pairs[i]
+            seq = ctx + val
+            ids[r, :len(seq)] = torch.tensor(seq)
+            mask[r, :len(seq)] = 1
+            for t in range(len(ctx), len(seq)):  # the logits at t-1 predict token t
+                rows.append(r), pos.append(t - 1), targets.append(seq[t]), owner.append(i)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        picked = logits[torch.tensor(rows, device=device), torch.tensor(pos, device=device)].float()
+        tok_lp = torch.log_softmax(picked, dim=-1).gather(1, torch.tensor(targets, device=device)[:, None])[:, 0]
+        np.add.at(out, np.asarray(owner), tok_lp.double().cpu().numpy())
+    return out
+
+
+def _cache_kwarg(model) -> str:
+    """transformers 5.x names the KV-cache argument `cache`; 4.x `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+@torch.no_grad()
+def _score_sets(model, ctx_list: list[list[int]], cand: list[list[int]], pad_id: int, batch_size: int) -> np.ndarray:
+    """log p(c | context) for every context (row) and every candidate c of one shared value set (column).
+
+    Each context runs once; its key/value cache is repeated for the candidates, which then run as
+    short right-padded rows (positions continue from the context, as when scored in one sequence).
+    Contexts are grouped by token length so they stack without padding. Returns (contexts, candidates).
+    """
+    device = next(model.parameters()).device
+    cache_kw = _cache_kwarg(model)
+    out = np.zeros((len(ctx_list), len(cand)), dtype=np.float64)
+    L = max(len(c) for c in cand)
+    cand_ids = torch.full((len(cand), L), pad_id, dtype=torch.long, device=device)
+    cand_mask = torch.zeros((len(cand), L), dtype=torch.long, device=device)
+    for j, c in enumerate(cand):
+        cand_ids[j, :len(c)] = torch.tensor(c, device=device)
+        cand_mask[j, :len(c)] = 1
+    by_len: dict[int, list[int]] = {}
+    for i, c in enumerate(ctx_list):
+        by_len.setdefault(len(c), []).append(i)
+    n_ctx = max(1, batch_size // len(cand))  # contexts per forward, each with all its candidates
+    chunk = len(cand) if n_ctx > 1 else max(1, batch_size)  # else: one context, candidates in chunks
+    for length, members in by_len.items():
+        for start in range(0, len(members), n_ctx):
+            rows = members[start:start + n_ctx]
+            G = len(rows)
+            res = model(input_ids=torch.tensor([ctx_list[i] for i in rows], device=device), use_cache=True)
+            past = getattr(res, "cache", None) or res.past_key_values
+            total = torch.log_softmax(res.logits[:, -1].float(), dim=-1)[:, cand_ids[:, 0]].double()  # first tokens
+            for c0 in range(0, len(cand) if L > 1 else 0, chunk):  # tokens 2.. run inside the candidate rows
+                c1 = min(len(cand), c0 + chunk)
+                cache = copy.deepcopy(past)
+                cache.batch_repeat_interleave(c1 - c0)
+                ids, m = cand_ids[c0:c1].repeat(G, 1), cand_mask[c0:c1].repeat(G, 1)
+                mask = torch.cat([torch.ones((len(ids), length), dtype=torch.long, device=device), m[:, :-1]], dim=1)
+                logits = model(input_ids=ids[:, :-1], attention_mask=mask, **{cache_kw: cache}).logits
+                lp = torch.log_softmax(logits.float(), dim=-1).gather(2, ids[:, 1:, None])[..., 0]
+                total[:, c0:c1] += (lp * m[:, 1:]).sum(1).double().view(G, c1 - c0)
+            out[rows] = total.cpu().numpy()
+    return out
+
+
+def value_logprobs(model, tokenizer, contexts, values, *, candidates=None, normalize: str = "auto",
+                   batch_size: int = 512, max_set_size: int = MAX_SET_SIZE) -> np.ndarray:
+    """log p(value_i | context_i) in nats, one per fact, summed over the value's tokens.
+
+    contexts, values: equal-length lists of strings, e.g. "Alice Bob Smith was born in" and " Paris".
+    candidates: the value set V of each fact (a list of strings containing the true value), or one
+    list shared by all facts; needed for normalize "set" and "auto" (see the module docstring).
+    batch_size: sequences per forward pass (value rows are short, so a few hundred is cheap).
+    The model is put in eval mode for the call and restored after it.
+    """
+    contexts, values = list(contexts), list(values)
+    if len(contexts) != len(values):
+        raise ValueError(f"value_logprobs: {len(contexts)} contexts but {len(values)} values")
+    if normalize not in ("auto", "set", "none"):
+        raise ValueError(f"value_logprobs: normalize must be 'auto', 'set' or 'none', got {normalize!r}")
+    if batch_size < 1:
+        raise ValueError("value_logprobs: batch_size must be >= 1")
+    if candidates is not None and len(candidates) > 0 and isinstance(candidates[0], str):
+        candidates = [candidates] * len(values)  # one shared value set
+    if normalize != "none":
+        if candidates is None:
+            raise ValueError("value_logprobs: normalize='set'/'auto' needs candidates= (the value set of each "
+                             "fact); pass them, or normalize='none' for the raw log p of the value string")
+        if len(candidates) != len(values):
+            raise ValueError(f"value_logprobs: {len(candidates)} candidate sets for {len(values)} facts")
+
+    tok_cache: dict[str, list[int]] = {}
+
+    def ids(text, what):
+        if text not in tok_cache:
+            tok_cache[text] = _ids(tokenizer, text, what)
+        return tok_cache[text]
+
+    # Facts scored against their value set, grouped by that set; the rest scored alone.
+    groups: dict[tuple[str, ...], list[int]] = {}
+    alone = []
+    for i, v in enumerate(values):
+        cand = None if normalize == "none" else tuple(dict.fromkeys(candidates[i]))
+        if cand is None or (normalize == "auto" and len(cand) > max_set_size):
+            alone.append(i)
+            continue
+        if v not in cand:
+            raise ValueError(f"value_logprobs: the true value {v!r} of fact {i} is not among its candidates; "
+                             "candidates must be the full value set V (same strings, same leading spaces)")
+        groups.setdefault(cand, []).append(i)
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out = np.zeros(len(values), dtype=np.float64)
+    was_training = model.training
+    model.eval()
+    try:
+        if alone:
+            pairs = [(ids(contexts[i], "context"), ids(values[i], "value")) for i in alone]
+            out[alone] = _score_pairs(model, pairs, pad, batch_size)
+        for cand, members in groups.items():
+            cand_ids = [ids(c, "value") for c in cand]
+            scores = _score_sets(model, [ids(contexts[i], "context") for i in members], cand_ids, pad, batch_size)
+            col = {c: j for j, c in enumerate(cand)}
+            own = scores[np.arange(len(members)), [col[values[i]] for i in members]]
+            top = scores.max(axis=1)
+            out[members] = own - (top + np.log(np.exp(scores - top[:, None]).sum(axis=1)))
+    finally:
+        model.train(was_training)
+    return np.minimum(out, 0.0)  # set-normalised values can round to +1e-16
+
+
+# ---------------------------------------------------------------- bioS facts as (context, value, V)
+
+
+def knowledge_queries(people, value_sets=None, attributes=None, template: int = 0) -> list[dict]:
+    """One query per (person, attribute): {person, attribute, context, value, candidates}.
+
+    The context is the person's sentence of template `template` up to the value ("Ann Bo Ko was
+    born in"); value and candidates carry the leading space and the rest of the sentence (" Baford.")
+    so that no candidate's tokens are a prefix of another's (" 1" vs " 12"): the period ends the value.
+    value_sets: the overrides people() was called with (candidates must be the sets values came from).
+    Birth date with its full 12 x 28 x 200 set becomes two queries whose sets multiply to it: day and
+    month together (" 12 March", 336 values, the month token ends the day) then the year (" 1987.",
+    200 values) after them; a shrunken date set stays one query over its values.
+    """
+    from vtkit.tasks import knowledge as bios
+
+    sets = bios.value_sets(value_sets)
+    attributes = [a for a in bios.ATTRIBUTES] if attributes is None else list(attributes)
+    unknown = [a for a in attributes if a not in sets]
+    if unknown:
+        raise ValueError(f"knowledge_queries: unknown attributes {unknown}; use any of {list(sets)}")
+    full_dates = len(sets.get("birth_date", [])) == bios.ATTRIBUTES["birth_date"]
+    member = {a: set(v) for a, v in sets.items()}
+    cands: dict = {}  # attribute -> shared candidate list (value_logprobs groups facts by it)
+    out = []
+    for p in people:
+        for a in attributes:
+            if p.get(a) not in member[a]:
+                raise ValueError(f"knowledge_queries: {p['name']}'s {a} {p.get(a)!r} is not in its value set; "
+                                 "pass the same value_sets= that people() was called with")
+            tpl = bios.TEMPLATES[a][template]
+            head, tail = tpl.split("{v}")
+            head = head.format(name=p["name"])
+            lead = " " if head.endswith(" ") else ""
+            context = head[:-1] if lead else head
+            if a == "birth_date" and full_dates:
+                day, month, year = p[a].split(" ")
+                if "dm" not in cands:
+                    cands["dm"] = [f"{lead}{d} {m}" for d in range(1, 29) for m in bios.MONTHS]
+                    cands["y"] = [f" {y}{tail}" for y in range(1900, 2100)]
+                out.append({"person": p["name"], "attribute": a, "context": context,
+                            "value": f"{lead}{day} {month}", "candidates": cands["dm"]})
+                out.append({"person": p["name"], "attribute": a, "context": f"{context}{lead}{day} {month}",
+                            "value": f" {year}{tail}", "candidates": cands["y"]})
+                continue
+            if (a, tail, lead) not in cands:
+                cands[(a, tail, lead)] = [f"{lead}{v}{tail}" for v in sets[a]]
+            out.append({"person": p["name"], "attribute": a, "context": context,
+                        "value": f"{lead}{p[a]}{tail}", "candidates": cands[(a, tail, lead)]})
+    return out
+
+
+def measure_knowledge(model, tokenizer, people, value_sets=None, attributes=None, template: int = 0,
+                      normalize: str = "auto", batch_size: int = 512) -> dict:
+    """knowledge_bits over every (person, attribute) of `people` (see knowledge_queries), plus
+    n_people and bits_per_person. Divide total_bits by the parameter count for bits per parameter."""
+    queries = knowledge_queries(people, value_sets, attributes, template)
+    lp = value_logprobs(model, tokenizer, [q["context"] for q in queries], [q["value"] for q in queries],
+                        candidates=[q["candidates"] for q in queries], normalize=normalize, batch_size=batch_size)
+    out = knowledge_bits(lp, [len(q["candidates"]) for q in queries], [q["attribute"] for q in queries])
+    out["n_people"] = len(people)
+    out["bits_per_person"] = out["total_bits"] / max(1, len(people))
+    return out
+
+
+# ---------------------------------------------------------------- corpora at a matched token budget
+
+
+def token_lengths(texts, tokenizer) -> np.ndarray:
+    """Tokens per text (no special tokens): the unit of every budget here."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros(0, dtype=np.int64)
+    return np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]], dtype=np.int64)
+
+
+def knowledge_corpus(people, exposures: int, tokenizer, seed: int = 0, templates: int = 6,
+                     permute: bool = True) -> tuple[list[str], int]:
+    """bioS "multi + permute": `exposures` biographies per person, each with freshly drawn templates
+    (from the first `templates` paraphrases) and, with permute, shuffled sentence order; all of them
+    shuffled together. One pass over the list shows every fact exactly `exposures` times.
+    Returns (texts, total tokens)."""
+    from vtkit.tasks import biographies
+
+    if not isinstance(exposures, int) or exposures < 1:
+        raise ValueError(f"knowledge_corpus: exposures must be an int >= 1, got {exposures!r}")
+    texts = biographies(people, seed=seed, templates=templates, permute=permute, per_person=exposures)
+    np.random.default_rng(seed).shuffle(texts)
+    return texts, int(token_lengths(texts, tokenizer).sum())
+
+
+def reasoning_corpus(n: int, max_depth: int, tokenizer, seed: int = 0, min_depth: int = 1,
+                     split: str = "train", **math_kw) -> tuple[list[str], int]:
+    """n math problems (vtkit.tasks "math", number of operations in [min_depth, max_depth]), each
+    rendered with the chat template as user prompt + one of its reference solutions (chosen by
+    seed among the distinct solution paths), for plain next-token training on the whole text.
+    Returns (texts, total tokens). Held-out problems: the same call with split="test"."""
+    from vtkit.tasks import make
+
+    if not 1 <= min_depth <= max_depth:
+        raise ValueError(f"reasoning_corpus: need 1 <= min_depth <= max_depth, got {min_depth}, {max_depth}")
+    records = make("math", n, seed=seed, difficulty=(min_depth, max_depth), split=split, **math_kw)
+    rng = np.random.default_rng(seed)
+    texts = [tokenizer.apply_chat_template(
+        [{"role": "user", "content": r["prompt"]},
+         {"role": "assistant", "content": r["solutions"][int(rng.integers(len(r["solutions"])))]}],
+        tokenize=False) for r in records]
+    return texts, int(token_lengths(texts, tokenizer).sum())
+
+
+def match_token_budget(texts, budget: int, tokenizer, seed: int = 0) -> tuple[list[str], int]:
+    """Texts whose tokens add up to `budget` (to within one text): the list in its order, cut where
+    the budget runs out, or, when the list is too short, repeated in freshly shuffled passes.
+    A knowledge corpus cut to a fraction f of its tokens shows each fact about f * exposures times."""
+    texts = list(texts)
+    if not texts:
+        raise ValueError("match_token_budget: no texts given")
+    if budget < 1:
+        raise ValueError(f"match_token_budget: budget must be >= 1 token, got {budget}")
+    lengths = token_lengths(texts, tokenizer)
+    rng = np.random.default_rng(seed)
+    out, used, order = [], 0, np.arange(len(texts))
+    while True:
+        for i in order:
+            if used + lengths[i] > budget:
+                return out, int(used)
+            out.append(texts[i])
+            used += int(lengths[i])
+        order = rng.permutation(len(texts))  # next pass: a fresh order
+
+
+def mix(a, b, budget: int, tokenizer, frac_a: float = 0.5, seed: int = 0) -> tuple[list[str], int]:
+    """A shuffled mixture holding frac_a of `budget` tokens from corpus a and the rest from b."""
+    if not 0 < frac_a < 1:
+        raise ValueError(f"mix: frac_a must be strictly between 0 and 1, got {frac_a}")
+    part_a, n_a = match_token_budget(a, int(round(frac_a * budget)), tokenizer, seed)
+    part_b, n_b = match_token_budget(b, budget - n_a, tokenizer, seed + 1)
+    texts = part_a + part_b
+    np.random.default_rng(seed).shuffle(texts)
+    return texts, n_a + n_b
