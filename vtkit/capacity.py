@@ -1,9 +1,10 @@
 """Knowledge capacity in bits, and the training corpora of the capacity probe (notebooks/10).
 
-    from vtkit import capacity
-    lp = capacity.value_logprobs(model, tok, contexts, values, candidates=value_sets)   # nats, one per fact
-    kb = capacity.knowledge_bits(lp, [len(v) for v in value_sets])
-    kb["total_bits"], capacity.bits_per_param(kb, n_params)
+    from vtkit import capacity, models, tasks
+    people = tasks.people(1000, seed=0)
+    kb = capacity.measure_knowledge(model, tok, people)           # every (person, attribute) of bioS
+    kb["total_bits"], kb["fraction"], capacity.bits_per_param(kb, models.param_count(model))
+    lp = capacity.value_logprobs(model, tok, contexts, values, candidates=value_sets)  # any facts, nats
 
 Bits (Allen-Zhu & Li, Physics of LMs 3.3, arXiv 2404.05405). A fact is (person, attribute) with its
 value drawn uniformly from a value set V. A model that knows nothing needs log2|V| bits to name the
@@ -17,23 +18,36 @@ could write; mass on strings outside V only lowers it, so raw -log2 p is an uppe
 cross-entropy and raw bits a lower bound on what is stored. The paper's measure is the cross-entropy
 on the value *within its set*: p_V(v) = p(v) / sum_{v' in V} p(v'), a softmax over the candidates.
   "set"   log p(v) - logsumexp_{v' in V} log p(v'); needs `candidates` (V for each fact) and costs one
-          scored sequence per candidate. A uniform model then stores exactly 0 bits.
+          scored row per candidate (the context runs once, its KV cache is shared). A uniform model
+          then stores exactly 0 bits.
   "none"  raw log p(v); for huge value sets or when V is unknown.
-  "auto"  (default) "set" where |V| <= 400 (every bioS attribute: 2..300 values), "none" above,
-          since scoring every candidate costs |V| sequences per fact.
+  "auto"  (default) "set" where |V| <= 400, "none" above. Every bioS query is <= 336: the birth date
+          (12 x 28 x 200 = 67,200 values) is asked as day+month (336) and then year (200), whose
+          set-normalised chain is a distribution over all 67,200 dates (see knowledge_queries).
+For the set softmax to be a distribution no candidate may be a token prefix of another (" 1" and
+" 12"); knowledge_queries therefore ends each value with the text that follows it (" Baford.").
 
-Departures from the paper: the paper trains GPT-2 models with its own tokenizer and measures the
-cross-entropy of the value tokens in the biography; vtkit scores the value after a given context
-(a biography prefix or a short question-like prefix, the notebook's choice) with the tiny Qwen2
-ladder and its 1k BPE tokenizer. Context and value are tokenized separately and concatenated, so a
-value's tokens are always the same (put the leading space in the value: " Paris").
+Cost: "set" scores about sum |V| = 1,400 short rows per bioS person; measured on one shared CPU
+core, tiny-1m ~900 rows/s (20 people: 32 s), tiny-10m ~170 rows/s; "none" is ~50x cheaper (20 people:
+0.6 s). For large N, score a random subset of people with "set" and scale the total by N / subset
+(bits are a sum over people), or use "none" (a lower bound) and say so. An untrained model is not
+exactly uniform, so the clamp at 0 credits it a little (tiny-1m at init: ~2 bits per person, 4%):
+subtract the untrained baseline when bits are small.
+
+Departures from the paper: the paper trains GPT-2 models with its own tokenizer and reads the
+cross-entropy of the value tokens inside the training biographies; vtkit scores the value after a
+one-sentence context (the person's name and a template's words up to the value) with the tiny Qwen2
+ladder and its 1k BPE tokenizer. Context and value are tokenized separately and concatenated (the
+tests check this equals tokenizing the sentence), so put the leading space in the value: " Paris".
 
 Corpora (Allen-Zhu & Li's bioS "multi + permute"): `knowledge_corpus` writes each person's
 biography `exposures` times, each time with freshly drawn paraphrase templates and sentence order,
-so every fact is seen exactly `exposures` times. `reasoning_corpus` renders math-generator problems
-(difficulty = number of operations <= a max depth) with their worked solutions. `match_token_budget`
-cuts or cycles a corpus to a token budget and `mix` blends two corpora by token share, so the
-knowledge-only, reasoning-only and mixture runs see the same number of training tokens.
+so one pass shows every fact exactly `exposures` times. `reasoning_corpus` renders math-generator
+problems (difficulty = number of operations <= a max depth) with a worked solution in the chat
+template. `match_token_budget` cuts or cycles a corpus to a token budget and `mix` blends two by
+token share, so knowledge-only, reasoning-only and mixture runs train on the same number of tokens
+(a budget B: knowledge cut/cycled to B, reasoning to B, mixture B/2 + B/2; the mixture's facts are
+then seen about half as often, which the notebook reports as the exposures of that run).
 """
 from __future__ import annotations
 
@@ -55,8 +69,9 @@ def knowledge_bits(value_logprobs_nats, value_set_sizes, attributes=None) -> dic
     """Bits stored, from each fact's log p(value) in nats and the size |V| of its value set.
 
     value_set_sizes: one size for all facts, or one per fact. attributes: optional label per fact;
-    adds a per-attribute breakdown. Returns bits (per fact, np.ndarray), total_bits, mean_bits (per
-    fact), max_bits (sum of log2|V|: all facts known for certain), fraction (total / max), n_facts.
+    adds a per-attribute breakdown. Returns bits (per fact, np.ndarray: drop it before writing
+    metrics.json), total_bits, mean_bits (per fact), max_bits (sum of log2|V|: every fact known for
+    certain), fraction (total / max), n_facts, and by_attribute when labels are given.
     """
     lp = np.asarray(value_logprobs_nats, dtype=float).ravel()
     sizes = np.broadcast_to(np.asarray(value_set_sizes, dtype=float), lp.shape).astype(float)
