@@ -152,7 +152,7 @@ def test_timeout_kills_kernel_and_children(tmp_path, mark):
     assert gone and marked_processes(mark) == []  # no worker, kernel or child left
 
 
-def test_resume_after_the_runner_is_killed(tmp_path, mark):
+def test_resume_after_the_runner_is_killed(tmp_path, mark, monkeypatch):
     """Kill the runner's process group mid-sweep, run again: every run completes exactly once.
 
     Each run appends `<phase> <run> <token>` to a ledger as the last thing its notebook does and
@@ -185,8 +185,8 @@ jobs: 2
         time.sleep(0.2)
     assert marked_processes(mark) == [], "processes of the killed sweep are still running"
 
-    second = subprocess.run(cmd, env={**os.environ, "VTKIT_TEST_PHASE": "second"}, capture_output=True, text=True)
-    assert second.returncode == 0, second.stderr
+    monkeypatch.setenv("VTKIT_TEST_PHASE", "second")  # the same command again, in this process
+    assert cli.main(cmd[3:]) == 0
     lines = [line.split() for line in ledger.read_text().splitlines()]
     df = pd.read_parquet(out / "resume/results.parquet").set_index("run_id")
     assert sorted(df.index) == sorted(r.run_id for r in runs) and set(df.status) == {"ok"}
@@ -257,7 +257,7 @@ def test_results_table_renames_clashing_columns(tmp_path):
     assert roles["varied"] == ["param_x"] and roles["metrics"] == ["metric_wall_s", "x", "acc"]
 
 
-def test_runinfo_metrics_and_seeds(tmp_path):
+def test_runinfo_metrics_and_seeds(tmp_path, monkeypatch):
     import numpy as np
     import torch
 
@@ -270,10 +270,14 @@ def test_runinfo_metrics_and_seeds(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temp files left behind
     runinfo.save(tmp_path / "s", {"lr": 1e-3, "path": tmp_path})
     assert json.loads((tmp_path / "s/config.json").read_text()) == {"lr": 1e-3, "path": str(tmp_path)}
-    draws = []
-    for _ in range(2):
-        runinfo.seed_everything(7)
-        draws.append((torch.rand(3).tolist(), np.random.rand(), __import__("random").random()))
-    assert draws[0] == draws[1]
-    assert torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(False)
+    monkeypatch.setenv("VTKIT_NUM_THREADS", "1")  # what the sweep runner sets for `cpus: 1`
+    threads, draws = torch.get_num_threads(), []
+    try:
+        for _ in range(2):
+            runinfo.seed_everything(7)
+            draws.append((torch.rand(3).tolist(), np.random.rand(), __import__("random").random()))
+        assert draws[0] == draws[1]
+        assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
+    finally:  # global torch state: leave it as found for other tests
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)

@@ -50,7 +50,8 @@ STAGE_KEYS = {"name", "notebook", "parameters"}
 RESOURCE_KEYS = {"gpus", "cpus"}
 EXECUTORS = ("local", "slurm")
 REF = re.compile(r"\{stages\.([^.{}]+)\.out_dir\}")
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # experiment names (folder names)
+STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # no '.': `stage.param` keys split on it
 
 
 class ExperimentError(ValueError):
@@ -184,8 +185,8 @@ def from_dict(spec: dict, base_dir: Path | None = None, path: Path | None = None
                 raise _err(f"pipeline[{i}] must be a mapping {{name, notebook, parameters}}, got {st!r}")
             _check_keys(f"pipeline[{i}]", st, STAGE_KEYS)
             sname = st.get("name")
-            if not isinstance(sname, str) or not SAFE_NAME.fullmatch(sname):
-                raise _err(f"pipeline[{i}] needs a `name` of letters, digits, '_', '-', '.', got {sname!r}")
+            if not isinstance(sname, str) or not STAGE_NAME.fullmatch(sname):
+                raise _err(f"pipeline[{i}] needs a `name` of letters, digits, '_' and '-', got {sname!r}")
             if sname in {s.name for s in stages}:
                 raise _err(f"pipeline: stage name {sname!r} is used twice; stage names must be unique")
             params = st.get("parameters") or {}

@@ -189,7 +189,13 @@ def check_parameters(notebook: str | os.PathLike, values: dict) -> None:
 
 def content_hash(notebook: str | os.PathLike) -> str:
     """sha256 of the notebook's cell types and sources: outputs, ids and metadata do not count."""
-    nb = json.loads(Path(notebook).read_text())
+    st = Path(notebook).stat()
+    return _content_hash(str(Path(notebook).resolve()), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=64)
+def _content_hash(path: str, mtime_ns: int, size: int) -> str:
+    nb = json.loads(Path(path).read_text())
     cells = [(c.get("cell_type"), "".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", ""))
              for c in nb.get("cells", [])]
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
