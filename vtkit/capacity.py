@@ -182,7 +182,8 @@ def _score_sets(model, ctx_list: list[list[int]], cand: list[list[int]], pad_id:
             rows = members[start:start + n_ctx]
             G = len(rows)
             res = model(input_ids=torch.tensor([ctx_list[i] for i in rows], device=device), use_cache=True)
-            past = getattr(res, "cache", None) or res.past_key_values
+            past = getattr(res, "cache", None)
+            past = res.past_key_values if past is None else past  # transformers 4.x name
             total = torch.log_softmax(res.logits[:, -1].float(), dim=-1)[:, cand_ids[:, 0]].double()  # first tokens
             for c0 in range(0, len(cand) if L > 1 else 0, chunk):  # tokens 2.. run inside the candidate rows
                 c1 = min(len(cand), c0 + chunk)
