@@ -82,6 +82,12 @@ def test_deterministic_by_seed_and_split(domain):
     assert not set(a["prompt"]) & set(T.make(domain, 12, seed=3, split="test")["prompt"])
 
 
+def test_empty_request_keeps_the_schema():
+    for domain in DOMAINS:
+        ds = T.make(domain, 0)
+        assert len(ds) == 0 and ds.column_names == list(T.FIELDS)
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="code.*knowledge.*math.*stem"):
         T.make("physics", 3)
@@ -91,6 +97,10 @@ def test_bad_inputs_raise_clear_errors():
         T.make("math", 3, modulus=7)
     with pytest.raises(ValueError, match="levels 1..3"):
         T.make("code", 3, difficulty=4)
+    with pytest.raises(ValueError, match="non-negative"):
+        T.make("stem", -1)
+    with pytest.raises(TypeError, match="seed"):
+        T.make("math", 3, seed=1.5)
     with pytest.raises(ValueError, match="lo <= hi"):
         T.make("math", 3, difficulty=(3, 2))
     with pytest.raises(TypeError, match="difficulty"):

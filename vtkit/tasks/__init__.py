@@ -43,7 +43,8 @@ def to_dataset(records: list[dict]):
         "answer": datasets.Value("string"), "tests": datasets.Value("string"),
         "difficulty": datasets.Value("int64"), "solutions": datasets.Sequence(datasets.Value("string")),
         "meta": datasets.Value("string")})
-    return datasets.Dataset.from_list([{k: r[k] for k in FIELDS} for r in records], features=features)
+    columns = {k: [r[k] for r in records] for k in FIELDS}  # from_dict: an empty list keeps its columns
+    return datasets.Dataset.from_dict(columns, features=features)
 
 
 def _check_kwargs(fn, kw, what):
