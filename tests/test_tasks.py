@@ -9,7 +9,6 @@ import pytest
 
 import vtkit.tasks as T
 from vtkit.tasks import code as code_mod
-from vtkit.tasks import knowledge as kn
 from vtkit.tasks import stem as stem_mod
 
 DOMAINS = ["math", "code", "stem", "knowledge"]

@@ -55,7 +55,9 @@ def _check_kwargs(fn, kw, what):
 
 
 def make(domain: str, n: int, seed: int = 0, difficulty=None, split: str = "train", **kw):
-    """n records of `domain` as a datasets.Dataset; `difficulty` an int or an inclusive (lo, hi).
+    """n records of `domain` as a datasets.Dataset; `difficulty` an int or an inclusive (lo, hi),
+    drawn uniformly per record; None = math (1, 4), code (1, 3), stem (1, 3), knowledge 1.
+    `split` is "train", "validation" or "test" (disjoint problem sets, 80/10/10 of each space).
 
     Domain keywords: math(mod=23, subdomain, shuffle, max_solutions), code(templates),
     stem(subdomain, templates), knowledge(value_sets, attributes, population)."""
