@@ -80,3 +80,23 @@ def test_powerlaw_rejects_nonpositive_y_and_single_size():
         fit_powerlaw([1e4, 1e5, 1e6], [1.0, 0.0, 3.0])
     with pytest.raises(ValueError, match="2 distinct sizes"):
         fit_powerlaw([1e4, 1e4], [1.0, 2.0])
+
+
+def test_published_scores_ship_as_package_data_with_their_sources():
+    import csv
+    from importlib.resources import files
+
+    data = files("vtkit") / "data"
+    rows = list(csv.DictReader(data.joinpath("published_scores.csv").open(encoding="utf-8")))
+    readme = data.joinpath("README.md").read_text(encoding="utf-8")
+    assert rows and list(rows[0]) == ["model", "family", "params_b", "active_params_b", "benchmark", "category",
+                                      "score", "setting", "source", "verified"]
+    for col in rows[0]:
+        assert f"`{col}`" in readme, f"README does not document column {col}"
+    for source in {r["source"].split(" (")[0].split(";")[0] for r in rows}:
+        assert source in readme, f"README does not name source {source!r}"
+    assert all(0 <= float(r["score"]) <= 100 and r["verified"] in ("yes", "no") for r in rows)
+    # the figure's use: one family's knowledge score against size, on a log-log line
+    gemma = [r for r in rows if r["family"] == "gemma3" and r["benchmark"] == "TriviaQA"]
+    fit = fit_powerlaw([float(r["params_b"]) * 1e9 for r in gemma], [float(r["score"]) for r in gemma])
+    assert len(gemma) == 4 and 0.1 < fit["b"] < 0.5 and fit["r2"] > 0.9
