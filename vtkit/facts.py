@@ -102,7 +102,7 @@ def countries() -> list[dict]:
         from countryinfo import CountryInfo
     except ImportError as err:
         raise ImportError("vtkit.facts needs the `countryinfo` package: pip install countryinfo") from err
-    best: dict[str, dict] = {}
+    best: dict[str, tuple] = {}  # alpha-2 -> ((fields filled, name), entry)
     for entry in CountryInfo.all().values():
         iso = entry.get("ISO") or {}
         code = iso.get("alpha2") or ""
