@@ -8,12 +8,15 @@
    Goal: under 3 s extra per run.
 2. Speedup: 8 runs of a notebook doing ~3-4 s of single-threaded pure-Python work
    (tests/fixtures/cpu_work.ipynb), `jobs: 2` against `jobs: 1`. Goal: at least 1.6x on 2 cores.
-   Other processes on the machine compete for the same cores; the note records the load average.
+   Other processes on the machine compete for the same cores; the note records the load average,
+   and a control row runs the same loop in bare `python -c` processes (2 vs 1 at a time) right
+   after, to show what speedup the machine allowed at that moment.
 """
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -59,6 +62,17 @@ def _sweep(spec: str, work: Path, jobs: int) -> float:
     return wall
 
 
+def _plain_processes(n_iter: int, runs: int, jobs: int) -> float:
+    """Control: wall seconds for the same loop in bare `python -c` processes, `jobs` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    code = (f"acc = 0\nfor i in range({n_iter}):\n    acc = (acc * 1103515245 + 12345 + i) % 2147483648")
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(lambda _: subprocess.run([sys.executable, "-c", code], check=True), range(runs)))
+    return time.perf_counter() - t0
+
+
 def _iterations_for(seconds: float) -> int:
     """Loop iterations of cpu_work.ipynb that take about `seconds` here, now."""
     t0, acc = time.perf_counter(), 0
@@ -92,6 +106,7 @@ def run() -> list[dict]:
         spec = f"name: speedup\nnotebook: {FIX / 'cpu_work.ipynb'}\nparameters: {{n: {n}}}\ngrid: {{seed: [{seeds}]}}\n"
         one = _sweep(spec, work / "j1", jobs=1)
         two = _sweep(spec, work / "j2", jobs=2)
+        bare = _plain_processes(n, N_SPEEDUP, 1) / _plain_processes(n, N_SPEEDUP, 2)
         load1 = os.getloadavg()[0]
         rows += [
             {"benchmark": f"sweep of {N_SPEEDUP} single-thread runs, jobs=1", "value": one, "unit": "s", "goal": "",
@@ -101,6 +116,8 @@ def run() -> list[dict]:
             {"benchmark": "speedup jobs=2 vs jobs=1", "value": one / two, "unit": "x", "goal": ">= 1.6x",
              "note": f"{os.cpu_count()} CPUs; 1-min load average {load0:.1f} before, {load1:.1f} after "
                      "(other processes share the cores)"},
+            {"benchmark": "control: same work in bare processes, 2 vs 1 at a time", "value": bare, "unit": "x",
+             "goal": "", "note": "what this machine allows right after, without notebooks or vtkit"},
         ]
     return rows
 

@@ -2,7 +2,6 @@
 
 Nothing here executes a notebook (fast); tests/test_sweep.py runs them.
 """
-import json
 import shutil
 from pathlib import Path
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vtkit import cli, experiment as xp, report, sweep as sw
+from vtkit import cli, experiment as xp, report
 
 FIX = Path(__file__).parent / "fixtures"
 

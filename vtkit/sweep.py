@@ -7,9 +7,10 @@ What a run leaves in each stage directory (`<out>/<name>/<run_id>[/<stage>]/`):
     executed.ipynb  log.txt  timings.json    the notebook with outputs, its printed output, times
     metrics.json                             whatever the notebook reported (flat scalars)
     _DONE | _FAILED                          completion marker, written last and atomically
-and the experiment folder gets `results.parquet`/`.csv` (one row per run and stage, rebuilt from
-disk after every sweep), `sweep.json` (column roles, for `vtkit report`), `experiment.yaml` (the
-spec as run) and `_sweep/` (per-run worker logs and submitit files).
+and the experiment folder gets `results.parquet`/`.csv` (one row per run and stage of the current
+plan, rebuilt from disk after every sweep; `status` is ok, failed, or pending for a run never
+started, e.g. after Ctrl-C), `sweep.json` (column roles, for `vtkit report`), `experiment.yaml`
+(the spec as run) and `_sweep/` (per-run worker logs, a lock, submitit files).
 
 Resume: a stage is done only when `_DONE` exists. Rerunning skips finished runs, redoes runs with
 no marker from their first unfinished stage (wiping that stage's partial output first), and leaves
