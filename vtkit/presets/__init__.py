@@ -49,3 +49,30 @@ def resolve(preset: str, section: str, **overrides) -> dict:
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     cfg["preset"] = preset
     return cfg
+
+
+def start(preset: str, section: str, out_dir, seed: int = 0, **overrides) -> tuple[dict, "Path"]:
+    """A notebook's first call: resolve its settings, seed everything, save config and run info.
+
+    Also keeps progress bars out of notebook logs (datasets, transformers) and quiets the
+    warnings that every CPU run would repeat. Returns `(cfg, out_path)`.
+    """
+    import logging
+    import warnings
+
+    import datasets
+    import transformers
+
+    from vtkit import runinfo
+
+    cfg = resolve(preset, section, **overrides)
+    cfg["seed"] = seed
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    logging.getLogger("trl").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    runinfo.seed_everything(seed)
+    out = runinfo.save(out_dir, {"section": section, **cfg})
+    return cfg, out
