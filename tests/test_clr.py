@@ -153,3 +153,155 @@ def test_run_clr_end_to_end_on_a_tiny_model():
         assert len(it["claims"]) == 4 and all(len(c) <= 3 for c in it["claims"])
         assert all(0.0 <= r <= 1.0 for r in it["reliability"])
         assert [len(v) for v in it["verdicts"]] == [len(c) for c in it["claims"]]
+
+
+# ------------------------------------------------------------- teaching the two skills (SFT data)
+
+LINE = "Ann's coins = Dan's coins - Fay's coins = 12 - 14 = -2 mod 23 = 21."
+TRACE = ("<think>\nBob's coins = Fay's coins + Eve's coins = 14 + 0 = 14.\n" + LINE + "\n"
+         "Fay's apples = Bob's coins * Ann's coins = 14 * 21 = 294 mod 23 = 18.\n</think>\n"
+         "The answer is \\boxed{18}.")
+
+
+def numbers(s):
+    import re
+    return re.findall(r"\d+", s)
+
+
+def test_computation_lines_and_expected_claims():
+    lines = clr.computation_lines(TRACE)
+    assert lines[1] == LINE and len(lines) == 3
+    assert clr.expected_claims(TRACE, 2) == lines[1:] and clr.expected_claims(TRACE, 9) == lines
+    # prose without a computed number after '=' is not a claim; no think block: the whole text
+    assert clr.computation_lines("<think>\nLet x = the eggs.\nx = 3 + 4 = 7\n</think>\\boxed{7}") \
+        == ["x = 3 + 4 = 7"]
+    assert clr.computation_lines("Cold water mile = 21 minutes\nso") == ["Cold water mile = 21 minutes"]
+    assert clr.computation_lines("") == [] and clr.computation_lines(None) == []
+
+
+def test_corrupt_claim_changes_exactly_one_number_never_the_modulus():
+    import random
+    rng = random.Random(0)
+    for kind in ("result", "step"):
+        for _ in range(50):
+            bad = clr.corrupt_claim(LINE, rng, kind=kind, mod=23)
+            old, new = numbers(LINE), numbers(bad)
+            diff = [i for i, (a, b) in enumerate(zip(old, new)) if a != b]
+            assert len(old) == len(new) and len(diff) == 1, bad
+            assert bad.startswith("Ann's coins = Dan's coins - Fay's coins = ")
+            assert "mod 23" in bad                                       # the modulus is kept
+            if kind == "result":
+                assert diff == [len(old) - 1] and 0 <= int(new[-1]) < 23   # a wrong value mod 23
+            else:
+                assert diff[0] in (0, 1, 2)                  # 12, 14 or the raw 2 (before mod)
+    # decimals keep their form; without mod, any other non-negative number
+    assert clr.corrupt_claim("took 225.0-105=120.0 min", random.Random(1)).endswith(".0 min")
+    assert clr.corrupt_claim("took 225.0-105=120.0 min", random.Random(1)) != "took 225.0-105=120.0 min"
+    with pytest.raises(ValueError, match="no number after"):
+        clr.corrupt_claim("x = y", random.Random(0))
+    with pytest.raises(ValueError, match="kind"):
+        clr.corrupt_claim(LINE, random.Random(0), kind="operand")
+
+
+def test_extraction_target_round_trips_through_the_parsers():
+    target = clr.extraction_target(TRACE, M=2)
+    assert target.splitlines()[0] == "1. " + LINE
+    assert clr.parse_claims(target, 2) == clr.expected_claims(TRACE, 2)
+    from vtkit.verify import extract_answer
+    assert extract_answer(target) == "18"
+    assert clr.parse_verdict(clr.verification_target(1, LINE)) == 1
+    assert clr.parse_verdict(clr.verification_target(0, LINE)) == 0
+    assert clr.verification_target(0) == "\\boxed{0}"
+
+
+def math_records(n=6, difficulty=2, split="train", seed=0):
+    from vtkit import tasks
+    return list(tasks.make("math", n, seed=seed, difficulty=difficulty, split=split))
+
+
+def test_training_conversations_teach_both_skills_with_true_labels():
+    from vtkit import verify
+    from vtkit.tasks.math import apply
+    recs = math_records()
+    ds = clr.training_conversations(recs, seed=0, M=3, solve_per_record=1, corrupt_fraction=0.5)
+    kinds = ds["kind"]
+    assert kinds.count("extract") == 6 and kinds.count("solve") == 6 and kinds.count("verify") == 12
+    assert ds.filter(lambda r: r["kind"] == "verify")["label"].count(1) == 6   # balanced classes
+    by_id = {r["id"]: r for r in recs}
+    for row in ds:
+        user, reply = row["messages"][0]["content"], row["messages"][1]["content"]
+        rec = by_id[row["id"]]
+        assert row["messages"][0]["role"] == "user" and row["messages"][1]["role"] == "assistant"
+        if row["kind"] == "verify":
+            assert user.startswith(clr.CLAIM_VERIFICATION_PROMPT[:40])
+            claim = user.split("Claim:\n")[1].split("\n")[0]
+            assert clr.parse_verdict(reply) == row["label"]
+            # the label is the truth: recompute the claim's arithmetic from the problem's graph
+            import json
+            meta = json.loads(rec["meta"])
+            nodes = {nd["name"]: nd for nd in meta["nodes"]}
+            target = nodes[claim.split(" = ")[0]]
+            a, b = (meta["nodes"][j] for j in target["args"])
+            raw = apply(target["op"], a["value"], b["value"])
+            truth = f"{target['name']} = {a['name']} {target['op']} {b['name']} = {a['value']} " \
+                    f"{target['op']} {b['value']} = {raw}"
+            truth += f" mod 23 = {raw % 23}." if raw != raw % 23 else "."
+            assert (claim == truth) == bool(row["label"]), (claim, truth, row["label"])
+            assert f"<think>\n{truth}\n</think>" in reply               # the recomputation
+        elif row["kind"] == "extract":
+            assert user.startswith(clr.CLAIM_EXTRACTION_PROMPT[:40])
+            traj = user.split("Attempted solution:\n")[1].split("\n\nWrite the claims")[0]
+            assert clr.parse_claims(reply, 3) == clr.expected_claims(traj, 3)
+            assert verify.extract_answer(reply) == verify.extract_answer(traj)   # copied, even if wrong
+        else:
+            assert user == rec["prompt"] and reply in rec["solutions"]
+    # deterministic by seed; another seed shuffles and corrupts differently
+    assert ds["messages"] == clr.training_conversations(recs, seed=0, M=3, solve_per_record=1,
+                                                         corrupt_fraction=0.5)["messages"]
+    assert ds["messages"] != clr.training_conversations(recs, seed=1, M=3, solve_per_record=1,
+                                                         corrupt_fraction=0.5)["messages"]
+
+
+def test_training_conversations_corrupt_extraction_copies_the_wrong_answer():
+    from vtkit import verify
+    recs = math_records(n=30, difficulty=1)
+    ds = clr.training_conversations(recs, seed=0, M=3, verify_per_record=0, corrupt_fraction=1.0)
+    wrong = 0
+    for row, rec in zip(sorted(ds, key=lambda r: r["id"]), sorted(recs, key=lambda r: r["id"])):
+        ans = verify.extract_answer(row["messages"][1]["content"])
+        wrong += ans != rec["answer"]
+    assert wrong == 30     # difficulty 1: the one line is the result, so every answer changed
+
+
+def test_training_conversations_and_verification_input_errors():
+    recs = math_records(n=2)
+    with pytest.raises(ValueError, match="computation lines"):
+        clr.training_conversations([{**recs[0], "solutions": ["<think>no steps</think>\\boxed{1}"]}])
+    with pytest.raises(ValueError, match="M must be"):
+        clr.training_conversations(recs, M=0)
+    with pytest.raises(ValueError, match="probabilities"):
+        clr.training_conversations(recs, corrupt_fraction=1.5)
+    with pytest.raises(ValueError, match="no labelled claims"):
+        clr.verifier_accuracy(None, None, [])
+
+
+def test_verifier_accuracy_scores_verdicts(monkeypatch):
+    from vtkit import generate
+    ex = clr.verification_examples(math_records(n=5), seed=0)
+    assert [e["label"] for e in ex] == [1, 0] * 5
+    assert all((e["claim"] == e["reference"]) == bool(e["label"]) for e in ex)
+
+    def says_valid_when_digit_sum_even(model, tok, prompts, **kw):   # an imperfect scripted judge
+        return [{"text": "\\boxed{%d}" % (sum(map(int, numbers(p.split("Claim:\n")[1].split("\n")[0]))) % 2 == 0)}
+                for p in prompts]
+    monkeypatch.setattr(generate, "generate", says_valid_when_digit_sum_even)
+    got = clr.verifier_accuracy(None, None, ex)
+    pred = [int(sum(map(int, numbers(e["claim"]))) % 2 == 0) for e in ex]
+    assert got["verifier_accuracy"] == pytest.approx(sum(p == e["label"] for p, e in zip(pred, ex)) / 10)
+    assert got["verifier_valid_recall"] == pytest.approx(
+        sum(p == 1 for p, e in zip(pred, ex) if e["label"] == 1) / 5)
+    assert got["verifier_unreadable"] == 0 and got["verifier_n"] == 10
+    monkeypatch.setattr(generate, "generate", lambda m, t, prompts, **kw: [{"text": "hmm"}] * len(prompts))
+    got = clr.verifier_accuracy(None, None, ex)
+    assert got["verifier_unreadable"] == 1 and got["verifier_accuracy"] == 0.5   # unreadable = invalid
+    assert got["verifier_invalid_recall"] == 1 and got["verifier_valid_recall"] == 0

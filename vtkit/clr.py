@@ -13,6 +13,11 @@ verdicts are computed once per trajectory; then R times, K of the trajectories a
 (without replacement, seeded), and CLR, majority vote (cons@K) and mean@1 are scored on the very
 same subsample, so the three differ only in how they pick an answer.
 
+Teaching the skills to a small model (`training_conversations`, `verification_examples`,
+`verifier_accuracy`; see the section near the end): SFT data for extraction and verification built
+from task records' reference traces, for models too small to follow the prompts zero-shot. The
+report teaches nothing; vtkit's CLR notebook uses this at the tiny preset and says so.
+
 Choices where the report is silent (it publishes no prompts, and no decoding settings for CLR):
 - The prompts below are ours. Extraction asks for numbered claims "1." .. "M." and the final
   answer in \\boxed{}; verification asks for \\boxed{1} (valid) or \\boxed{0} (invalid), and the
@@ -283,3 +288,200 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
                          "claims_per_trajectory": sum(len(c) for it in items for c in it["claims"])
                          / max(1, len(all_rel))})
     return {"metrics": flat_metrics, "per_k": per_k, "items": items}
+
+
+# ------------------------------------------------------------------ teaching a small model the two skills
+#
+# The report's model extracts and judges claims zero-shot. A tiny model trained from scratch has
+# never seen either request, so its CLR would be noise. `training_conversations` builds SFT data
+# for both skills from task records with reference traces, so that "the same model verifies"
+# after a brief fine-tune (a departure from the report, which teaches nothing; vtkit's CLR notebook
+# says so). Claims are a trace's computation lines: lines of the reasoning that state a result
+# ("Eve's eggs = Fay's pens + Bob's eggs = 18 + 7 = 25 mod 23 = 2."). Invalid claims are a valid
+# line with one number changed: its result (`kind="result"`) or an operand or intermediate value
+# after the first '=' (`kind="step"`); the changed number is never the modulus.
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])")
+
+
+def computation_lines(trajectory: str) -> list[str]:
+    """Lines of the reasoning (inside <think>, else before the last line) that state a computed
+    result: they contain '=' and a number after the last '='."""
+    text = trajectory or ""
+    think = text.split("</think>", 1)[0] if "</think>" in text else text
+    lines = [ln.strip() for ln in think.replace("<think>", "").splitlines()]
+    return [ln for ln in lines if "=" in ln and _NUMBER.search(ln.rsplit("=", 1)[1])]
+
+
+def expected_claims(trajectory: str, M: int) -> list[str]:
+    """The claims extraction should list for a trajectory: its last M computation lines (the ones
+    nearest the final answer, which depends on them most directly)."""
+    return computation_lines(trajectory)[-M:] if M > 0 else []
+
+
+def _other_number(old: str, rng: random.Random, mod: int | None) -> str:
+    whole, dot, frac = old.partition(".")
+    v = int(whole)
+    if mod and v < mod and mod > 1:
+        new = rng.choice([x for x in range(mod) if x != v])
+    else:
+        step = rng.randint(1, max(3, v // 2))
+        new = v + step if rng.random() < 0.5 or v - step < 0 else v - step
+    return f"{new}{dot}{frac}"
+
+
+def corrupt_claim(claim: str, rng: random.Random, *, kind: str = "result",
+                  mod: int | None = None) -> str:
+    """`claim` with one number changed (see the section comment); mod: draw the new value from
+    0..mod-1 when the old one lies there (vtkit's math works mod a prime)."""
+    if kind not in ("result", "step"):
+        raise ValueError(f"kind must be 'result' or 'step', got {kind!r}")
+    if "=" not in claim:
+        raise ValueError(f"cannot corrupt {claim!r}: a claim needs '=' and a number after it")
+    first = claim.index("=")
+    spans = [m for m in _NUMBER.finditer(claim)
+             if m.start() > first and not claim[:m.start()].rstrip().endswith("mod")]
+    if not spans:
+        raise ValueError(f"cannot corrupt {claim!r}: no number after its first '='")
+    target = spans[-1] if kind == "result" or len(spans) == 1 else rng.choice(spans[:-1])
+    return claim[:target.start()] + _other_number(target.group(), rng, mod) + claim[target.end():]
+
+
+def _mod_of(record) -> int | None:
+    meta = record.get("meta") or "{}"
+    meta = json.loads(meta) if isinstance(meta, str) else meta
+    mod = meta.get("mod") if isinstance(meta, dict) else None
+    return mod if isinstance(mod, int) else None
+
+
+def extraction_target(trajectory: str, M: int) -> str:
+    """The reply CLAIM_EXTRACTION_PROMPT asks for: numbered claims, then the boxed final answer."""
+    from vtkit.verify import extract_answer
+    claims = expected_claims(trajectory, M)
+    answer = extract_answer(trajectory)
+    body = "\n".join(f"{i}. {c}" for i, c in enumerate(claims, 1))
+    return body + (f"\n\\boxed{{{answer}}}" if answer is not None else "")
+
+
+def verification_target(label: int, recomputation: str | None = None) -> str:
+    """The reply CLAIM_VERIFICATION_PROMPT asks for, after an optional <think> recomputation."""
+    think = f"<think>\n{recomputation}\n</think>\n" if recomputation else ""
+    return f"{think}\\boxed{{{int(label)}}}"
+
+
+def verification_examples(records, seed: int = 0, per_record: int = 2,
+                          step_fraction: float = 0.5) -> list[dict]:
+    """Labelled claims from records' reference traces: per record `per_record` claims, alternately
+    a valid computation line and a corrupted one (kind "step" with probability step_fraction).
+    Rows: {id, question, claim, label (1 valid / 0 invalid), reference (the valid line)}."""
+    rng = random.Random(f"clr-verify-{seed}")
+    rows = []
+    for r in records:
+        lines = [ln for s in r["solutions"] for ln in computation_lines(s)]
+        if not lines:
+            continue
+        for j in range(per_record):
+            ref = rng.choice(lines)
+            label = int(j % 2 == 0) if per_record > 1 else rng.randint(0, 1)
+            kind = "step" if rng.random() < step_fraction else "result"
+            claim = ref if label else corrupt_claim(ref, rng, kind=kind, mod=_mod_of(r))
+            rows.append({"id": r["id"], "question": _problem_text(r), "claim": claim,
+                         "label": label, "reference": ref})
+    return rows
+
+
+def _corrupted_trajectory(trajectory: str, rng: random.Random, mod: int | None) -> str:
+    """A trajectory with one computation line's result changed (and its boxed answer, when that
+    was the last line's result), so extraction learns to copy rather than to correct."""
+    from vtkit.verify import extract_answer
+    lines = computation_lines(trajectory)
+    if not lines:
+        return trajectory
+    i = rng.randrange(len(lines))
+    bad = corrupt_claim(lines[i], rng, kind="result", mod=mod)
+    out = trajectory.replace(lines[i], bad, 1)
+    ans = extract_answer(trajectory)
+    old_last = _NUMBER.findall(lines[i])[-1]
+    if i == len(lines) - 1 and ans is not None and ans == old_last:
+        new_last = _NUMBER.findall(bad)[-1]
+        head, sep, tail = out.rpartition(f"\\boxed{{{ans}}}")
+        out = f"{head}\\boxed{{{new_last}}}{tail}" if sep else out
+    return out
+
+
+def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_record: int = 1,
+                           verify_per_record: int = 2, solve_per_record: int = 0,
+                           corrupt_fraction: float = 0.25, step_fraction: float = 0.5,
+                           recompute: bool = True, max_trajectory_chars: int | None = None):
+    """SFT conversations that teach claim extraction and claim verification in CLR's own prompts.
+
+    records: task records with reference `solutions`. Per record: `extract_per_record` extraction
+    examples (a reference trace, corrupted with probability corrupt_fraction, -> its last M
+    computation lines numbered, then its boxed answer); `verify_per_record` verification examples
+    (alternately valid and corrupted claims, see verification_examples; recompute=True puts the
+    reference line in a <think> block before the verdict, the check a thinking model would write);
+    `solve_per_record` of the record's own solving conversations, so the model keeps solving.
+    Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve) and
+    label (verdict for verify rows, -1 otherwise); vtkit.train.sft takes it as is.
+    """
+    import datasets
+    if M < 1:
+        raise ValueError(f"M must be >= 1, got {M}")
+    if not 0 <= corrupt_fraction <= 1 or not 0 <= step_fraction <= 1:
+        raise ValueError("corrupt_fraction and step_fraction are probabilities in [0, 1]")
+    records = [dict(r) for r in records]
+    usable = [r for r in records if any(computation_lines(s) for s in r.get("solutions") or [])]
+    if not usable:
+        raise ValueError("no record has a reference trace with computation lines ('... = 3.'); "
+                         "pass records from vtkit.tasks.make('math', ...) or another set whose "
+                         "`solutions` state their steps")
+    rng = random.Random(f"clr-train-{seed}")
+    rows = []
+
+    def add(r, kind, user, reply, label=-1):
+        rows.append({"messages": [{"role": "user", "content": user},
+                                  {"role": "assistant", "content": reply}],
+                     "id": r["id"], "kind": kind, "label": label})
+    for r in usable:
+        q = _problem_text(r)
+        sols = [s for s in r["solutions"] if computation_lines(s)]
+        for _ in range(extract_per_record):
+            traj = rng.choice(sols)
+            if rng.random() < corrupt_fraction:
+                traj = _corrupted_trajectory(traj, rng, _mod_of(r))
+            add(r, "extract", CLAIM_EXTRACTION_PROMPT.format(
+                M=M, problem=q, trajectory=_clip(traj, max_trajectory_chars)),
+                extraction_target(traj, M))
+        for _ in range(solve_per_record):
+            add(r, "solve", r["prompt"], rng.choice(list(r["solutions"])))
+    for ex in verification_examples(usable, seed=seed, per_record=verify_per_record,
+                                    step_fraction=step_fraction):
+        r = {"id": ex["id"]}
+        add(r, "verify", CLAIM_VERIFICATION_PROMPT.format(problem=ex["question"], claim=ex["claim"]),
+            verification_target(ex["label"], ex["reference"] if recompute else None), ex["label"])
+    rng.shuffle(rows)
+    return datasets.Dataset.from_list(rows)
+
+
+def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
+                      batch_size: int = 64, seed: int = 0) -> dict:
+    """How well the model's greedy verdicts (CLAIM_VERIFICATION_PROMPT) match labelled claims
+    (verification_examples): accuracy, recall on valid and on invalid claims, and the share of
+    replies with no readable verdict."""
+    from vtkit import generate as gen
+    if not examples:
+        raise ValueError("no labelled claims to check the verifier on")
+    outs = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(
+        problem=e["question"], claim=e["claim"]) for e in examples], n=1, temperature=0.0,
+        max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+    got = [parse_verdict(o["text"]) for o in outs]
+    labels = [int(e["label"]) for e in examples]
+
+    def recall(lab):
+        idx = [i for i, y in enumerate(labels) if y == lab]
+        return sum(got[i] == lab for i in idx) / len(idx) if idx else float("nan")
+    readable = [bool(_BOXED.findall(_answer_part(o["text"])) or
+                     re.search(r"\b(INVALID|VALID)\b", _answer_part(o["text"]), re.I)) for o in outs]
+    return {"verifier_accuracy": sum(g == y for g, y in zip(got, labels)) / len(labels),
+            "verifier_valid_recall": recall(1), "verifier_invalid_recall": recall(0),
+            "verifier_unreadable": 1 - sum(readable) / len(readable), "verifier_n": len(labels)}
