@@ -127,6 +127,21 @@ def test_assistant_mask_covers_exactly_the_assistant_content(tok):
     assert "{% generation %}" in tok.chat_template.replace("{%- generation %}", "{% generation %}")
 
 
+def test_trl_sft_assistant_only_loss_labels_exactly_the_answers(tok, tmp_path):
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    rows = [{"messages": [{"role": "user", "content": f"Compute {a} + 3."},
+                          {"role": "assistant", "content": f"<think>{a} + 3 = {a + 3}</think>\\boxed{{{a + 3}}}"}]}
+            for a in range(4)]
+    model, _ = models.load("tiny-25k", tokenizer=tok)
+    cfg = SFTConfig(output_dir=str(tmp_path), assistant_only_loss=True, report_to=[], use_cpu=True, max_steps=1)
+    trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    for a, ex in enumerate(trainer.train_dataset):
+        learned = [i for i, lab in zip(ex["input_ids"], ex["labels"]) if lab != -100]
+        assert tok.decode(learned) == f"<think>{a} + 3 = {a + 3}</think>\\boxed{{{a + 3}}}<|im_end|>"
+
+
 def test_save_and_reload_alone_and_beside_a_qwen2_model(tok, tmp_path):
     tok.save_pretrained(tmp_path / "tok")
     assert json.loads((tmp_path / "tok" / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"

@@ -96,9 +96,12 @@ def _pipeline(tok: Tokenizer) -> Tokenizer:
 def _train_json(corpus: tuple[str, ...] | None, vocab_size: int) -> str:
     """Train the BPE and return its JSON (immutable, so the cache can be shared safely)."""
     if corpus is None:
-        from vtkit import tasks  # lazy: tasks imports datasets and the generators
-
-        corpus = tuple(tasks.tokenizer_corpus())
+        try:
+            from vtkit.tasks import tokenizer_corpus  # lazy: tasks imports datasets and the generators
+        except ImportError as e:
+            raise ImportError(f"build_tokenizer() trains on vtkit.tasks.tokenizer_corpus(), which is unavailable ({e}); "
+                              "pass corpus=[...] explicitly") from e
+        corpus = tuple(tokenizer_corpus())
     if not corpus or not all(isinstance(t, str) for t in corpus):
         raise ValueError("build_tokenizer: corpus must be a non-empty list of strings (or None for vtkit's tasks)")
     n_min = 256 + len(SPECIAL_TOKENS) + len(THINK_TOKENS)
