@@ -201,6 +201,10 @@ def _content_hash(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
+def _known_parameters(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Passed unknown parameter")
+
+
 def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, parameters: dict,
             kernel: str = KERNEL, timeout_s: float | None = None, log_path: str | os.PathLike | None = None,
             cwd: str | os.PathLike | None = None) -> Path:
@@ -219,6 +223,7 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, parameters:
     executed = out / "executed.ipynb"
     log_file = open(log_path, "a", buffering=1) if log_path else None
     handler, pm_logger, old_level = None, logging.getLogger("papermill"), None
+    pm_logger.addFilter(_known_parameters)  # checked above; papermill misses annotated `x: T = v` lines
     if log_file:
         handler = logging.StreamHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -233,6 +238,7 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, parameters:
             start_timeout=120,  # a cold kernel on a busy 2-core box can take tens of seconds
         )
     finally:
+        pm_logger.removeFilter(_known_parameters)
         if handler is not None:
             pm_logger.removeHandler(handler)
             pm_logger.setLevel(old_level)

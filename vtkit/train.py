@@ -83,6 +83,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         save_only_model=True,
         save_total_limit=None,
         logging_steps=logging_steps,
+        logging_first_step=True,  # a loss point even for runs shorter than logging_steps
         report_to="none",
         disable_tqdm=True,
         seed=seed,
