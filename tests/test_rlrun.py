@@ -1,0 +1,175 @@
+"""vtkit.rlrun: one MGPO phase with its step log and held-out probe, the SFT start cache, the figures."""
+from __future__ import annotations
+
+import json
+import warnings
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vtkit import models, rlrun, tasks
+from vtkit.report import mean_ci
+
+warnings.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return models.load("tiny-25k", seed=0)
+
+
+def coin(completions, **_):
+    """A deterministic 0/1 'verifier' on the text, so groups mix right and wrong answers."""
+    return [float(zlib.crc32(c[0]["content"].encode()) % 3 == 0) for c in completions]
+
+
+# ----------------------------------------------------------------------------- data and grading
+
+def test_prompt_rows_keep_reward_columns():
+    recs = tasks.make("math", 3, seed=0, difficulty=1)
+    ds = rlrun.to_prompt_rows(recs)
+    assert ds[0]["prompt"] == [{"role": "user", "content": recs[0]["prompt"]}]
+    assert ds["answer"] == recs["answer"] and ds["domain"] == ["math"] * 3 and "solutions" not in ds.column_names
+    with pytest.raises(ValueError, match="no records"):
+        rlrun.to_prompt_rows([])
+
+
+def test_grade_texts_per_domain():
+    recs = [dict(r) for d in ("math", "stem", "code") for r in tasks.make(d, 2, seed=1, difficulty=1)]
+    right = [r["solutions"][0] for r in recs]
+    wrong = ["<think>\nno idea\n</think>\nThe answer is \\boxed{zzz}."] * len(recs)
+    assert rlrun.grade_texts(recs, right) == [True] * 6  # the code rows run their tests in the sandbox
+    assert rlrun.grade_texts(recs, wrong) == [False] * 6
+    with pytest.raises(ValueError, match="one text per record"):
+        rlrun.grade_texts(recs, right[:2])
+
+
+def test_paired_gain():
+    g = rlrun.paired_gain([False, False, True, True], [True, False, True, True], n_boot=200)
+    assert g["gain"] == 0.25 and g["lo"] <= 0.25 <= g["hi"] and g["lo"] >= 0
+    same = rlrun.paired_gain([True, False], [True, False])
+    assert same == {"gain": 0.0, "lo": 0.0, "hi": 0.0}
+
+
+def test_step_log_merges_trl_history_and_evals():
+    hist = [{"step": 1, "loss": 0.1, "reward": 0.5, "mgpo/weight_mean": 0.9, "completions/mean_length": 7.0},
+            {"step": 2, "loss": 0.2, "reward": 0.25, "mgpo/weight_min": float("nan")},
+            {"step": 2, "train_loss": 0.15}]
+    evals = [{"step": 0, "accuracy": 0.1, "lo": 0.0, "hi": 0.3, "mean_tokens": 9.0},
+             {"step": 2, "accuracy": 0.2, "lo": 0.1, "hi": 0.4, "mean_tokens": 8.0}]
+    rows = rlrun.step_log(hist, evals, "math", step_offset=10)
+    assert [r["global_step"] for r in rows] == [10, 11, 12] and rows[0] == {
+        "phase": "math", "step": 0, "global_step": 10, "heldout_acc": 0.1, "heldout_lo": 0.0, "heldout_hi": 0.3,
+        "heldout_tokens": 9.0}
+    assert rows[1]["weight_mean"] == 0.9 and rows[1]["completion_length"] == 7.0 and "heldout_acc" not in rows[1]
+    assert rows[2]["heldout_acc"] == 0.2 and "weight_min" not in rows[2]  # NaN dropped
+
+
+# ----------------------------------------------------------------------------- one phase
+
+def _phase(tiny, tmp_path, name, heldout=None, **kw):
+    import copy
+    model, tok = copy.deepcopy(tiny[0]), tiny[1]
+    recs = tasks.make("math", 8, seed=0, difficulty=1)
+    res = rlrun.run_phase(model, tok, recs, tmp_path / name, phase="math", rewards=[coin], heldout=heldout,
+                          eval_every=2, max_steps=3, prompts_per_step=2, num_generations=4,
+                          max_completion_length=8, lr=1e-2, mgpo_lambda=2.0, seed=0, **kw)
+    return res
+
+
+def test_run_phase_logs_evaluates_and_saves(tiny, tmp_path):
+    held = list(tasks.make("math", 3, seed=0, difficulty=1, split="test"))
+    res = _phase(tiny, tmp_path, "a", heldout=held)
+    assert [e["step"] for e in res.evals] == [0, 2, 3]  # before, every 2 steps, after the last
+    assert res.before is res.evals[0] and res.after is res.evals[-1] and res.after["n"] == 3
+    train_rows = [s for s in res.steps if "loss" in s]
+    assert [s["step"] for s in train_rows] == [1, 2, 3]
+    for s in train_rows:  # lambda = 2: every weight in [2^-2, 1], the min no larger than the mean
+        assert 0.25 - 1e-9 <= s["weight_min"] <= s["weight_mean"] <= 1.0 and s["completion_length"] > 0
+    assert rlrun.read_jsonl(tmp_path / "a" / "steps.jsonl") == res.steps
+    m2, _ = models.load(str(tmp_path / "a" / "model"))
+    assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), m2.parameters()))
+    assert not any(torch.equal(p, q) for p, q in zip(res.model.parameters(), tiny[0].parameters()))
+    met = res.metrics()
+    assert met["math/steps"] == 3 and met["math/before"] == res.before["accuracy"]
+    assert met["math/gain"] == res.after["accuracy"] - res.before["accuracy"]
+    # the held-out probe never changes training: same weights as a run without it
+    bare = _phase(tiny, tmp_path, "b")
+    assert bare.evals == [] and bare.before is None
+    assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), bare.model.parameters()))
+
+
+def test_run_phase_rejects_bad_settings(tiny, tmp_path):
+    recs = tasks.make("math", 4, seed=0, difficulty=1)
+    with pytest.raises(ValueError, match="num_generations"):
+        rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, num_generations=1, phase="math")
+    with pytest.raises(ValueError, match="no default rewards"):
+        rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, phase="chess")
+    with pytest.raises(ValueError, match="unknown phase"):
+        rlrun.phase_spec("chess")
+    assert rlrun.PHASES["long2short"].long2short_lambda == 0.2
+    assert [f.__name__ for f in rlrun.reward_funcs(rlrun.PHASES["code"].rewards)] == ["code_tests_reward"]
+
+
+# ----------------------------------------------------------------------------- SFT start cache
+
+def test_sft_start_is_cached(tmp_path, monkeypatch):
+    from vtkit import train
+    monkeypatch.setenv("VTKIT_CACHE", str(tmp_path))
+    kw = dict(domains=["math"], n_per_domain=4, difficulty={"math": 1}, epochs=3, lr=1e-3, batch_size=4)
+    m1, _, p1 = rlrun.sft_start("tiny-25k", **kw)
+    assert p1.parent == tmp_path / "sft_start" and (p1 / "config.json").exists()
+    assert [x.name for x in p1.parent.iterdir()] == [p1.name]  # no temp folders left
+    monkeypatch.setattr(train, "sft", lambda *a, **k: pytest.fail("a cached start must not train again"))
+    m2, _, p2 = rlrun.sft_start("tiny-25k", **kw)
+    assert p2 == p1 and all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
+    fresh, _ = models.load("tiny-25k", seed=0)
+    assert not all(torch.equal(a, b) for a, b in zip(m1.parameters(), fresh.parameters()))  # it did train
+
+
+# ----------------------------------------------------------------------------- figures
+
+def _fake_sweep(root):
+    rows, rng = [], np.random.default_rng(0)
+    for lam in (0.0, 1.0):
+        for seed in (0, 1, 2):
+            d = root / f"lam{lam}-s{seed}"
+            steps = [{"phase": "math", "step": s, "global_step": s, "heldout_acc": float(lam * s / 10 + seed / 100)}
+                     for s in (0, 2, 4)] + [{"phase": "math", "step": 1, "global_step": 1, "reward": 0.5}]
+            rlrun.write_jsonl(d / "steps.jsonl", steps)
+            rows.append({"run_id": d.name, "stage": "rl", "mgpo_lambda": lam, "seed": seed, "status": "ok",
+                         "out_dir": str(d)})
+    rows.append({"run_id": "x", "stage": "rl", "mgpo_lambda": 2.0, "seed": 0, "status": "failed",
+                 "out_dir": str(root / "missing")})
+    pd.DataFrame(rows).to_parquet(root / "results.parquet")
+
+
+def test_sweep_curves_and_plot(tmp_path):
+    _fake_sweep(tmp_path)
+    c = rlrun.sweep_curves(tmp_path)
+    assert sorted(c["mgpo_lambda"].unique()) == [0.0, 1.0] and set(c["step"]) == {0, 2, 4}  # failed run left out
+    r = c[(c.mgpo_lambda == 1.0) & (c.step == 4)].iloc[0]
+    m, lo, hi, n = mean_ci([0.4, 0.41, 0.42])
+    assert (r["mean"], r["lo"], r["hi"], r["n_runs"]) == pytest.approx((m, lo, hi, 3))
+    fig, curves = rlrun.plot_sweep(tmp_path)
+    base = tmp_path / "figures" / "heldout_acc_vs_step_by_mgpo_lambda"
+    assert base.with_suffix(".png").stat().st_size > 0 and base.with_suffix(".pdf").exists()
+    assert pd.read_csv(base.with_suffix(".csv")).shape == curves.shape
+    with pytest.raises(ValueError, match="varies no"):
+        rlrun.sweep_curves(tmp_path, by="beta")
+    with pytest.raises(FileNotFoundError, match="vtkit sweep"):
+        rlrun.sweep_curves(tmp_path / "nowhere")
+
+
+def test_plot_steps_writes_files(tmp_path):
+    steps = [{"phase": "math", "step": 0, "global_step": 0, "heldout_acc": 0.2, "heldout_lo": 0.1, "heldout_hi": 0.3},
+             {"phase": "math", "step": 1, "global_step": 1, "reward": 0.4, "weight_mean": 0.9, "weight_min": 0.6,
+              "completion_length": 30.0},
+             {"phase": "code", "step": 0, "global_step": 1, "heldout_acc": 0.5, "heldout_lo": 0.4, "heldout_hi": 0.6},
+             {"phase": "code", "step": 1, "global_step": 2, "reward": 0.6, "weight_mean": 0.8, "weight_min": 0.5,
+              "completion_length": 40.0}]
+    rlrun.plot_steps(steps, tmp_path / "curves")
+    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").exists()
