@@ -602,6 +602,8 @@ def fig_saturation(df, path, source: str = "auto", exposures: int | None = None)
                             color=color, fontsize=6, rotation=90, ha="right", va="bottom")
     ax.scatter(data["reasoning"]["N"], data["reasoning"]["acc_ood"], color="C0", marker="x", zorder=3,
                label="reasoning accuracy (deeper, OOD)")
+    if "acc_chance" in df and df["acc_chance"].notna().any():
+        ax.axhline(float(df["acc_chance"].mean()), color="C0", ls=":", lw=0.8, label="reasoning: chance")
     _log_x(ax)
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("parameters")
