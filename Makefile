@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
+	$(BIN)/vtkit sweep experiments/capacity_demo.yaml --out runs
 	$(BIN)/vtkit sweep experiments/demo.yaml --out runs
 	$(BIN)/vtkit report runs/demo
 

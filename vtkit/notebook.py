@@ -202,7 +202,7 @@ def _content_hash(path: str, mtime_ns: int, size: int) -> str:
 
 
 def _known_parameters(record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith("Passed unknown parameter")
+    return not record.getMessage().startswith(("Passed unknown parameter", "Unable to parse line"))
 
 
 def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, parameters: dict,
@@ -223,7 +223,9 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, parameters:
     executed = out / "executed.ipynb"
     log_file = open(log_path, "a", buffering=1) if log_path else None
     handler, pm_logger, old_level = None, logging.getLogger("papermill"), None
-    pm_logger.addFilter(_known_parameters)  # checked above; papermill misses annotated `x: T = v` lines
+    quiet = [pm_logger, logging.getLogger("papermill.translators")]
+    for lg in quiet:  # names checked above; papermill's parser misses annotated `x: T = v` lines
+        lg.addFilter(_known_parameters)
     if log_file:
         handler = logging.StreamHandler(log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
@@ -238,7 +240,8 @@ def execute(notebook: str | os.PathLike, out_dir: str | os.PathLike, parameters:
             start_timeout=120,  # a cold kernel on a busy 2-core box can take tens of seconds
         )
     finally:
-        pm_logger.removeFilter(_known_parameters)
+        for lg in quiet:
+            lg.removeFilter(_known_parameters)
         if handler is not None:
             pm_logger.removeHandler(handler)
             pm_logger.setLevel(old_level)
