@@ -37,6 +37,14 @@ def test_prompt_rows_keep_reward_columns():
         rlrun.to_prompt_rows([])
 
 
+def test_make_tasks_per_domain_spec():
+    got = rlrun.make_tasks({"math": {"difficulty": [1, 2], "mod": 7}, "stem": {}}, {"math": 3, "stem": 2}, split="test")
+    assert [len(got["math"]), len(got["stem"])] == [3, 2]
+    assert got["math"] == [dict(r) for r in tasks.make("math", 3, difficulty=(1, 2), mod=7, split="test")]
+    with pytest.raises(ValueError, match="non-empty dict"):
+        rlrun.make_tasks({}, 3)
+
+
 def test_grade_texts_per_domain():
     recs = [dict(r) for d in ("math", "stem", "code") for r in tasks.make(d, 2, seed=1, difficulty=1)]
     right = [r["solutions"][0] for r in recs]
@@ -45,6 +53,19 @@ def test_grade_texts_per_domain():
     assert rlrun.grade_texts(recs, wrong) == [False] * 6
     with pytest.raises(ValueError, match="one text per record"):
         rlrun.grade_texts(recs, right[:2])
+
+
+def test_instruction_pass_rates(monkeypatch):
+    from vtkit import generate, instructions
+    ds = instructions.make_prompts(4, seed=0, n_constraints=(2, 2))
+    texts = [ds[0]["solutions"][0], ds[1]["solutions"][0], "<think>\nhmm\n</think>\n", ds[3]["solutions"][0]]
+    monkeypatch.setattr(generate, "generate", lambda m, t, prompts, **kw: [
+        {"prompt_index": i, "sample_index": 0, "text": x, "n_tokens": 5} for i, x in enumerate(texts)])
+    r = rlrun.instruction_pass_rates(None, None, ds, n_boot=200)
+    assert r["correct"] == [True, True, False, True] and r["accuracy"] == 0.75
+    assert r["inst_per_item"] == [1.0, 1.0, 0.0, 1.0] and r["inst"] == 0.75 and r["lo"] <= 0.75 <= r["hi"]
+    with pytest.raises(ValueError, match="instruction_id_list"):
+        rlrun.instruction_pass_rates(None, None, [{"prompt": "hi", "instruction_id_list": []}])
 
 
 def test_paired_gain():
@@ -119,7 +140,7 @@ def test_run_phase_rejects_bad_settings(tiny, tmp_path):
 def test_sft_start_is_cached(tmp_path, monkeypatch):
     from vtkit import train
     monkeypatch.setenv("VTKIT_CACHE", str(tmp_path))
-    kw = dict(domains=["math"], n_per_domain=4, difficulty={"math": 1}, epochs=3, lr=1e-3, batch_size=4)
+    kw = dict(data={"math": {"n": 4, "difficulty": 1, "mod": 7}}, epochs=3, lr=1e-3, batch_size=4)
     m1, _, p1 = rlrun.sft_start("tiny-25k", **kw)
     assert p1.parent == tmp_path / "sft_start" and (p1 / "config.json").exists()
     assert [x.name for x in p1.parent.iterdir()] == [p1.name]  # no temp folders left

@@ -162,6 +162,7 @@ def build(spec: str = "tiny-100k", seed: int = 0):
 def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e-3, batch_size: int = 16,
           max_length: int = 256, seed: int = 0, max_steps: int = -1, logging_steps: int = 10):
     """Fit `model` in place on preference `pairs` with trl's RewardTrainer; returns (model, log_history)."""
+    from transformers import PrinterCallback
     from trl import RewardConfig, RewardTrainer
     cuda = torch.cuda.is_available()
     args = RewardConfig(output_dir=str(out_dir), num_train_epochs=epochs, max_steps=max_steps, learning_rate=lr,
@@ -175,6 +176,7 @@ def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e
     model.train()
     trainer = RewardTrainer(model=model, args=args, train_dataset=pairs.select_columns(cols),
                             processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)  # with tqdm off it prints every log dict; the history is returned
     trainer.train()
     model.eval()
     return model, trainer.state.log_history

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 
 RECORD_COLUMNS = ("id", "domain", "subdomain", "answer", "tests", "meta", "instruction_id_list", "kwargs")
 
@@ -122,6 +122,33 @@ def heldout_accuracy(model, tokenizer, records: Sequence[dict], max_new_tokens: 
             "mean_tokens": float(np.mean([o["n_tokens"] for o in outs])), "correct": correct}
 
 
+def instruction_pass_rates(model, tokenizer, records: Sequence[dict], max_new_tokens: int = 128,
+                           batch_size: int = 64, n_boot: int = 1000, seed: int = 0) -> dict:
+    """IFEval strict pass rates of greedy answers on constrained prompts (vtkit.instructions.make_prompts rows).
+
+    `accuracy` is prompt-level strict (every instruction of the prompt followed), `inst` instruction-
+    level strict (per prompt, the share followed, averaged over prompts, as vtkit.protocols does);
+    both with percentile-bootstrap intervals over prompts. Keys fit HeldOutCallback.
+    """
+    from vtkit.generate import generate
+    from vtkit.instructions import check_strict
+    from vtkit.metrics import bootstrap_ci
+    records = [dict(r) for r in records]
+    if not records or any(not r.get("instruction_id_list") for r in records):
+        raise ValueError("need constrained prompts with a non-empty instruction_id_list each "
+                         "(vtkit.instructions.make_prompts); open-ended rows have no pass rate")
+    outs = generate(model, tokenizer, [r["prompt"] for r in records], n=1, temperature=0.0,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size)
+    oks = [check_strict(o["text"], r["instruction_id_list"], r["kwargs"]) for o, r in zip(outs, records)]
+    prompt = [float(all(ok)) for ok in oks]
+    inst = [sum(ok) / len(ok) for ok in oks]
+    lo, hi = bootstrap_ci(prompt, n_boot=n_boot, seed=seed)
+    ilo, ihi = bootstrap_ci(inst, n_boot=n_boot, seed=seed)
+    return {"accuracy": float(np.mean(prompt)), "lo": lo, "hi": hi, "inst": float(np.mean(inst)), "inst_lo": ilo,
+            "inst_hi": ihi, "n": len(records), "mean_tokens": float(np.mean([o["n_tokens"] for o in outs])),
+            "correct": [bool(p) for p in prompt], "inst_per_item": inst}
+
+
 def paired_gain(before: Sequence[bool], after: Sequence[bool], n_boot: int = 1000, seed: int = 0) -> dict:
     """after - before accuracy on the same items, with a paired bootstrap interval (items resampled)."""
     from vtkit.metrics import bootstrap_ci
@@ -135,23 +162,25 @@ def paired_gain(before: Sequence[bool], after: Sequence[bool], n_boot: int = 100
 # ----------------------------------------------------------------------------- callback
 
 class HeldOutCallback(TrainerCallback):
-    """Greedy held-out accuracy at step 0, every `every` steps, and at the last step (no step twice).
+    """Held-out evaluation at step 0, every `every` steps, and at the last step (no step twice).
 
-    Evaluation never changes training: generation runs under a forked RNG and restores train mode
-    (vtkit.generate), so a run with this callback updates the weights exactly as one without it.
+    `evaluate(model) -> dict` with at least accuracy, lo, hi, mean_tokens, correct (heldout_accuracy's
+    keys); `before` (that dict for the starting model, if already measured) stands in for step 0.
+    Evaluation never changes training: vtkit.generate samples under a forked RNG and restores train
+    mode, so a run with this callback updates the weights exactly as one without it (tested).
     """
 
-    def __init__(self, tokenizer, records: Sequence[dict], every: int = 5, **eval_kw):
+    def __init__(self, evaluate: Callable, every: int = 5, before: dict | None = None):
         if every < 1:
             raise ValueError(f"every must be >= 1 step, got {every}")
-        self.tokenizer, self.records, self.every, self.eval_kw = tokenizer, [dict(r) for r in records], every, eval_kw
-        self.log: list[dict] = []
+        self.evaluate, self.every = evaluate, every
+        self.log: list[dict] = [] if before is None else [{"step": 0, **before}]
 
     def _eval(self, model, step: int):
         if self.log and self.log[-1]["step"] == step:
             return
         t = time.time()
-        r = heldout_accuracy(model, self.tokenizer, self.records, **self.eval_kw)
+        r = self.evaluate(model)
         self.log.append({"step": step, **r, "eval_s": time.time() - t})
 
     def on_train_begin(self, args, state, control, model=None, **kw):
@@ -209,7 +238,9 @@ def step_log(log_history: list[dict], evals: list[dict], phase: str, step_offset
         if "step" not in h or "loss" not in h:
             continue  # the end-of-training summary has train_loss, not loss
         row = rows.setdefault(h["step"], {})
-        for name, key in _LOG_KEYS.items():
+        keys = {**_LOG_KEYS, **{f"reward/{k.split('/')[1]}": k for k in h
+                                if k.startswith("rewards/") and k.endswith("/mean")}}
+        for name, key in keys.items():
             if key in h and h[key] is not None and not (isinstance(h[key], float) and math.isnan(h[key])):
                 row[name] = float(h[key])
     for e in evals:
@@ -233,8 +264,8 @@ def read_jsonl(path) -> list[dict]:
 
 
 def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards: Sequence | None = None,
-              accuracy_reward: str | None = None, heldout: Sequence[dict] | None = None, eval_every: int = 5,
-              eval_max_new_tokens: int | None = None, mgpo_lambda: float = 1.0, long2short_lambda: float | None = None,
+              accuracy_reward: str | None = None, heldout: Sequence[dict] | Callable | None = None,
+              eval_every: int = 5, eval_max_new_tokens: int | None = None, before: dict | None = None, mgpo_lambda: float = 1.0, long2short_lambda: float | None = None,
               max_steps: int = 20, lr: float = 1e-3, prompts_per_step: int = 8, num_generations: int = 8,
               max_completion_length: int = 96, temperature: float = 1.0, top_p: float = 1.0,
               num_iterations: int = 1, steps_per_generation: int = 1, loss_type: str = "grpo", beta: float = 0.0,
@@ -244,7 +275,9 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
 
     rewards: registry names or trl reward functions; default = the phase's (`PHASES`). accuracy_reward:
     the trl name (__name__) of the binary verifiable reward MGPO takes p from; default = the first
-    reward's. prompts_per_step x num_generations completions are sampled per step. Extra keyword
+    reward's. heldout: records (greedy accuracy, `heldout_accuracy`) or a function model -> dict with
+    heldout_accuracy's keys; `before`: that dict for the starting model when already measured.
+    prompts_per_step x num_generations completions are sampled per step. Extra keyword
     arguments go to MGPOConfig (any GRPOConfig field). With beta > 0, trl builds its reference
     model from the model's config path: save the model to a folder and load it from there first.
     """
@@ -284,12 +317,17 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     cbs = list(callbacks)
     held = None
     if heldout is not None:
-        held = HeldOutCallback(tokenizer, heldout, every=eval_every,
-                               max_new_tokens=eval_max_new_tokens or max_completion_length, seed=seed)
+        if callable(heldout):
+            fn = heldout
+        else:
+            recs, mnt = [dict(r) for r in heldout], eval_max_new_tokens or max_completion_length
+            fn = lambda m: heldout_accuracy(m, tokenizer, recs, max_new_tokens=mnt, seed=seed)  # noqa: E731
+        held = HeldOutCallback(fn, every=eval_every, before=before)
         cbs.append(held)
     model.train()
     trainer = MGPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tokenizer,
                           callbacks=cbs)
+    trainer.remove_callback(PrinterCallback)  # with tqdm off it prints every step's log dict; steps.jsonl has them
     trainer.train()
     model.eval()
     evals = held.log if held else []
@@ -309,20 +347,37 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-# ----------------------------------------------------------------------------- a quick SFT start
+# ----------------------------------------------------------------------------- task sets and a quick SFT start
 
-def sft_start(size: str, domains: Sequence[str], n_per_domain: int, difficulty, epochs: float, lr: float,
-              batch_size: int = 16, max_length: int = 256, seed: int = 0, cache: bool = True):
-    """(model, tokenizer, path): a fresh tiny model SFT'd on `domains` (vtkit.train.sft), cached by its settings.
+def make_tasks(spec: dict, n: int | dict, seed: int = 0, split: str = "train") -> dict[str, list[dict]]:
+    """{domain: records} from a per-domain task spec, e.g. {"math": {"difficulty": 1, "mod": 7}, "code": {}}.
 
-    For a notebook run standalone (no earlier stage's checkpoint). The cache folder is
-    `vtkit.models.cache_dir()/sft_start/<hash of the settings and vtkit's task/train code>`, written
-    atomically, so concurrent sweep runs share one copy and never read a half-written one.
+    Each domain's dict holds vtkit.tasks.make keywords (difficulty, mod, subdomain, ...); `n` is a
+    count for every domain or a {domain: count} dict. split="test" gives the held-out problems."""
+    from vtkit import tasks
+    if not isinstance(spec, dict) or not spec:
+        raise ValueError(f"spec must be a non-empty dict {{domain: {{tasks.make keywords}}}}, got {spec!r}")
+    out = {}
+    for dom, kw in spec.items():
+        kw = {k: (tuple(v) if k == "difficulty" and isinstance(v, list) else v) for k, v in (kw or {}).items()}
+        k = n[dom] if isinstance(n, dict) else n
+        out[dom] = [dict(r) for r in tasks.make(dom, k, seed=seed, split=split, **kw)]
+    return out
+
+
+def sft_start(size: str, data: dict, epochs: float, lr: float, batch_size: int = 16, max_length: int = 256,
+              seed: int = 0, cache: bool = True):
+    """(model, tokenizer, path): a fresh tiny model SFT'd (vtkit.train.sft) on `data`, cached by its settings.
+
+    data: {domain: {"n": count, **tasks.make keywords}}. For a notebook run standalone (no earlier
+    stage's checkpoint). The cache folder is `vtkit.models.cache_dir()/sft_start/<hash of the
+    settings and of vtkit's task, train and model code>`, written atomically, so concurrent sweep
+    runs share one copy and never read a half-written one.
     """
     import vtkit
-    from vtkit import models, tasks, train
-    settings = {"size": size, "domains": list(domains), "n": n_per_domain, "difficulty": difficulty,
-                "epochs": epochs, "lr": lr, "batch_size": batch_size, "max_length": max_length, "seed": seed}
+    from vtkit import models, train
+    settings = {"size": size, "data": data, "epochs": float(epochs), "lr": float(lr), "batch_size": int(batch_size),
+                "max_length": int(max_length), "seed": int(seed)}  # 3 and 3.0 epochs: one cache entry
     src = Path(vtkit.__file__).parent
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for f in ["train.py", "models.py", "tokenizer.py", *sorted(str(p.relative_to(src)) for p in (src / "tasks").glob("*.py"))]:
@@ -332,9 +387,10 @@ def sft_start(size: str, domains: Sequence[str], n_per_domain: int, difficulty, 
         model, tok = models.load(str(path))
         return model, tok, path
     model, tok = models.load(size, seed=seed)
-    records = []
-    for d in domains:
-        records += list(tasks.make(d, n_per_domain, seed=seed, difficulty=_difficulty(difficulty, d), split="train"))
+    spec = {d: {k: v for k, v in kw.items() if k != "n"} for d, kw in data.items()}
+    groups = make_tasks(spec, {d: kw["n"] for d, kw in data.items()}, seed=seed, split="train")
+    records = [r for recs in groups.values() for r in recs]
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp_train = path.parent / f".train-{uuid.uuid4().hex[:8]}"
     model, _ = train.sft(model, tok, records, tmp_train, epochs=epochs, lr=lr, batch_size=batch_size,
                          max_length=max_length, seed=seed, logging_steps=50)
@@ -347,12 +403,6 @@ def sft_start(size: str, domains: Sequence[str], n_per_domain: int, difficulty, 
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
     return model, tok, path
-
-
-def _difficulty(difficulty, domain: str):
-    """A per-domain difficulty from a dict {domain: d}, else the value itself (lists become tuples)."""
-    d = difficulty.get(domain) if isinstance(difficulty, dict) else difficulty
-    return tuple(d) if isinstance(d, list) else d
 
 
 # ----------------------------------------------------------------------------- figures
