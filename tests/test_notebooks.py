@@ -14,7 +14,7 @@ import yaml
 from vtkit import experiment, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.notebook
+pytestmark = [pytest.mark.notebook, pytest.mark.timeout(3600)]  # the fixture runs the whole demo
 
 
 def _experiment(name: str, **changes):
