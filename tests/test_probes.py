@@ -164,6 +164,18 @@ def test_saturation_fits_recover_the_midpoints():
     two = probes.saturation_data(_runs(sizes=[1e4, 1e6]))
     assert not two["knowledge"]["fit"]["ok"] and "needs >= 3" in two["knowledge"]["fit"]["reason"]
     assert math.isnan(two["log10_N50_ratio"])
+    # accuracies no better than guessing the residue (1/23 on 64 problems) get no reasoning fit
+    guess = _runs().assign(acc_chance=1 / 23, n_eval=64, acc_id=[0.02, 0.05, 0.03, 0.06, 0.08, 0.05])
+    g = probes.saturation_data(guess)
+    assert not g["reasoning"]["fit"]["ok"] and "beats chance" in g["reasoning"]["fit"]["reason"]
+    assert g["knowledge"]["fit"]["ok"] and not g["reasoning"]["above_chance"].any()
+    assert probes.saturation_data(_runs().assign(acc_chance=1 / 23, n_eval=64))["reasoning"]["fit"]["ok"]
+    # a curve still rising steeply at the largest size has no ceiling in [0, 1] to report
+    steep = _runs(knowledge_n50=1e9)
+    steep["knowledge_fraction"] = np.asarray(SIZES, float) ** 0.5 / 2000
+    assert not probes.saturation_data(steep)["knowledge"]["fit"]["ok"]
+    assert probes.binomial_tail(0, 10, 0.3) == pytest.approx(1.0)
+    assert probes.binomial_tail(10, 10, 0.5) == pytest.approx(0.5**10)
     with pytest.raises(ValueError, match="needs mode 'knowledge' and 'reasoning'"):
         probes.saturation_data(_runs(modes=("knowledge",)))
 

@@ -359,7 +359,7 @@ def evaluate_family(specs, benchmarks: dict, *, n: int = 1, temperature: float =
 # ---------------------------------------------------------------- results tables
 
 
-CONFIG_COLUMNS = ("model", "mode", "exposures", "seed", "token_budget")
+CONFIG_COLUMNS = ("model", "mode", "exposures", "seed", "token_budget", "n_eval")
 
 
 def load_results(path, *, stage: str | None = None) -> "pd.DataFrame":
@@ -444,7 +444,8 @@ def bits_data(df) -> "pd.DataFrame":
 
 
 def _fit(N, y, what: str) -> dict:
-    """Logistic in log N: ceiling free with >= 4 sizes, fixed at 1 with 3, none below (reason says why)."""
+    """Logistic in log N: ceiling free with >= 4 sizes, fixed at 1 with 3, none below; a fitted
+    ceiling outside (0, 1] is reported as no fit (reason says why)."""
     from vtkit.fits import fit_logistic_logN
 
     sizes = np.unique(N).size
@@ -452,12 +453,25 @@ def _fit(N, y, what: str) -> dict:
         return {"ok": False, "reason": f"{what}: {sizes} model size(s); a logistic needs >= 3 (4 to fit its ceiling)",
                 "N50": math.nan, "c": math.nan}
     fit = fit_logistic_logN(N, y, ceiling=None if sizes >= 4 else 1.0)
-    if fit["ok"] and fit["c"] <= 0:
-        fit = {**fit, "ok": False, "reason": f"{what}: the fitted ceiling is not positive"}
+    if fit["ok"] and not 0 < fit["c"] <= 1.05:  # accuracies and fractions live in [0, 1]
+        fit = {**fit, "ok": False, "reason": f"{what}: fitted ceiling {fit['c']:.3g} is outside (0, 1]: "
+                                             "the sizes measured do not show a saturating curve"}
     return fit
 
 
-def saturation_data(df, source: str = "auto", exposures: int | None = None) -> dict:
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how likely k or more right answers are by guessing."""
+    k = max(0, int(k))
+    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+
+
+def above_chance(acc, n, chance: float, alpha: float = 0.01) -> np.ndarray:
+    """Per point: is accuracy `acc` on `n` items above `chance` at one-sided level alpha (binomial)?"""
+    acc, n = np.broadcast_arrays(np.asarray(acc, float), np.asarray(n, float))
+    return np.array([binomial_tail(round(a * m), int(m), chance) < alpha for a, m in zip(acc.ravel(), n.ravel())])
+
+
+def saturation_data(df, source: str = "auto", exposures: int | None = None, alpha: float = 0.01) -> dict:
     """Figure (b)'s curves and fits.
 
     source: "mixture" (both abilities from the same mixture runs), "separate" (knowledge from
@@ -466,6 +480,9 @@ def saturation_data(df, source: str = "auto", exposures: int | None = None) -> d
     Returns {source, exposures, reasoning: {N, acc, acc_ood, fit}, knowledge: {N, fraction, fit},
     N50_reasoning, N50_knowledge, log10_N50_ratio (knowledge over reasoning; > 0: knowledge needs
     more parameters to reach half its ceiling)}.
+    With columns acc_chance (a guess's accuracy) and n_eval, the reasoning fit is reported only when
+    some size beats chance at one-sided binomial level `alpha` (seeds pooled); otherwise its reason
+    says so: a logistic through guesses would give a midpoint of noise.
     """
     modes = set(df["mode"])
     if source == "auto":
@@ -492,6 +509,16 @@ def saturation_data(df, source: str = "auto", exposures: int | None = None) -> d
     out["reasoning"] = {"N": rg["params"].to_numpy(float), "acc": rg["acc"].to_numpy(float),
                         "acc_ood": rg["acc_ood"].to_numpy(float),
                         "fit": _fit(rs["params"].to_numpy(float), rs["acc_id"].to_numpy(float), "reasoning")}
+    if {"acc_chance", "n_eval"} <= set(rs.columns) and rs[["acc_chance", "n_eval"]].notna().all().all():
+        chance = float(rs["acc_chance"].mean())
+        pooled = rs.assign(right=rs["acc_id"] * rs["n_eval"]).groupby("params")[["right", "n_eval"]].sum()
+        beats = above_chance(pooled["right"] / pooled["n_eval"], pooled["n_eval"], chance, alpha)
+        out["reasoning"].update(chance=chance, above_chance=beats)
+        if not beats.any() and out["reasoning"]["fit"]["ok"]:
+            best = float((pooled["right"] / pooled["n_eval"]).max())
+            out["reasoning"]["fit"] = {**out["reasoning"]["fit"], "ok": False,
+                                       "reason": f"reasoning: no size beats chance ({chance:.3f}) at binomial "
+                                                 f"p < {alpha} (best accuracy {best:.3f}); no midpoint to fit"}
     nr, nk = out["reasoning"]["fit"]["N50"], out["knowledge"]["fit"]["N50"]
     ok = out["reasoning"]["fit"]["ok"] and out["knowledge"]["fit"]["ok"]
     out["N50_reasoning"] = nr if out["reasoning"]["fit"]["ok"] else math.nan
@@ -579,7 +606,8 @@ def fig_bits(df, path, floor: float | None = None):
 
 def fig_saturation(df, path, source: str = "auto", exposures: int | None = None):
     """Figure (b): reasoning accuracy (in and out of distribution) and knowledge fraction against
-    parameters on one axis, each with its logistic fit and N50 marked. Returns (saved paths, data)."""
+    parameters on one axis, each with its logistic fit and N50 marked; reasoning points not above
+    chance (see saturation_data) are hollow. Returns (saved paths, data)."""
     from vtkit import plots
     from vtkit.fits import logistic
 
@@ -592,7 +620,9 @@ def fig_saturation(df, path, source: str = "auto", exposures: int | None = None)
               ("knowledge", "fraction", "C1", "s", f"knowledge fraction ({data['exposures']} exp.)")]
     for key, col, color, marker, label in series:
         d = data[key]
-        ax.scatter(d["N"], d[col], color=color, marker=marker, zorder=3, label=label)
+        solid = d.get("above_chance", np.ones(len(d["N"]), dtype=bool))  # hollow: not above chance
+        ax.scatter(d["N"], d[col], edgecolors=color, facecolors=np.where(solid, color, "white"), marker=marker,
+                   zorder=3, label=label)
         fit = d["fit"]
         if fit["ok"]:
             ax.plot(grid, logistic(grid, fit["c"], fit["k"], fit["N50"]), color=color, lw=1)
