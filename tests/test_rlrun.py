@@ -68,6 +68,45 @@ def test_instruction_pass_rates(monkeypatch):
         rlrun.instruction_pass_rates(None, None, [{"prompt": "hi", "instruction_id_list": []}])
 
 
+def test_heldout_accuracy_greedy_and_sampled(monkeypatch):
+    from vtkit import generate
+    recs = [dict(r) for r in tasks.make("math", 2, seed=0, difficulty=1, mod=7)]
+    wrong = "<think>\nx\n</think>\nThe answer is \\boxed{99}."
+    script = {0: [recs[0]["solutions"][0], wrong], 1: [wrong, wrong]}
+    seen = {}
+
+    def fake(m, t, prompts, n, temperature, **kw):
+        seen.update(n=n, temperature=temperature)
+        return [{"prompt_index": p, "sample_index": s, "text": script[p][s], "n_tokens": 3 + s}
+                for p in range(len(prompts)) for s in range(n)]
+
+    monkeypatch.setattr(generate, "generate", fake)
+    g = rlrun.heldout_accuracy(None, None, recs, n_boot=100)
+    assert seen == {"n": 1, "temperature": 0.0} and g["correct"] == [True, False] and g["accuracy"] == 0.5
+    s = rlrun.heldout_accuracy(None, None, recs, n=2, temperature=1.0, n_boot=100)
+    assert s["correct"] == [0.5, 0.0] and s["accuracy"] == 0.25 and s["mean_tokens"] == 3.5
+    assert 0.0 <= s["lo"] <= 0.25 <= s["hi"] <= 0.5
+    with pytest.raises(ValueError, match="greedy"):
+        rlrun.heldout_accuracy(None, None, recs, n=2, temperature=0.0)
+
+
+def test_constrained_prompts_subset():
+    from vtkit import instructions
+    ids = ["change_case:english_capital", "startend:quotation"]
+    a = rlrun.constrained_prompts(6, 0, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:3])
+    assert a.to_list() == rlrun.constrained_prompts(6, 0, instruction_ids=ids,
+                                                    base_tasks=instructions.BASE_TASKS[:3]).to_list()
+    assert all(set(x) <= set(ids) and len(x) == 1 for x in a["instruction_id_list"])
+    assert all(any(p.startswith(b) for b in instructions.BASE_TASKS[:3]) for p in a["prompt"])
+    u = rlrun.constrained_prompts(6, 1, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:3], unique=True)
+    assert len(set(u["prompt"])) == 6
+    with pytest.raises(ValueError, match="found only"):  # 2 requests x 2 types: only 4 distinct prompts exist
+        rlrun.constrained_prompts(5, 0, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:2], unique=True,
+                                  max_rounds=5)
+    with pytest.raises(ValueError, match="unknown instruction ids"):
+        rlrun.constrained_prompts(2, 0, instruction_ids=["no:such"])
+
+
 def test_paired_gain():
     g = rlrun.paired_gain([False, False, True, True], [True, False, True, True], n_boot=200)
     assert g["gain"] == 0.25 and g["lo"] <= 0.25 <= g["hi"] and g["lo"] >= 0

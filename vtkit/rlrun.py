@@ -103,32 +103,38 @@ def grade_texts(records: Sequence[dict], texts: Sequence[str]) -> list[bool]:
     return [r == 1.0 for r in accuracy_reward(list(texts), **cols)]
 
 
-def heldout_accuracy(model, tokenizer, records: Sequence[dict], max_new_tokens: int = 96, batch_size: int = 64,
-                     n_boot: int = 1000, seed: int = 0) -> dict:
-    """Greedy accuracy on `records` with a percentile-bootstrap interval over items.
+def heldout_accuracy(model, tokenizer, records: Sequence[dict], max_new_tokens: int = 96, n: int = 1,
+                     temperature: float = 0.0, batch_size: int = 64, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Held-out accuracy with a percentile-bootstrap interval over items.
 
-    Returns {accuracy, lo, hi, n, mean_tokens, correct (list of bools, item order)}.
+    n = 1, temperature = 0 (default) is greedy; otherwise n samples per item at `temperature` and
+    the item's score is its share of correct samples (the reports' mean pass@1 over n samples).
+    Returns {accuracy, lo, hi, n, mean_tokens, correct (per item: bool when greedy, else the share)}.
     """
     from vtkit.generate import generate
     from vtkit.metrics import bootstrap_ci
     records = [dict(r) for r in records]
     if not records:
         raise ValueError("no held-out records: pass at least one (vtkit.tasks.make(..., split='test'))")
-    outs = generate(model, tokenizer, [r["prompt"] for r in records], n=1, temperature=0.0,
-                    max_new_tokens=max_new_tokens, batch_size=batch_size)
-    correct = grade_texts(records, [o["text"] for o in outs])
-    lo, hi = bootstrap_ci([float(c) for c in correct], n_boot=n_boot, seed=seed)
-    return {"accuracy": float(np.mean(correct)), "lo": lo, "hi": hi, "n": len(records),
-            "mean_tokens": float(np.mean([o["n_tokens"] for o in outs])), "correct": correct}
+    if n < 1 or (temperature == 0 and n > 1):
+        raise ValueError(f"need n >= 1, and n = 1 when greedy (temperature 0); got n={n}, temperature={temperature}")
+    outs = generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+    ok = np.array(grade_texts([records[o["prompt_index"]] for o in outs], [o["text"] for o in outs])).reshape(-1, n)
+    per_item = [bool(x[0]) for x in ok] if n == 1 else [float(x.mean()) for x in ok]
+    lo, hi = bootstrap_ci([float(c) for c in per_item], n_boot=n_boot, seed=seed)
+    return {"accuracy": float(ok.mean()), "lo": lo, "hi": hi, "n": len(records),
+            "mean_tokens": float(np.mean([o["n_tokens"] for o in outs])), "correct": per_item}
 
 
-def instruction_pass_rates(model, tokenizer, records: Sequence[dict], max_new_tokens: int = 128,
-                           batch_size: int = 64, n_boot: int = 1000, seed: int = 0) -> dict:
-    """IFEval strict pass rates of greedy answers on constrained prompts (vtkit.instructions.make_prompts rows).
+def instruction_pass_rates(model, tokenizer, records: Sequence[dict], max_new_tokens: int = 128, n: int = 1,
+                           temperature: float = 0.0, batch_size: int = 64, n_boot: int = 1000, seed: int = 0) -> dict:
+    """IFEval strict pass rates on constrained prompts (vtkit.instructions.make_prompts rows).
 
     `accuracy` is prompt-level strict (every instruction of the prompt followed), `inst` instruction-
-    level strict (per prompt, the share followed, averaged over prompts, as vtkit.protocols does);
-    both with percentile-bootstrap intervals over prompts. Keys fit HeldOutCallback.
+    level strict (the share of the prompt's instructions followed); per prompt each is averaged over
+    its n samples (greedy by default; vtkit.protocols' "ifeval" preset samples n = 4 at temperature
+    1.0), then over prompts, with percentile-bootstrap intervals over prompts. Keys fit HeldOutCallback.
     """
     from vtkit.generate import generate
     from vtkit.instructions import check_strict
@@ -137,16 +143,50 @@ def instruction_pass_rates(model, tokenizer, records: Sequence[dict], max_new_to
     if not records or any(not r.get("instruction_id_list") for r in records):
         raise ValueError("need constrained prompts with a non-empty instruction_id_list each "
                          "(vtkit.instructions.make_prompts); open-ended rows have no pass rate")
-    outs = generate(model, tokenizer, [r["prompt"] for r in records], n=1, temperature=0.0,
-                    max_new_tokens=max_new_tokens, batch_size=batch_size)
-    oks = [check_strict(o["text"], r["instruction_id_list"], r["kwargs"]) for o, r in zip(outs, records)]
-    prompt = [float(all(ok)) for ok in oks]
-    inst = [sum(ok) / len(ok) for ok in oks]
+    if n < 1 or (temperature == 0 and n > 1):
+        raise ValueError(f"need n >= 1, and n = 1 when greedy (temperature 0); got n={n}, temperature={temperature}")
+    outs = generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
+    oks = [check_strict(o["text"], records[o["prompt_index"]]["instruction_id_list"],
+                        records[o["prompt_index"]]["kwargs"]) for o in outs]
+    prompt = np.array([float(all(ok)) for ok in oks]).reshape(-1, n).mean(1)
+    inst = np.array([sum(ok) / len(ok) for ok in oks]).reshape(-1, n).mean(1)
     lo, hi = bootstrap_ci(prompt, n_boot=n_boot, seed=seed)
     ilo, ihi = bootstrap_ci(inst, n_boot=n_boot, seed=seed)
-    return {"accuracy": float(np.mean(prompt)), "lo": lo, "hi": hi, "inst": float(np.mean(inst)), "inst_lo": ilo,
+    return {"accuracy": float(prompt.mean()), "lo": lo, "hi": hi, "inst": float(inst.mean()), "inst_lo": ilo,
             "inst_hi": ihi, "n": len(records), "mean_tokens": float(np.mean([o["n_tokens"] for o in outs])),
-            "correct": [bool(p) for p in prompt], "inst_per_item": inst}
+            "correct": [bool(p) if n == 1 else float(p) for p in prompt], "inst_per_item": inst.tolist()}
+
+
+def constrained_prompts(n: int, seed: int = 0, n_constraints=(1, 1), instruction_ids: Sequence[str] | None = None,
+                        base_tasks: Sequence[str] | None = None, unique: bool = False, max_rounds: int = 200):
+    """n rows of vtkit.instructions.make_prompts whose constraints all come from `instruction_ids` (None: any).
+
+    Draws make_prompts batches with seeds seed, seed+1, ... and keeps matching rows (and, with
+    unique=True, each prompt text once) until n are found; same arguments, same rows.
+    """
+    import datasets
+
+    from vtkit import instructions
+    allowed = None if instruction_ids is None else set(instruction_ids)
+    if allowed is not None:
+        bad = sorted(allowed - set(instructions.REGISTRY))
+        if bad or not allowed:
+            raise ValueError(f"unknown instruction ids {bad}; valid: {', '.join(sorted(instructions.REGISTRY))}")
+    rows, seen = [], set()
+    for k in range(max_rounds):
+        if len(rows) >= n:
+            break
+        batch = instructions.make_prompts(max(2 * n, 32), seed=seed * 1000 + k, n_constraints=tuple(n_constraints),
+                                          base_tasks=base_tasks)
+        for r in batch:
+            if (allowed is None or set(r["instruction_id_list"]) <= allowed) and not (unique and r["prompt"] in seen):
+                seen.add(r["prompt"])
+                rows.append(r)
+    if len(rows) < n:
+        raise ValueError(f"found only {len(rows)} of {n} prompts with constraints from {sorted(allowed or [])}"
+                         f"{' (unique)' if unique else ''}; ask for fewer, or allow more instruction ids / base tasks")
+    return datasets.Dataset.from_list(rows[:n])
 
 
 def paired_gain(before: Sequence[bool], after: Sequence[bool], n_boot: int = 1000, seed: int = 0) -> dict:
@@ -265,7 +305,8 @@ def read_jsonl(path) -> list[dict]:
 
 def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards: Sequence | None = None,
               accuracy_reward: str | None = None, heldout: Sequence[dict] | Callable | None = None,
-              eval_every: int = 5, eval_max_new_tokens: int | None = None, before: dict | None = None, mgpo_lambda: float = 1.0, long2short_lambda: float | None = None,
+              eval_every: int = 5, eval_max_new_tokens: int | None = None, eval_samples: int = 1,
+              eval_temperature: float = 0.0, before: dict | None = None, mgpo_lambda: float = 1.0, long2short_lambda: float | None = None,
               max_steps: int = 20, lr: float = 1e-3, prompts_per_step: int = 8, num_generations: int = 8,
               max_completion_length: int = 96, temperature: float = 1.0, top_p: float = 1.0,
               num_iterations: int = 1, steps_per_generation: int = 1, loss_type: str = "grpo", beta: float = 0.0,
@@ -275,8 +316,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
 
     rewards: registry names or trl reward functions; default = the phase's (`PHASES`). accuracy_reward:
     the trl name (__name__) of the binary verifiable reward MGPO takes p from; default = the first
-    reward's. heldout: records (greedy accuracy, `heldout_accuracy`) or a function model -> dict with
-    heldout_accuracy's keys; `before`: that dict for the starting model when already measured.
+    reward's. heldout: records (`heldout_accuracy` with eval_samples / eval_temperature: greedy by
+    default) or a function model -> dict with heldout_accuracy's keys; `before`: that dict for the starting model when already measured.
     prompts_per_step x num_generations completions are sampled per step. Extra keyword
     arguments go to MGPOConfig (any GRPOConfig field). With beta > 0, trl builds its reference
     model from the model's config path: save the model to a folder and load it from there first.
@@ -321,7 +362,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
             fn = heldout
         else:
             recs, mnt = [dict(r) for r in heldout], eval_max_new_tokens or max_completion_length
-            fn = lambda m: heldout_accuracy(m, tokenizer, recs, max_new_tokens=mnt, seed=seed)  # noqa: E731
+            fn = lambda m: heldout_accuracy(m, tokenizer, recs, max_new_tokens=mnt, n=eval_samples,  # noqa: E731
+                                            temperature=eval_temperature, seed=seed)
         held = HeldOutCallback(fn, every=eval_every, before=before)
         cbs.append(held)
     model.train()
