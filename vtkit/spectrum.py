@@ -1,0 +1,535 @@
+"""Spectrum phase: multi-path SFT data and its filters, the stage-2 filters, checkpoint scoring,
+specialist selection and parameter-space merging (PIPELINE.md, "Spectrum phase").
+
+    from vtkit import spectrum
+    groups = spectrum.task_groups({"math": {"n": 900, "subdomains": ["add", "mul"]}, "code": {"n": 90}})
+    data, counts = spectrum.quality_filter(spectrum.flatten(groups), eval_sets=[test_records])
+    hard, counts2, rates = spectrum.stage2_filter(data, model, tok, min_tokens=60)   # 8 rollouts, >= 0.75
+    rows = spectrum.score_checkpoints(paths, probes, k=8)          # per checkpoint x group
+    best = spectrum.select_specialists(rows, rule="distinct")      # group -> checkpoint
+    merged = spectrum.merge_checkpoints(sorted(set(best.values())))  # uniform weights
+
+Data (stage 1). `task_groups` draws records per domain (and per math subdomain) from vtkit.tasks;
+every reference solution of a record is kept as its own trace (multi-path distillation: math
+records have one trace per valid order of the steps, code records several programs). At the
+small/paper presets `teacher_traces` replaces them with a teacher's samples kept by rejection
+sampling: up to `max_paths` distinct traces per query that the domain's verifier accepts.
+`quality_filter` then applies, in order, and counts: duplicate traces (after whitespace
+normalisation), n-gram repetition inside a trace, n-gram overlap of the prompt with evaluation
+sets (vtkit.tasks.decontaminate; n per domain from vtkit.tasks.OVERLAP_N, since vtkit's templated
+prompts share long word runs legitimately, the report's 10-gram elsewhere), and trace correctness
+(vtkit.verify.grade: answer check, or the sandbox for code).
+
+Stage 2. `filter_min_length` drops traces shorter than `min_tokens` (tokens of the assistant
+completion, no chat template); `error_rates` samples `n` rollouts per query from a reference model
+and grades them; `filter_hard` keeps queries whose error rate is >= `threshold` (defaults 8 and
+0.75, the report's). `stage2_filter` chains them, length first, so rollouts are spent only on
+queries that survive it.
+
+Diversity-exploring distillation. Each checkpoint is scored per group (a domain, or
+`domain/subdomain`) on a probing set with K samples per problem:
+- Pass@1 and Pass@K: the unbiased estimator (vtkit.metrics.pass_at_k) from the K samples.
+- distinct valid solutions of a problem: the number of different texts among its correct samples,
+  where two completions are the same text when they are equal after whitespace normalisation
+  (`normalize_ws`: leading/trailing whitespace stripped, every run of whitespace, newlines included,
+  replaced by one space); nothing else is normalised, so two traces that differ in one word, in step
+  order or in the final answer's spelling count as two. A group's `distinct` is the mean over its
+  problems (at most K); intervals are percentile bootstraps over problems.
+`select_specialists` picks, per group, the checkpoint with the most distinct valid solutions (rule
+"distinct", the report's choice) or the best Pass@K (rule "pass@k"); ties go to the other metric,
+then to the later checkpoint. `merge_checkpoints` averages parameters, M = sum_i w_i M_i.
+
+Departures from the paper: the report does not give the checkpoint interval, K, or the probing
+sets; they are parameters here (presets in vtkit/presets/merge.yaml). Stage-2 "long" is 5K
+tokens in the report; vtkit's tiny traces are 40-120 tokens, so the tiny preset's minimum is
+scaled down. At tiny, the reference model of stage 2 is the stage-1 model itself (the 1.5B used
+VibeThinker-1.5B). Pseudo-labels by teacher majority vote are not implemented: queries without a
+reliable answer (or tests) are dropped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+RULES = ("distinct", "pass@k")
+WEIGHT_TOL = 1e-6        # |sum(w) - 1| allowed: float round-off of user-given weights, not a fudge
+REPETITION_N = 4         # word n-grams for the repetition filter: catches loops, not shared phrasing
+MAX_REPETITION = 0.5     # a trace whose 4-grams are more than half repeats is a degenerate loop
+
+
+# ------------------------------------------------------------------------------------------ data
+
+def task_groups(spec: dict, seed: int = 0, split: str = "train") -> dict[str, list[dict]]:
+    """Records per group from vtkit.tasks. `spec` maps a group name to its settings:
+
+        {"math/add": {"n": 900, "subdomain": "add", "difficulty": 1},   # domain = text before "/"
+         "hard": {"domain": "math", "n": 40, "difficulty": 2},          # or given explicitly
+         "code": {"n": 30, "difficulty": 1},
+         "math": {"n": 90, "subdomains": ["add", "mul"]}}               # -> groups math/add, math/mul
+
+    `n` records per group; `subdomains` splits a group's n evenly into one group per subdomain
+    (the report's math subdomains); every other key goes to vtkit.tasks.make (difficulty, mod,
+    shuffle, ...). Deterministic in (spec, seed, split)."""
+    from vtkit import tasks
+    if not isinstance(spec, dict) or not spec:
+        raise ValueError(f"spec must be a non-empty dict group -> settings, got {spec!r}")
+    groups = {}
+    for name, s in spec.items():
+        s = dict(s or {})
+        if "n" not in s:
+            raise ValueError(f"spec[{name!r}] needs `n` (records to draw), got keys {sorted(s)}")
+        n, subs = int(s.pop("n")), s.pop("subdomains", None)
+        domain = s.pop("domain", str(name).split("/")[0])
+        if isinstance(s.get("difficulty"), list):
+            s["difficulty"] = tuple(s["difficulty"])
+        if domain == "instruct":  # verifiable instruction following (vtkit.instructions), no splits:
+            from vtkit import instructions  # other splits draw from another seed
+            off = {"train": 0, "validation": 1, "test": 2}[tasks.common.check_split(split)] * 1_000_003
+            groups[name] = [dict(r) for r in instructions.make_prompts(n, seed=seed + off, **s)] if n else []
+            continue
+        if not subs:
+            groups[name] = [dict(r) for r in tasks.make(domain, n, seed=seed, split=split, **s)] if n else []
+            continue
+        for i, sub in enumerate(subs):  # the first n % len(subs) subdomains get one more record
+            k = n // len(subs) + (i < n % len(subs))
+            recs = tasks.make(domain, k, seed=seed, split=split, subdomain=sub, **s) if k else []
+            groups[f"{name}/{sub}"] = [dict(r) for r in recs]
+    return groups
+
+
+def flatten(groups: dict[str, list[dict]]) -> list[dict]:
+    """All records of all groups, in group order."""
+    return [r for recs in groups.values() for r in recs]
+
+
+def normalize_ws(text: str) -> str:
+    """Whitespace normalisation for "distinct": strip, and every whitespace run -> one space."""
+    return " ".join(text.split())
+
+
+def repetition_rate(text: str, n: int = REPETITION_N) -> float:
+    """Fraction of the word n-grams of `text` that repeat an earlier one (0 = none, ->1 = a loop)."""
+    words = text.split()
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def _with_solutions(record: dict, solutions: list[str]) -> dict:
+    return {**record, "solutions": list(solutions)}
+
+
+def _dedupe(solutions) -> list[str]:
+    seen, out = set(), []
+    for s in solutions:
+        key = normalize_ws(s)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def grade_many(records: list[dict], texts: list[str], workers: int = 2, **sandbox_kw) -> list[bool]:
+    """verify.grade(records[i], texts[i]) for every i (instruction records: every constraint holds,
+    IFEval strict); code runs `workers` sandboxes at once, once per (record, program)."""
+    from vtkit import verify
+    if len(records) != len(texts):
+        raise ValueError(f"records ({len(records)}) and texts ({len(texts)}) must align")
+    out: list = [None] * len(texts)
+    code_jobs: dict = {}
+    for i, (r, t) in enumerate(zip(records, texts)):
+        if r["domain"] == "code":
+            code_jobs.setdefault((r["id"], verify.extract_code(t)), []).append(i)
+        elif r["domain"] == "instruct":  # every constraint must hold (IFEval strict)
+            from vtkit import instructions
+            out[i] = all(instructions.check_strict(t, r["instruction_id_list"], json.loads(r["kwargs"])))
+        else:
+            out[i] = bool(verify.grade(r, t))
+    if code_jobs:
+        keys = list(code_jobs)
+        first = [records[code_jobs[k][0]] for k in keys]
+        texts_ = [texts[code_jobs[k][0]] for k in keys]
+        with ThreadPoolExecutor(max(1, workers)) as ex:
+            verdicts = list(ex.map(lambda rt: bool(verify.grade(rt[0], rt[1], **sandbox_kw)), zip(first, texts_)))
+        for k, v in zip(keys, verdicts):
+            for i in code_jobs[k]:
+                out[i] = v
+    return out
+
+
+def quality_filter(records, *, eval_sets=(), overlap_n="domain", repetition_n: int = REPETITION_N,
+                   max_repetition: float = MAX_REPETITION, check_correct: bool = True,
+                   workers: int = 2) -> tuple[list[dict], dict]:
+    """Stage-1 quality control; returns (kept records with their surviving traces, counts).
+
+    eval_sets: records (or prompt strings) of the evaluation sets to decontaminate against.
+    overlap_n: n-gram length for the overlap check; "domain" = vtkit.tasks.OVERLAP_N per domain
+    (None there = whole normalised prompts), else an int for all (the report's 10) or None.
+    Counts: queries_in, traces_in, traces_duplicate, traces_repetitive, queries_overlap,
+    traces_incorrect, queries_without_trace, queries_out, traces_out."""
+    from vtkit import tasks
+    records = [dict(r) for r in records]
+    c = Counter(queries_in=len(records), traces_in=sum(len(r["solutions"]) for r in records))
+    kept = []
+    for r in records:  # duplicates, then repetition
+        sols = _dedupe(r["solutions"])
+        c["traces_duplicate"] += len(r["solutions"]) - len(sols)
+        good = [s for s in sols if repetition_rate(s, repetition_n) <= max_repetition]
+        c["traces_repetitive"] += len(sols) - len(good)
+        kept.append(_with_solutions(r, good))
+    eval_texts = [e if isinstance(e, str) else e["prompt"] for es in eval_sets for e in es]
+    if eval_texts:  # overlap with evaluation prompts, per domain's n
+        by_domain: dict = {}
+        for r in kept:
+            by_domain.setdefault(r["domain"], []).append(r)
+        clean_ids = set()
+        for domain, recs in by_domain.items():
+            n = tasks.OVERLAP_N.get(domain, 10) if overlap_n == "domain" else overlap_n
+            clean_ids |= {r["id"] for r in tasks.decontaminate(recs, eval_texts, n=n)}
+        c["queries_overlap"] = sum(r["id"] not in clean_ids for r in kept)
+        kept = [r for r in kept if r["id"] in clean_ids]
+    if check_correct:
+        pairs = [(i, s) for i, r in enumerate(kept) for s in r["solutions"]]
+        ok = grade_many([kept[i] for i, _ in pairs], [s for _, s in pairs], workers=workers)
+        sols = [[] for _ in kept]
+        for (i, s), v in zip(pairs, ok):
+            if v:
+                sols[i].append(s)
+        c["traces_incorrect"] = len(pairs) - sum(ok)
+        kept = [_with_solutions(r, s) for r, s in zip(kept, sols)]
+    c["queries_without_trace"] = sum(not r["solutions"] for r in kept)
+    kept = [r for r in kept if r["solutions"]]
+    c["queries_out"], c["traces_out"] = len(kept), sum(len(r["solutions"]) for r in kept)
+    for k in ("traces_duplicate", "traces_repetitive", "queries_overlap", "traces_incorrect"):
+        c.setdefault(k, 0)
+    return kept, dict(c)
+
+
+def teacher_traces(model, tokenizer, records, *, n: int = 8, max_paths: int = 4, temperature: float = 1.0,
+                   top_p: float = 0.95, top_k: int = 0, max_new_tokens: int = 1024, seed: int = 0,
+                   batch_size: int = 32, workers: int = 2, backend: str = "hf") -> tuple[list[dict], dict]:
+    """Multi-path distillation by rejection sampling: n teacher samples per query through
+    vtkit.generate, graded by the domain's verifier; up to `max_paths` distinct correct ones (after
+    whitespace normalisation) replace the record's `solutions`. Queries with none are dropped.
+    Counts: queries_in, samples, samples_correct, samples_truncated, queries_without_trace,
+    queries_out, traces_out."""
+    from vtkit import generate
+    records = [dict(r) for r in records]
+    if n < 1 or max_paths < 1:
+        raise ValueError(f"need n >= 1 and max_paths >= 1, got n={n}, max_paths={max_paths}")
+    gens = generate.generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
+                             top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
+                             batch_size=batch_size, backend=backend)
+    ok = grade_many([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)
+    paths = [[] for _ in records]
+    for g, v in zip(gens, ok):
+        if v and not g["truncated"]:
+            paths[g["prompt_index"]].append(g["text"])
+    out = [_with_solutions(r, _dedupe(p)[:max_paths]) for r, p in zip(records, paths)]
+    kept = [r for r in out if r["solutions"]]
+    counts = {"queries_in": len(records), "samples": len(gens), "samples_correct": int(sum(ok)),
+              "samples_truncated": sum(g["truncated"] for g in gens),
+              "queries_without_trace": len(records) - len(kept), "queries_out": len(kept),
+              "traces_out": sum(len(r["solutions"]) for r in kept)}
+    return kept, counts
+
+
+# -------------------------------------------------------------------------------------- stage 2
+
+def trace_tokens(tokenizer, text: str) -> int:
+    """Tokens of an assistant completion (no chat template, no special tokens added)."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def filter_min_length(records, tokenizer, min_tokens: int) -> tuple[list[dict], dict]:
+    """Keep traces of at least `min_tokens` tokens; drop queries left without one.
+    Counts: queries_in, traces_in, traces_short, queries_out, traces_out."""
+    if not isinstance(min_tokens, int) or min_tokens < 0:
+        raise ValueError(f"min_tokens must be a non-negative int, got {min_tokens!r}")
+    records = [dict(r) for r in records]
+    kept, short = [], 0
+    for r in records:
+        sols = [s for s in r["solutions"] if trace_tokens(tokenizer, s) >= min_tokens]
+        short += len(r["solutions"]) - len(sols)
+        if sols:
+            kept.append(_with_solutions(r, sols))
+    return kept, {"queries_in": len(records), "traces_in": sum(len(r["solutions"]) for r in records),
+                  "traces_short": short, "queries_out": len(kept),
+                  "traces_out": sum(len(r["solutions"]) for r in kept)}
+
+
+def error_rates(model, tokenizer, records, *, n: int = 8, temperature: float = 1.0, top_p: float = 0.95,
+                top_k: int = 0, max_new_tokens: int = 256, seed: int = 0, batch_size: int = 64,
+                workers: int = 2, backend: str = "hf") -> list[float]:
+    """Per query, the fraction of `n` sampled rollouts of the reference model that are graded wrong."""
+    from vtkit import generate
+    records = list(records)
+    if not records:
+        return []
+    if n < 1:
+        raise ValueError(f"n (rollouts per query) must be >= 1, got {n}")
+    gens = generate.generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
+                             top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
+                             batch_size=batch_size, backend=backend)
+    ok = grade_many([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)
+    wrong = np.zeros(len(records))
+    for g, v in zip(gens, ok):
+        wrong[g["prompt_index"]] += not v
+    return [float(w / n) for w in wrong]
+
+
+def filter_hard(records, rates, threshold: float = 0.75) -> tuple[list[dict], dict]:
+    """Keep queries whose reference error rate is >= `threshold` (the report keeps rate >= 0.75).
+    Counts: queries_in, queries_easy, queries_out, traces_out."""
+    records = list(records)
+    if len(rates) != len(records):
+        raise ValueError(f"one error rate per record: got {len(rates)} rates for {len(records)} records")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold is an error rate in [0, 1], got {threshold}")
+    bad = [x for x in rates if not 0 <= x <= 1]
+    if bad:
+        raise ValueError(f"error rates lie in [0, 1]; got {bad[:3]}")
+    kept = [dict(r) for r, x in zip(records, rates) if x >= threshold]
+    return kept, {"queries_in": len(records), "queries_easy": len(records) - len(kept),
+                  "queries_out": len(kept), "traces_out": sum(len(r["solutions"]) for r in kept)}
+
+
+def stage2_filter(records, model, tokenizer, *, min_tokens: int, n_rollouts: int = 8, threshold: float = 0.75,
+                  **rollout_kw) -> tuple[list[dict], dict, list[float]]:
+    """Length filter, then reference-model rollouts on its survivors, then the error-rate filter.
+
+    Returns (records, counts, error rates of the length survivors). Counts (flat): queries_in,
+    traces_in, traces_short, queries_after_length, queries_easy, queries_out, traces_out."""
+    long_, c1 = filter_min_length(records, tokenizer, min_tokens)
+    rates = error_rates(model, tokenizer, long_, n=n_rollouts, **rollout_kw)
+    hard, c2 = filter_hard(long_, rates, threshold)
+    counts = {"queries_in": c1["queries_in"], "traces_in": c1["traces_in"], "traces_short": c1["traces_short"],
+              "queries_after_length": c1["queries_out"], "queries_easy": c2["queries_easy"],
+              "queries_out": c2["queries_out"], "traces_out": c2["traces_out"]}
+    return hard, counts, rates
+
+
+# ------------------------------------------------------------------------------------- scoring
+
+def distinct_valid(texts, correct) -> int:
+    """Number of distinct texts (after `normalize_ws`) among the correct ones."""
+    texts, correct = list(texts), list(correct)
+    if len(texts) != len(correct):
+        raise ValueError(f"texts ({len(texts)}) and correct ({len(correct)}) must align")
+    return len({normalize_ws(t) for t, ok in zip(texts, correct) if ok})
+
+
+def sample_and_grade(model, tokenizer, groups: dict[str, list[dict]], *, k: int = 8, temperature: float = 1.0,
+                     top_p: float = 0.95, top_k: int = 0, max_new_tokens: int = 128, seed: int = 0,
+                     batch_size: int = 64, workers: int = 2) -> dict[str, list[dict]]:
+    """K samples per problem of every group in one generate call, graded.
+    Returns group -> [{"id", "texts", "correct"}] per problem. temperature 0 needs k == 1 (greedy)."""
+    from vtkit import generate
+    if temperature == 0 and k != 1:
+        raise ValueError(f"greedy decoding (temperature 0) gives one sample: use k=1, got k={k}")
+    recs = [(g, r) for g, rs in groups.items() for r in rs]
+    if not recs:
+        raise ValueError("no probing problems: every group is empty")
+    gens = generate.generate(model, tokenizer, [r["prompt"] for _, r in recs], n=k, temperature=temperature,
+                             top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
+                             batch_size=batch_size)
+    ok = grade_many([recs[g["prompt_index"]][1] for g in gens], [g["text"] for g in gens], workers=workers)
+    out = {g: [] for g in groups}
+    for i, (g, r) in enumerate(recs):
+        rows = [(x["text"], v) for x, v in zip(gens[i * k:(i + 1) * k], ok[i * k:(i + 1) * k])]
+        out[g].append({"id": r["id"], "texts": [t for t, _ in rows], "correct": [v for _, v in rows]})
+    return out
+
+
+def summarize(graded: dict[str, list[dict]], n_boot: int = 1000, seed: int = 0) -> dict[str, dict]:
+    """Group -> {pass@1, pass@k, distinct, each with _lo/_hi, n_items, k} from `sample_and_grade`."""
+    from vtkit import metrics as vm
+    out = {}
+    for g, items in graded.items():
+        if not items:
+            continue
+        k = len(items[0]["correct"])
+        per = {"pass@1": [vm.pass_at_k(k, sum(it["correct"]), 1) for it in items],
+               "pass@k": [vm.pass_at_k(k, sum(it["correct"]), k) for it in items],
+               "distinct": [distinct_valid(it["texts"], it["correct"]) for it in items]}
+        row = {"n_items": len(items), "k": k}
+        for name, vals in per.items():
+            row[name] = float(np.mean(vals))
+            row[f"{name}_lo"], row[f"{name}_hi"] = vm.bootstrap_ci(vals, n_boot=n_boot, seed=seed)
+        out[g] = row
+    return out
+
+
+def score(model, tokenizer, groups, n_boot: int = 1000, **kw) -> dict[str, dict]:
+    """`summarize(sample_and_grade(...))`: per group Pass@1, Pass@K and distinct valid solutions."""
+    return summarize(sample_and_grade(model, tokenizer, groups, **kw), n_boot=n_boot, seed=kw.get("seed", 0))
+
+
+def score_checkpoints(paths, groups, *, n_boot: int = 1000, **kw) -> list[dict]:
+    """Score every checkpoint folder on the probing groups; one row per (checkpoint, group) with
+    `checkpoint` (the path as given), `index` (its position) and the `summarize` fields."""
+    from vtkit import models
+    rows = []
+    for i, p in enumerate(paths):
+        model, tok = models.load(str(p))
+        for g, s in score(model, tok, groups, n_boot=n_boot, **kw).items():
+            rows.append({"checkpoint": str(p), "index": i, "group": g, **s})
+        del model
+    return rows
+
+
+def select_specialists(rows, rule: str = "distinct") -> dict[str, str]:
+    """Group -> the checkpoint with the best score under `rule` ("distinct": most distinct valid
+    solutions, the report's rule; "pass@k": best Pass@K). Ties: the other metric, then the later
+    checkpoint (higher `index`). `rows` as `score_checkpoints` returns them (a list of dicts or a
+    DataFrame)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; use one of {RULES}")
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    if not rows:
+        raise ValueError("no scores to select from: score at least one checkpoint first")
+    need = {"checkpoint", "index", "group", "distinct", "pass@k"}
+    missing = need - set(rows[0])
+    if missing:
+        raise KeyError(f"score rows lack {sorted(missing)}; pass what score_checkpoints returns")
+    first, second = ("distinct", "pass@k") if rule == "distinct" else ("pass@k", "distinct")
+    best: dict = {}
+    for r in rows:
+        key = (r[first], r[second], r["index"])
+        if r["group"] not in best or key > best[r["group"]][0]:
+            best[r["group"]] = (key, r["checkpoint"])
+    return {g: ck for g, (_, ck) in best.items()}
+
+
+def best_single(rows, rule: str = "distinct") -> str:
+    """The one checkpoint with the best mean score over all groups under `rule` (ties: the other
+    metric, then the later checkpoint): the "best single checkpoint" baseline of the merge."""
+    if rule not in RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; use one of {RULES}")
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    if not rows:
+        raise ValueError("no scores to select from: score at least one checkpoint first")
+    first, second = ("distinct", "pass@k") if rule == "distinct" else ("pass@k", "distinct")
+    per: dict = {}
+    for r in rows:
+        per.setdefault((r["index"], r["checkpoint"]), []).append((r[first], r[second]))
+    key = {ck: (float(np.mean([a for a, _ in v])), float(np.mean([b for _, b in v])), i)
+           for (i, ck), v in per.items()}
+    return max(key, key=key.get)
+
+
+def specialist_weights(specialists: dict, weights=None) -> tuple[list[str], list[float]]:
+    """Unique checkpoints of a group -> specialist map and their merge weights.
+
+    `weights`: one per group, in the map's order (None = uniform over groups, the 1.5B report's
+    1/N over N subdomains); a checkpoint that is the specialist of several groups gets the sum of
+    their weights, so every group keeps its share. Returns (checkpoints, weights)."""
+    groups = list(specialists)
+    w = check_weights(weights, len(groups))
+    out: dict = {}
+    for g, x in zip(groups, w):
+        out[specialists[g]] = out.get(specialists[g], 0.0) + x
+    return list(out), list(out.values())
+
+
+# --------------------------------------------------------------------------------------- merging
+
+def check_weights(weights, n: int) -> list[float]:
+    """Uniform 1/n for None; else the weights as floats, or a ValueError saying what is wrong."""
+    if n < 1:
+        raise ValueError("nothing to merge: pass at least one checkpoint")
+    if weights is None:
+        return [1.0 / n] * n
+    w = [float(x) for x in weights]
+    if len(w) != n:
+        raise ValueError(f"got {len(w)} weights for {n} checkpoints; give one weight per checkpoint")
+    if any(not math.isfinite(x) for x in w):
+        raise ValueError(f"weights must be finite numbers, got {w}")
+    if any(x < 0 for x in w):
+        raise ValueError(f"merge weights must be non-negative (M = sum_i w_i M_i, w_i >= 0), got {w}")
+    if abs(sum(w) - 1.0) > WEIGHT_TOL:
+        raise ValueError(f"merge weights must sum to 1 (got {sum(w):.6g} from {w}); "
+                         f"divide them by their sum or pass weights=None for uniform")
+    return w
+
+
+def _name(x, i) -> str:
+    return f"checkpoint {i} ({x})" if isinstance(x, (str, os.PathLike)) else f"checkpoint {i}"
+
+
+def merge_checkpoints(paths_or_models, weights=None):
+    """Parameter-space merge M = sum_i w_i M_i of checkpoints (HF folders or loaded models).
+
+    weights: None = uniform; else non-negative and summing to 1 within 1e-6 (they are divided by
+    their sum before use, so a merge of identical checkpoints gives back exactly that model).
+    Every checkpoint must have the first's architecture (model class) and parameter names and
+    shapes; the error names the first mismatch. Sums run in float64 (float32 for 16-bit models)
+    and are cast back to the first checkpoint's dtypes. Folders are loaded one at a time; the
+    returned model is the first checkpoint's module with the merged values (a loaded model passed
+    first is copied, never modified)."""
+    import copy
+
+    import torch
+
+    from vtkit import models
+    items = list(paths_or_models)
+    w = check_weights(weights, len(items))
+    total = sum(w)
+    w = [x / total for x in w]
+
+    def get(x):
+        return x if isinstance(x, torch.nn.Module) else models.load(str(x))[0]
+
+    base = get(items[0])
+    base = copy.deepcopy(base) if base is items[0] else base
+    ref = base.state_dict()
+    acc = {k: v.to(torch.float64 if v.dtype == torch.float32 else torch.float32) * w[0]
+           for k, v in ref.items() if v.is_floating_point()}
+    for i, x in enumerate(items[1:], start=1):
+        m = get(x)
+        if type(m).__name__ != type(base).__name__:
+            raise ValueError(f"{_name(x, i)} is a {type(m).__name__}, {_name(items[0], 0)} a "
+                             f"{type(base).__name__}: merge only checkpoints of one architecture")
+        sd = m.state_dict()
+        for k, v in ref.items():
+            if k not in sd:
+                raise ValueError(f"{_name(x, i)} has no parameter {k!r} that {_name(items[0], 0)} has")
+            if tuple(sd[k].shape) != tuple(v.shape):
+                raise ValueError(f"parameter {k!r} has shape {tuple(sd[k].shape)} in {_name(x, i)} but "
+                                 f"{tuple(v.shape)} in {_name(items[0], 0)}")
+        extra = [k for k in sd if k not in ref]
+        if extra:
+            raise ValueError(f"{_name(x, i)} has parameter {extra[0]!r} that {_name(items[0], 0)} lacks")
+        for k in acc:
+            acc[k] += sd[k].to(acc[k].dtype) * w[i]
+        for k, v in ref.items():
+            if not v.is_floating_point() and not torch.equal(sd[k], v):
+                raise ValueError(f"integer buffer {k!r} differs between {_name(x, i)} and {_name(items[0], 0)}")
+        del m, sd
+    with torch.no_grad():
+        base.load_state_dict({**ref, **{k: a.to(ref[k].dtype) for k, a in acc.items()}})
+    base.eval()
+    return base
+
+
+def save_merged(model, tokenizer, path, sources=(), weights=None) -> Path:
+    """Write the merged HF checkpoint (vtkit.models.save) plus merge.json (sources, weights)."""
+    from vtkit import models, runinfo
+    path = models.save(model, tokenizer, path)
+    sources = [str(s) for s in sources]
+    w = check_weights(weights, len(sources)) if sources else weights
+    runinfo.write_json(path / "merge.json", {"sources": sources, "weights": w})
+    return path
+
+
+def checkpoint_label(path) -> str:
+    """`stage1/checkpoint-40` -> "stage1@40": a short name for tables and figures."""
+    p = Path(path)
+    m = re.fullmatch(r"checkpoint-(\d+)", p.name)
+    return f"{p.parent.name}@{m.group(1)}" if m else p.name
