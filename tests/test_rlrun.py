@@ -162,6 +162,13 @@ def test_run_phase_logs_evaluates_and_saves(tiny, tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), bare.model.parameters()))
 
 
+def test_run_phase_warmup_ramps_the_learning_rate(tiny, tmp_path):
+    lrs = [s["learning_rate"] for s in _phase(tiny, tmp_path, "w", warmup=2).steps if "loss" in s]
+    assert lrs == pytest.approx([0.0, 5e-3, 1e-2])  # transformers' linear warmup over 2 steps, then constant
+    flat = [s["learning_rate"] for s in _phase(tiny, tmp_path, "c").steps if "loss" in s]
+    assert flat == pytest.approx([1e-2] * 3)
+
+
 def test_run_phase_rejects_bad_settings(tiny, tmp_path):
     recs = tasks.make("math", 4, seed=0, difficulty=1)
     with pytest.raises(ValueError, match="num_generations"):

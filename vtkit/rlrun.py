@@ -307,7 +307,7 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
               accuracy_reward: str | None = None, heldout: Sequence[dict] | Callable | None = None,
               eval_every: int = 5, eval_max_new_tokens: int | None = None, eval_samples: int = 1,
               eval_temperature: float = 0.0, before: dict | None = None, mgpo_lambda: float = 1.0, long2short_lambda: float | None = None,
-              max_steps: int = 20, lr: float = 1e-3, prompts_per_step: int = 8, num_generations: int = 8,
+              max_steps: int = 20, lr: float = 1e-3, warmup: float = 0, prompts_per_step: int = 8, num_generations: int = 8,
               max_completion_length: int = 96, temperature: float = 1.0, top_p: float = 1.0,
               num_iterations: int = 1, steps_per_generation: int = 1, loss_type: str = "grpo", beta: float = 0.0,
               seed: int = 0, step_offset: int = 0, save: bool = True, callbacks: Sequence = (),
@@ -318,7 +318,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     the trl name (__name__) of the binary verifiable reward MGPO takes p from; default = the first
     reward's. heldout: records (`heldout_accuracy` with eval_samples / eval_temperature: greedy by
     default) or a function model -> dict with heldout_accuracy's keys; `before`: that dict for the starting model when already measured.
-    prompts_per_step x num_generations completions are sampled per step. Extra keyword
+    prompts_per_step x num_generations completions are sampled per step; the learning rate is
+    constant after `warmup` (steps, or a fraction of max_steps when < 1; 0 = none). Extra keyword
     arguments go to MGPOConfig (any GRPOConfig field). With beta > 0, trl builds its reference
     model from the model's config path: save the model to a folder and load it from there first.
     """
@@ -352,7 +353,7 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
         steps_per_generation=steps_per_generation, num_iterations=num_iterations,
         max_completion_length=max_completion_length, temperature=temperature, top_p=top_p, top_k=0,
         loss_type=loss_type, beta=beta, mgpo_lambda=float(mgpo_lambda), mgpo_accuracy_reward=accuracy_reward,
-        long2short_lambda=float(long2short_lambda), lr_scheduler_type="constant", warmup_steps=0,
+        long2short_lambda=float(long2short_lambda), lr_scheduler_type="constant_with_warmup" if warmup else "constant", warmup_steps=warmup,
         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True, seed=seed, data_seed=seed,
         bf16=False, use_cpu=not _cuda(), gradient_checkpointing=False, dataloader_num_workers=0, **grpo_kw)
     cbs = list(callbacks)
