@@ -64,13 +64,78 @@ def test_quickstart_learns_the_task(demo):
     assert "torch" in json.loads((d / "runinfo.json").read_text())["packages"]
 
 
-def test_evaluate_reads_the_quickstart_model(demo):
+def test_evaluate_reads_the_pipelines_final_model(demo):
     d, m = stage(demo, "evaluate")
-    q, qm = stage(demo, "quickstart")
+    i, _ = stage(demo, "instruct")
     cfg = json.loads((d / "config.json").read_text())
-    assert Path(cfg["model"]).resolve() == (q / "model").resolve()
+    assert Path(cfg["model"]).resolve() == (i / "model").resolve()
     assert (d / "samples.jsonl").exists()
     assert 0.0 <= m["accuracy"] <= 1.0
+
+
+def test_sft_curriculum_lifts_accuracy_and_filters_stage_two(demo):
+    d, m = stage(demo, "sft")
+    assert (d / "model" / "config.json").exists() and (d / "sft_curriculum.png").exists()
+    assert m["before/math/add/accuracy"] <= 0.05
+    assert m["stage1/math/add/accuracy"] >= 0.3, m  # stage 1: near zero -> clearly non-trivial
+    assert m["stage1/filter/traces_out"] > 0 and m["stage1/filter/queries_out"] <= m["stage1/filter/queries_in"]
+    f = {k.split("/")[-1]: v for k, v in m.items() if k.startswith("stage2/filter/")}
+    assert f["queries_in"] >= f["queries_after_length"] >= f["queries_probed"] >= f["queries_out"] > 0
+    assert f["queries_easy"] + f["queries_out"] == f["queries_probed"]
+    assert m["stage1/n_checkpoints"] >= 2 and m["stage2/n_checkpoints"] >= 1
+    assert len(list((d / "stage1").glob("checkpoint-*"))) == m["stage1/n_checkpoints"]
+
+
+def test_spectrum_merge_compares_merged_last_and_best_single(demo):
+    d, m = stage(demo, "merge")
+    s, _ = stage(demo, "sft")
+    info = json.loads((d / "model" / "merge.json").read_text())
+    assert abs(sum(info["weights"]) - 1) < 1e-6 and all(w >= 0 for w in info["weights"])
+    assert all(Path(p).resolve().parent.parent == s.resolve() for p in info["sources"]), info["sources"]
+    assert m["n_checkpoints"] >= 3 and 1 <= m["n_specialists"] <= 4
+    for kind in ("merged", "last", "best_single", "specialist"):
+        assert 0 <= m[f"{kind}/mean/pass@1"] <= m[f"{kind}/mean/pass@4"] <= 1
+    assert m["merged_minus_last/mean/pass@1"] == pytest.approx(m["merged/mean/pass@1"] - m["last/mean/pass@1"])
+    assert (d / "merge_comparison.png").exists() and (d / "checkpoint_scores.csv").exists()
+
+
+def test_mgpo_rl_starts_from_the_merge_and_trains_math(demo):
+    d, m = stage(demo, "rl")
+    g, _ = stage(demo, "merge")
+    cfg = json.loads((d / "config.json").read_text())
+    assert Path(cfg["init_model"]).resolve() == (g / "model").resolve()
+    assert m["math/skipped"] is False and m["math/steps"] == cfg["max_steps"]
+    assert 0.5 <= m["math/weight_mean"] <= 1.0  # exp(-lam D) with lam = 1, D <= ln 2
+    assert m["start/math/accuracy"] >= 0.2  # the merged model solves some math: RL has signal
+    assert (d / "phases" / "math" / "model" / "config.json").exists() and (d / "rl_curves.png").exists()
+    steps = [json.loads(x) for x in (d / "steps.jsonl").read_text().splitlines()]
+    assert sum("loss" in s for s in steps) == m["math/steps"]
+
+
+def test_self_distill_selects_by_score_and_trains_the_student(demo):
+    d, m = stage(demo, "distill")
+    assert 0 < m["select/n_kept"] < m["collect/math/n_traces"] <= m["collect/math/n_correct"]
+    assert m["select/math/n_kept"] + m["select/math/n_short"] + m["select/math/n_below_band"] \
+        + m["select/math/n_outlier"] == m["select/math/n_traces"]
+    assert 0 <= m["math/after"] <= 1 and m["math/gain"] == pytest.approx(m["math/after"] - m["math/before"])
+    assert (d / "model" / "config.json").exists()
+
+
+def test_instruct_rl_trains_a_reward_model_and_reports_pass_rates(demo):
+    d, m = stage(demo, "instruct")
+    assert m["rm/pair_acc_all"] > 0.6 and m["rm/pair_acc_all"] > m["rm/pair_acc_before"]
+    for st in ("start", "rl"):
+        assert 0 <= m[f"{st}/prompt_strict"] <= m[f"{st}/inst_strict"] + 1e-9 <= 1 + 1e-9
+    assert m["rl/steps"] > 0 and (d / "model" / "config.json").exists()
+
+
+def test_clr_compares_with_majority_on_the_same_samples(demo):
+    d, m = stage(demo, "clr")
+    k = m["K_max"]
+    assert m["n_trajectories"] == m["n_problems"] * k
+    assert m["clr@1"] == pytest.approx(m["majority@1"]) == pytest.approx(m["mean1@1"])  # one sample: no choice
+    assert m["clr_minus_majority"] == pytest.approx(m[f"clr@{k}"] - m[f"majority@{k}"])
+    assert 0 <= m["verifier_accuracy"] <= 1 and m["verifier_n"] > 0
 
 
 def test_family_probe_scores_every_model(demo):
