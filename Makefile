@@ -35,7 +35,7 @@ demo: $(STAMP)
 	$(BIN)/vtkit report runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile  # notebooks on one core, unit tests on the other
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not notebook"

@@ -5,6 +5,7 @@ runner, parameter checks and stage chaining are exercised on the real notebooks)
 then checks one stage's outputs. Marked `notebook` (`make test-fast` skips them).
 """
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -26,13 +27,24 @@ def _experiment(name: str, **changes):
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """`make demo` for one seed: the capacity slice, then the pipeline (figures read the slice)."""
+    """`make demo` for one seed: the capacity slice and the pipeline, then the figures stage (which
+    reads the slice). The slice runs on a thread beside the pipeline: both are single-core."""
     out = tmp_path_factory.mktemp("runs")
-    capacity = sweep.sweep(_experiment("capacity_demo"), out_root=out, jobs=2, progress=False)
+    with ThreadPoolExecutor(1) as pool:
+        slice_ = pool.submit(sweep.sweep, _experiment("capacity_demo"), out_root=out, jobs=1, progress=False)
+        spec = yaml.safe_load((ROOT / "experiments" / "demo.yaml").read_text())
+        assert spec["pipeline"][-1]["name"] == "figures"
+        figures = spec["pipeline"].pop()
+        chain = experiment.from_dict({**spec, "grid": {"seed": [0]}}, base_dir=ROOT)
+        result = sweep.sweep(chain, out_root=out, jobs=1, progress=False)
+        capacity = slice_.result()
     results = capacity.exp_dir / "results.parquet"
-    exp = _experiment("demo", grid={"seed": [0]}, parameters={"figures.capacity_results": str(results)})
-    result = sweep.sweep(exp, out_root=out, jobs=1, progress=False)
-    table = pd.concat([pd.read_parquet(result.exp_dir / "results.parquet"), pd.read_parquet(results)])
+    figs = experiment.from_dict({"name": "demo-figures", "notebook": figures["notebook"], "grid": {"seed": [0]},
+                                 "parameters": {**spec["parameters"], "capacity_results": str(results)}},
+                                base_dir=ROOT)
+    fig_result = sweep.sweep(figs, out_root=out, jobs=1, progress=False)
+    fig_table = pd.read_parquet(fig_result.exp_dir / "results.parquet").assign(stage="figures")
+    table = pd.concat([pd.read_parquet(result.exp_dir / "results.parquet"), fig_table, pd.read_parquet(results)])
     return {"result": result, "capacity": capacity, "table": table}
 
 
