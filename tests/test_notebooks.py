@@ -25,26 +25,43 @@ def _experiment(name: str, **changes):
     return experiment.from_dict(spec, base_dir=ROOT)
 
 
+SIDE = ("quickstart", "family")  # demo stages that neither read nor feed another stage
+
+
+def _table(result):
+    return pd.read_parquet(result.exp_dir / "results.parquet")
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """`make demo` for one seed: the capacity slice and the pipeline, then the figures stage (which
-    reads the slice). The slice runs on a thread beside the pipeline: both are single-core."""
+    """`make demo` for one seed, on one core beside the unit tests' worker: the chain
+    sft -> merge -> rl -> distill -> instruct -> clr, evaluate in this thread, and on a second
+    thread the capacity slice then the independent stages (quickstart, family); then the figures
+    stage, which reads the slice. Each stage runs as the demo runs it, through `vtkit.sweep`."""
     out = tmp_path_factory.mktemp("runs")
+    spec = yaml.safe_load((ROOT / "experiments" / "demo.yaml").read_text())
+    stages = {st["name"]: st for st in spec["pipeline"]}
+    assert list(stages)[-1] == "figures" and all(not stages[n].get("parameters") for n in SIDE)
+    assert not any(f"stages.{n}." in json.dumps(spec["pipeline"]) for n in SIDE)
+
+    def pipeline(name, names, **params):
+        return experiment.from_dict({**spec, "name": name, "grid": {"seed": [0]}, "jobs": 1,
+                                     "parameters": {**spec["parameters"], **params},
+                                     "pipeline": [stages[n] for n in names]}, base_dir=ROOT)
+
+    def side():
+        capacity = sweep.sweep(_experiment("capacity_demo"), out_root=out, jobs=1, progress=False)
+        return capacity, sweep.sweep(pipeline("demo-side", SIDE), out_root=out, jobs=1, progress=False)
+
     with ThreadPoolExecutor(1) as pool:
-        slice_ = pool.submit(sweep.sweep, _experiment("capacity_demo"), out_root=out, jobs=1, progress=False)
-        spec = yaml.safe_load((ROOT / "experiments" / "demo.yaml").read_text())
-        assert spec["pipeline"][-1]["name"] == "figures"
-        figures = spec["pipeline"].pop()
-        chain = experiment.from_dict({**spec, "grid": {"seed": [0]}}, base_dir=ROOT)
-        result = sweep.sweep(chain, out_root=out, jobs=1, progress=False)
-        capacity = slice_.result()
+        side_run = pool.submit(side)
+        chain = [n for n in stages if n not in SIDE and n != "figures"]
+        result = sweep.sweep(pipeline("demo", chain), out_root=out, jobs=1, progress=False)
+        capacity, side_result = side_run.result()
     results = capacity.exp_dir / "results.parquet"
-    figs = experiment.from_dict({"name": "demo-figures", "notebook": figures["notebook"], "grid": {"seed": [0]},
-                                 "parameters": {**spec["parameters"], "capacity_results": str(results)}},
-                                base_dir=ROOT)
-    fig_result = sweep.sweep(figs, out_root=out, jobs=1, progress=False)
-    fig_table = pd.read_parquet(fig_result.exp_dir / "results.parquet").assign(stage="figures")
-    table = pd.concat([pd.read_parquet(result.exp_dir / "results.parquet"), fig_table, pd.read_parquet(results)])
+    figures = sweep.sweep(pipeline("demo-figures", ["figures"], **{"figures.capacity_results": str(results)}),
+                          out_root=out, jobs=1, progress=False)
+    table = pd.concat([_table(result), _table(side_result), _table(figures), _table(capacity)])
     return {"result": result, "capacity": capacity, "table": table}
 
 

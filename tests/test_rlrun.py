@@ -175,6 +175,8 @@ def test_run_phase_rejects_bad_settings(tiny, tmp_path):
         rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, num_generations=1, phase="math")
     with pytest.raises(ValueError, match="no default rewards"):
         rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, phase="chess")
+    with pytest.raises(ValueError, match="4 prompts but a step takes prompts_per_step = 8"):
+        rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, phase="math", prompts_per_step=8)  # would train 0 steps
     with pytest.raises(ValueError, match="unknown phase"):
         rlrun.phase_spec("chess")
     assert rlrun.PHASES["long2short"].long2short_lambda == 0.2

@@ -345,6 +345,9 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     if num_generations < 2:
         raise ValueError("num_generations must be >= 2: group-relative advantages need at least two samples")
     ds = to_prompt_rows(records)
+    if len(ds) < prompts_per_step:  # trl's sampler would form no full batch and train zero steps silently
+        raise ValueError(f"phase {phase!r} has {len(ds)} prompts but a step takes prompts_per_step = "
+                         f"{prompts_per_step}; pass more prompts or a smaller prompts_per_step")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = MGPOConfig(
