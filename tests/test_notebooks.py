@@ -93,13 +93,13 @@ def test_quickstart_learns_the_task(demo):
     assert "torch" in json.loads((d / "runinfo.json").read_text())["packages"]
 
 
-def test_evaluate_reads_the_pipelines_final_model(demo):
+def test_evaluate_reads_the_distilled_model(demo):
     d, m = stage(demo, "evaluate")
-    i, _ = stage(demo, "instruct")
+    i, _ = stage(demo, "distill")
     cfg = json.loads((d / "config.json").read_text())
     assert Path(cfg["model"]).resolve() == (i / "model").resolve()
     assert (d / "samples.jsonl").exists()
-    assert 0.0 <= m["accuracy"] <= 1.0
+    assert m["accuracy"] >= 0.25, m  # the distilled model solves the quickstart's math (chance 1/7)
 
 
 def test_sft_curriculum_lifts_accuracy_and_filters_stage_two(demo):
