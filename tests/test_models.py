@@ -290,3 +290,9 @@ def test_smollm2_loads_from_the_wheel_and_answers():
     msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello there!"}]
     out = tok.apply_chat_template(msgs, return_assistant_tokens_mask=True, return_dict=True, tokenize=True)
     assert tok.decode([i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m]) == "Hello there!<|im_end|>"
+
+
+def test_pad_right_masks_the_padding():
+    ids, att = models.pad_right([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and att.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert ids.dtype == att.dtype == torch.long

