@@ -12,7 +12,7 @@
 What one phase does: the records become trl prompt rows (user turn in `prompt`, the record's
 `answer`/`tests`/`domain`/`meta` beside it for the rewards), an `MGPOTrainer` trains on them
 strictly on-policy by default (`num_iterations=1`, `steps_per_generation=1`: every update uses
-completions the current policy just sampled), a `HeldOutCallback` measures greedy accuracy on the
+completions the current policy just sampled), a `HeldOutCallback` measures accuracy on the
 held-out records before the first step, every `eval_every` steps and after the last, and the
 phase's checkpoint goes to `out_dir/model` with its step log in `out_dir/steps.jsonl`.
 
@@ -24,8 +24,10 @@ value). The MGPO group accuracy p comes from that phase's binary reward (`mgpo_a
 Departures from the paper / choices of ours: the report's loss averages tokens per sequence, then
 over the group ((1/G) sum_i 1/|y_i| sum_t ...), which is trl's `loss_type="grpo"`; we pass that
 instead of trl 1.16's default "dapo". beta = 0 (no KL term, no reference model; the reports give
-no coefficient). Held-out accuracy is greedy (one sample, temperature 0), a cheap, low-variance
-probe at the tiny preset; the report's protocols sample (vtkit.protocols).
+no coefficient). Held-out accuracy defaults to greedy (one sample, temperature 0), a cheap,
+low-variance probe; the notebooks pass the reports' sampled protocol instead (`eval_samples`
+samples at `eval_temperature` 1.0, mean pass@1). The learning rate is constant after an optional
+linear `warmup`.
 """
 from __future__ import annotations
 
