@@ -91,12 +91,18 @@ def test_stage2_filter_with_a_real_reference_model():
     recs = [dict(r) for r in tasks.make("math", 6, seed=0, difficulty=(1, 3))]
     lens = [spectrum.trace_tokens(tok, s) for r in recs for s in r["solutions"]]
     cut = sorted(lens)[len(lens) // 2]
-    hard, c, rates = spectrum.stage2_filter(recs, model, tok, min_tokens=cut, n_rollouts=3, max_new_tokens=8)
-    assert c["queries_after_length"] == len(rates) == c["queries_out"] == len(hard)
+    hard, c, probed, rates = spectrum.stage2_filter(recs, model, tok, min_tokens=cut, n_rollouts=3, max_new_tokens=8)
+    assert c["queries_after_length"] == c["queries_probed"] == len(probed) == len(rates) == c["queries_out"] == len(hard)
     assert c["traces_short"] == sum(x < cut for x in lens)
     assert rates == [1.0] * len(rates)
-    _, c, _ = spectrum.stage2_filter(recs, model, tok, min_tokens=cut, n_rollouts=3, threshold=1.0, max_new_tokens=8)
+    _, c, _, _ = spectrum.stage2_filter(recs, model, tok, min_tokens=cut, n_rollouts=3, threshold=1.0, max_new_tokens=8)
     assert c["queries_easy"] == 0
+    # a rollout budget: a seeded sample of the length survivors, the same one for the same seed
+    _, c, probed, rates = spectrum.stage2_filter(recs, model, tok, min_tokens=0, n_rollouts=2, max_queries=2,
+                                                 max_new_tokens=8, seed=3)
+    assert c["queries_after_length"] == 6 and c["queries_probed"] == len(probed) == len(rates) == 2
+    again = spectrum.stage2_filter(recs, model, tok, min_tokens=0, n_rollouts=2, max_queries=2, max_new_tokens=8, seed=3)
+    assert [r["id"] for r in again[2]] == [r["id"] for r in probed]
 
 
 def test_error_rates_grade_each_rollout():

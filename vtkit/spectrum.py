@@ -4,7 +4,7 @@ specialist selection and parameter-space merging (PIPELINE.md, "Spectrum phase")
     from vtkit import spectrum
     groups = spectrum.task_groups({"math": {"n": 900, "subdomains": ["add", "mul"]}, "code": {"n": 90}})
     data, counts = spectrum.quality_filter(spectrum.flatten(groups), eval_sets=[test_records])
-    hard, counts2, rates = spectrum.stage2_filter(data, model, tok, min_tokens=60)   # 8 rollouts, >= 0.75
+    hard, counts2, probed, rates = spectrum.stage2_filter(data, model, tok, min_tokens=60)  # 8 rollouts, >= 0.75
     rows = spectrum.score_checkpoints(paths, probes, k=8)          # per checkpoint x group
     best = spectrum.select_specialists(rows, rule="distinct")      # group -> checkpoint
     merged = spectrum.merge_checkpoints(sorted(set(best.values())))  # uniform weights
@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -301,18 +302,24 @@ def filter_hard(records, rates, threshold: float = 0.75) -> tuple[list[dict], di
 
 
 def stage2_filter(records, model, tokenizer, *, min_tokens: int, n_rollouts: int = 8, threshold: float = 0.75,
-                  **rollout_kw) -> tuple[list[dict], dict, list[float]]:
+                  max_queries: int | None = None, seed: int = 0,
+                  **rollout_kw) -> tuple[list[dict], dict, list[dict], list[float]]:
     """Length filter, then reference-model rollouts on its survivors, then the error-rate filter.
 
-    Returns (records, counts, error rates of the length survivors). Counts (flat): queries_in,
-    traces_in, traces_short, queries_after_length, queries_easy, queries_out, traces_out."""
+    max_queries: roll out on at most this many length survivors (a seeded random sample; None = all),
+    to bound the rollout budget. Returns (records, counts, probed records, their error rates).
+    Counts (flat): queries_in, traces_in, traces_short, queries_after_length, queries_probed,
+    queries_easy, queries_out, traces_out."""
     long_, c1 = filter_min_length(records, tokenizer, min_tokens)
-    rates = error_rates(model, tokenizer, long_, n=n_rollouts, **rollout_kw)
-    hard, c2 = filter_hard(long_, rates, threshold)
+    probed = long_
+    if max_queries is not None and len(long_) > max_queries:
+        probed = random.Random(seed).sample(long_, max_queries)
+    rates = error_rates(model, tokenizer, probed, n=n_rollouts, seed=seed, **rollout_kw)
+    hard, c2 = filter_hard(probed, rates, threshold)
     counts = {"queries_in": c1["queries_in"], "traces_in": c1["traces_in"], "traces_short": c1["traces_short"],
-              "queries_after_length": c1["queries_out"], "queries_easy": c2["queries_easy"],
-              "queries_out": c2["queries_out"], "traces_out": c2["traces_out"]}
-    return hard, counts, rates
+              "queries_after_length": c1["queries_out"], "queries_probed": len(probed),
+              "queries_easy": c2["queries_easy"], "queries_out": c2["queries_out"], "traces_out": c2["traces_out"]}
+    return hard, counts, probed, rates
 
 
 # ------------------------------------------------------------------------------------- scoring
