@@ -1,11 +1,9 @@
 """vtkit.rlrun: one MGPO phase with its step log and held-out probe, the SFT start cache, the figures."""
 from __future__ import annotations
 
-import json
 import warnings
 import zlib
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -199,10 +197,22 @@ def test_sft_start_is_cached(tmp_path, monkeypatch):
     assert not all(torch.equal(a, b) for a, b in zip(m1.parameters(), fresh.parameters()))  # it did train
 
 
+def test_preset_start_sft_or_plain_model(monkeypatch):
+    m, _, what = rlrun.preset_start({"model": "tiny-25k", "start_data": None}, seed=3)
+    fresh, _ = models.load("tiny-25k", seed=3)
+    assert what == "tiny-25k" and all(torch.equal(a, b) for a, b in zip(m.parameters(), fresh.parameters()))
+    calls = []
+    monkeypatch.setattr(rlrun, "sft_start", lambda *a, **k: calls.append((a, k)) or ("M", "T", "/cache/x"))
+    cfg = {"model": "tiny-25k", "start_data": {"math": {"n": 5}}, "start_epochs": 2, "start_lr": 1e-3}
+    m, t, what = rlrun.preset_start(cfg, seed=3)
+    assert (m, t) == ("M", "T") and "/cache/x" in what and "{'math': 5}" in what
+    assert calls == [(("tiny-25k", {"math": {"n": 5}}), {"epochs": 2, "lr": 1e-3, "seed": 0})]  # one shared start
+
+
 # ----------------------------------------------------------------------------- figures
 
 def _fake_sweep(root):
-    rows, rng = [], np.random.default_rng(0)
+    rows = []
     for lam in (0.0, 1.0):
         for seed in (0, 1, 2):
             d = root / f"lam{lam}-s{seed}"

@@ -31,7 +31,6 @@ linear `warmup`.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -411,6 +410,21 @@ def make_tasks(spec: dict, n: int | dict, seed: int = 0, split: str = "train") -
         k = n[dom] if isinstance(n, dict) else n
         out[dom] = [dict(r) for r in tasks.make(dom, k, seed=seed, split=split, **kw)]
     return out
+
+
+def preset_start(cfg: dict, seed: int = 0):
+    """The RL preset's standalone start, for notebooks run without a pipeline checkpoint: a cached
+    quick SFT of a fresh `cfg["model"]` on `cfg["start_data"]` (tiny; `sft_start`, always seed 0 so
+    every run shares one start), else `cfg["model"]` as it is. Returns (model, tokenizer, what it is)."""
+    from vtkit import models
+    if cfg.get("start_data"):
+        model, tok, path = sft_start(cfg["model"], cfg["start_data"], epochs=cfg["start_epochs"],
+                                     lr=cfg["start_lr"], seed=0)
+        n = {d: v["n"] for d, v in cfg["start_data"].items()}
+        return model, tok, (f"a quick SFT of a fresh {cfg['model']} on {n} records, {cfg['start_epochs']} epochs "
+                            f"(vtkit.train.sft; cached at {path})")
+    model, tok = models.load(cfg["model"], seed=seed)
+    return model, tok, cfg["model"]
 
 
 def sft_start(size: str, data: dict, epochs: float, lr: float, batch_size: int = 16, max_length: int = 256,
