@@ -18,11 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.notebook, pytest.mark.timeout(3600)]  # the fixture runs the whole demo
 
 
-def _experiment(name: str, **changes):
-    spec = yaml.safe_load((ROOT / "experiments" / f"{name}.yaml").read_text())
-    for key, value in changes.items():
-        spec[key] = {**spec.get(key, {}), **value}
-    return experiment.from_dict(spec, base_dir=ROOT)
 
 
 SIDE = ("quickstart", "family")  # demo stages that neither read nor feed another stage
@@ -50,7 +45,8 @@ def demo(tmp_path_factory):
                                      "pipeline": [stages[n] for n in names]}, base_dir=ROOT)
 
     def side():
-        capacity = sweep.sweep(_experiment("capacity_demo"), out_root=out, jobs=1, progress=False)
+        capacity = sweep.sweep(experiment.load(ROOT / "experiments" / "capacity_demo.yaml"), out_root=out, jobs=1,
+                               progress=False)
         return capacity, sweep.sweep(pipeline("demo-side", SIDE), out_root=out, jobs=1, progress=False)
 
     with ThreadPoolExecutor(1) as pool:
@@ -62,7 +58,7 @@ def demo(tmp_path_factory):
     figures = sweep.sweep(pipeline("demo-figures", ["figures"], **{"figures.capacity_results": str(results)}),
                           out_root=out, jobs=1, progress=False)
     table = pd.concat([_table(result), _table(side_result), _table(figures), _table(capacity)])
-    return {"result": result, "capacity": capacity, "table": table}
+    return {"capacity": capacity, "table": table}
 
 
 def stage(demo, name) -> tuple[Path, dict]:
