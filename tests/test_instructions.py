@@ -38,12 +38,16 @@ CASES = [
      ["a\n***\n\n***\nb", "a\n***\nb\n***\nc", "a b"]),
     ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
      ['Hello there.\n\n"Then, we go."'], ["Hello.\n\nNow we go.", "Then we go.\n\nHello.", "Hi.\n\nThen.\n\nMore."]),
-    ("change_case:english_lowercase", {}, ["all lower 123"], ["Not lower", "123"]),
-    ("change_case:english_capital", {}, ["ALL CAPS!"], ["ALL CAPs"]),
+    ("change_case:english_lowercase", {}, ["all lower 123", "the weather is nice today and we walk in the park."],
+     ["Not lower", "123", "le chat dort sur la table et le chien mange dans la cuisine."]),
+    ("change_case:english_capital", {}, ["THE WEATHER IS NICE TODAY AND WE WALK IN THE PARK."],
+     ["ALL CAPs", "EL PERRO COME EN LA COCINA Y EL GATO DUERME EN LA MESA."]),
     ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"},
      ["THIS is BIG"], ["THIS is big"]),
     ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"},
-     ["THIS is big"], ["THIS is BIG"]),
+     ["THIS is big", "the STATE-OF-THE-ART tool"], ["THIS is BIG"]),   # NLTK tokens: the hyphenated word is one
+    ("language:response_language", {"language": "fr"}, ["Le chat dort sur la table et le chien mange dans la cuisine."],
+     ["The cat sleeps on the table and the dog eats in the kitchen."]),
     ("startend:end_checker", {"end_phrase": "Any other questions?"}, ['Text. any other questions?"'],
      ["Any other questions? Bye."]),
     ("startend:quotation", {}, ['"quoted"'], ['"unclosed', '"']),
@@ -82,14 +86,15 @@ def test_registry_covers_every_id_with_cases_and_phrasings():
         kw = spec.sample_kwargs(rng)
         text = spec.describe(**kw)
         assert isinstance(text, str) and len(text) > 20
-        for v in kw.values():  # the sampled parameters are stated in the phrasing
+        for k, v in kw.items():  # the sampled parameters are stated in the phrasing
             if isinstance(v, (int, str)) and v != "":
-                assert str(v) in text, (iid, v, text)
+                assert str(ins.LANGUAGES.get(v, v) if k == "language" else v) in text, (iid, v, text)
 
 
 def test_think_stripping():
     no_comma = ["punctuation:no_comma"]
-    assert ins.answer_text("<think>a, b</think>\n  answer  ") == "answer"
+    assert ins.answer_text("<think>a, b</think>\n  answer  ") == "answer  "   # the separator goes, nothing else
+    assert ins.answer_text("\n\nplain, as given ") == "\n\nplain, as given "   # IFEval strict strips nothing
     assert ins.answer_text("<think>a</think>x</think>y") == "y"  # the last </think>
     assert ins.answer_text("<think>never closed, so") == ""
     assert ins.answer_text("plain answer") == "plain answer"
@@ -123,8 +128,10 @@ def test_ifeval_style_kwargs_and_errors():
     kw = [{"num_bullets": 2, "keywords": None, "relation": None}, {"num_words": None}]  # IFEval rows carry Nones
     assert ins.check_strict("* a\n* b", ids, kw) == [True, True]
     assert ins.check_strict("* a\n* b", ids, json.dumps(kw)) == [True, True]
-    with pytest.raises(KeyError, match="language detection"):
-        ins.check_strict("x", ["language:response_language"], [{"language": "en"}])
+    with pytest.raises(KeyError, match="unknown instruction id 'count:sentences'"):
+        ins.check_strict("x", ["count:sentences"], [{"N": 3}])
+    with pytest.raises(ValueError, match="keyword arguments IFEval defines"):
+        ins.check_strict("x", ["punctuation:no_comma"], [{"num_words": 3}])
     with pytest.raises(ValueError, match="one dict per id"):
         ins.check_strict("x", ids, [{}])
     with pytest.raises(ValueError, match="relation must be one of"):
@@ -137,6 +144,100 @@ def test_sentence_splitter():
     assert ins.count_sentences("The U.S. team won. It was close.") == 2
     assert ins.count_sentences("No terminal punctuation") == 1
     assert ins.count_words("It's a well-known fact, 42 times.") == 8
+
+
+def test_sentences_and_words_are_nltk_punkt():
+    # NLTK's documented example: "Mr." is a punkt abbreviation, so 4 sentences, not 5
+    text = ("Hello Mr. Smith, how are you doing today? The weather is great, and Python is awesome. "
+            "The sky is pinkish-blue. You shouldn't eat cardboard.")
+    assert ins.sent_tokenize(text) == ["Hello Mr. Smith, how are you doing today?",
+                                       "The weather is great, and Python is awesome.",
+                                       "The sky is pinkish-blue.", "You shouldn't eat cardboard."]
+    assert ins.count_sentences("Dr. Smith paid 3.50 at example.com today. Then he left! Why?") == 3
+    # word_tokenize as in NLTK's tokenize doctest
+    assert ins.word_tokenize("They'll save and invest more.") == ["They", "'ll", "save", "and", "invest", "more", "."]
+    assert ins.word_tokenize("This is STATE-OF-THE-ART, OK?") == ["This", "is", "STATE-OF-THE-ART", ",", "OK", "?"]
+
+
+def test_punkt_data_is_nltks_punkt_tab_english():
+    """The parameters equal NLTK's punkt_tab/english files: sha256 of each file's sorted lines, taken
+    from a copy of NLTK's punkt_tab (abbrev_types.txt, sent_starters.txt, collocations.tab; and
+    ortho_context.tab, 236,303 characters) and compared on 2026-11-30 (see LOG_i14.md)."""
+    import hashlib
+
+    from punkt.data import english as e
+
+    def h(lines):
+        return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+    assert h(e.ABBREV_TYPES) == "0ab7d6b126eed733d9bc5733d3a51ea575e90ece1b908e77c9d5b74e2a54213a"
+    assert h(e.SENT_STARTERS) == "8a66e19f1bf6a03061dbcda945e46839d09612f8235dbcb1b994f59184ecc989"
+    assert h(f"{a}\t{b}" for a, b in e.COLLOCATIONS) == \
+        "73d7f183e9cf31ee6edf41df100a6f57c72404db66f599fe86b3fb2e6148f35f"
+    assert h(f"{k}\t{v}" for k, v in e.ORTHO_CONTEXT.items()) == \
+        "d762d271cb556bab69960781a49eb034588801983af80d39ac936362c812084f"
+    assert len("\n".join(f"{k}\t{v}" for k, v in e.ORTHO_CONTEXT.items())) == 236303
+    p = ins.punkt_tokenizer()._params   # and they are what the tokenizer uses
+    assert p.abbrev_types == set(e.ABBREV_TYPES) and p.sent_starters == set(e.SENT_STARTERS)
+    assert p.collocations == set(e.COLLOCATIONS) and dict(p.ortho_context) == dict(e.ORTHO_CONTEXT)
+
+
+def test_numbered_list_and_leading_whitespace_as_ifeval():
+    # punkt knows "p.m." and "..." inside a sentence; IFEval's regex splitter (split_sentences) does not
+    for text, n_punkt, n_regex in [("Prof. Lee arrived at 5 p.m. and left. It was late.", 2, 3),
+                                   ("Wait... what? Yes.", 2, 3), ("e.g. this one. And that.", 3, 2)]:
+        assert (ins.count_sentences(text), len(ins.split_sentences(text))) == (n_punkt, n_regex), text
+    kw = [{"num_sentences": 3, "relation": "less than"}]
+    assert ins.check_strict("Wait... what? Yes.", ["length_constraints:number_sentences"], kw) == [True]
+    # strict keeps leading blank lines: they make an empty first paragraph, which IFEval's strict fails
+    nth = ["length_constraints:nth_paragraph_first_word"]
+    kw = [{"num_paragraphs": 2, "nth_paragraph": 1, "first_word": "alpha"}]
+    text = "\n\nAlpha one.\n\nBeta two."
+    assert ins.check_strict(text, nth, kw) == [False]
+    assert ins.check_strict(text.lstrip(), nth, kw) == [True]
+
+
+def test_options_english_check_and_letter_policy():
+    short = ["change_case:english_lowercase"]
+    assert ins.detect_language("salut les amis") != "en"
+    assert ins.check_strict("salut les amis", short, [{}]) == [False]                 # IFEval: langdetect
+    assert ins.check_strict("salut les amis", short, [{}], options=ins.Options(english_check=False)) == [True]
+    lf = ["keywords:letter_frequency"]
+    kw = [{"letter": "#", "let_frequency": 3, "let_relation": "at least"}]
+    sub = ins.graded_letter("#")
+    assert sub.isalpha() and sub == ins.graded_letter("#")       # IFEval's random letter, seeded here
+    assert ins.check_strict("###", lf, kw, options=ins.Options(letter="literal")) == [True]
+    assert ins.check_strict("###", lf, kw) == [False]
+    assert ins.check_strict(sub * 3, lf, kw) == [True]
+    assert ins.graded_letter(" Z ") == "z"
+    with pytest.raises(ValueError, match="letter"):
+        ins.Options(letter="x")
+
+
+def test_language_detection_is_deterministic():
+    text = "Hola amigos, ¿cómo están hoy? Espero que bien."
+    assert {ins.detect_language(text) for _ in range(5)} == {"es"}
+    assert ins.check_strict(text, ["language:response_language"], [{"language": "es"}]) == [True]
+    assert ins.check_strict("12345", ["language:response_language"], [{"language": "es"}]) == [True]  # undetectable
+
+
+def test_one_record_schema_for_make_prompts_and_ifeval_loader():
+    from vtkit import evalsets
+    row = ins.make_prompts(1, seed=0)[0]
+    ids, kws = ins.constraints(row)
+    assert ids == row["instruction_id_list"] and kws == json.loads(row["kwargs"])
+    assert json.loads(row["meta"])["instruction_id_list"] == ids
+    rec = evalsets.load("ifeval", path=ins_data_path())[0]
+    ids2, kws2 = ins.constraints(rec)
+    assert ids2 == json.loads(rec["meta"])["instruction_id_list"] and len(kws2) == len(ids2)
+    old = {"id": "x", "instruction_id_list": ["punctuation:no_comma"], "kwargs": "[{}]", "meta": "{}"}
+    assert ins.constraints(old) == (["punctuation:no_comma"], [{}])
+    with pytest.raises(KeyError, match="no instruction_id_list"):
+        ins.constraints({"id": "y", "meta": "{}"})
+
+
+def ins_data_path():
+    from vtkit import ifeval
+    return ifeval.default_input_data()
 
 
 def test_make_prompts_deterministic_and_verified():
@@ -161,7 +262,7 @@ def test_make_prompts_deterministic_and_verified():
 def test_make_prompts_reaches_every_constraint_and_respects_counts():
     ds = ins.make_prompts(300, seed=0, n_constraints=(2, 2))
     seen = {i for ids in ds["instruction_id_list"] for i in ids}
-    assert seen == set(ins.REGISTRY)
+    assert seen == set(ins.REGISTRY) - ins.NOT_GENERATED
     assert set(ds["difficulty"]) == {2}
     with pytest.raises(ValueError, match="n_constraints"):
         ins.make_prompts(1, n_constraints=(3, 1))

