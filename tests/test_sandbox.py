@@ -122,7 +122,7 @@ def alive(pid):
         return False
 
 
-def test_grandchild_that_leaves_the_group_is_killed():
+def test_grandchild_that_leaves_the_group_is_killed(monkeypatch):
     # a great-grandchild in a session of its own reports its pid, then sleeps; the program waits for it
     code = ("import os, time\n"
             "r, w = os.pipe()\n"
@@ -136,6 +136,7 @@ def test_grandchild_that_leaves_the_group_is_killed():
             "os.read(r, 1)\n" + ADD)
     r = S.run_tests(code, ADD_TESTS)
     assert r.passed and "GC=" in r.stdout and gone(r)
+    monkeypatch.setenv(S.ALLOW_ROOT_ENV, "1")   # unisolated as root needs the opt-in
     with warnings.catch_warnings():  # unisolated: found by the private HOME it was started with
         warnings.simplefilter("ignore")
         r = S.run_tests(code, ADD_TESTS, isolate=False)
@@ -169,7 +170,7 @@ def test_cannot_write_outside_the_private_dir():
     assert r.passed
 
 
-def test_network_is_unreachable_under_bwrap():
+def test_network_is_unreachable_under_bwrap(monkeypatch):
     with socket.socket() as srv:  # a listener on the host's loopback that the program must not reach
         srv.bind(("127.0.0.1", 0))
         srv.listen(1)
@@ -183,6 +184,7 @@ def test_network_is_unreachable_under_bwrap():
                 "        return False\n")
         r = S.run_tests(code, "assert reach() is False", isolate=True)
         assert r.passed and r.isolated, r
+        monkeypatch.setenv(S.ALLOW_ROOT_ENV, "1")
         with warnings.catch_warnings():  # the same program unisolated does reach it: the test can fail
             warnings.simplefilter("ignore")
             assert S.run_tests(code, "assert reach() is False", isolate=False).status == "failed"
@@ -232,3 +234,57 @@ def test_run_many_keeps_order_and_runs_in_parallel():
     assert S.run_many([]) == []
     with pytest.raises(ValueError, match="'code' and 'tests'"):
         S.run_many([{"code": ADD}])
+
+
+def test_unisolated_as_root_needs_the_opt_in(monkeypatch):
+    monkeypatch.delenv(S.ALLOW_ROOT_ENV, raising=False)
+    if os.geteuid() == 0:
+        with pytest.raises(RuntimeError, match=S.ALLOW_ROOT_ENV):
+            S.run_tests(ADD, ADD_TESTS, isolate=False)
+        monkeypatch.setenv(S.ALLOW_ROOT_ENV, "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = S.run_tests(ADD, ADD_TESTS, isolate=False)
+    assert r.passed and not r.isolated
+
+
+@pytest.mark.parametrize("isolate", [None, False])
+def test_big_output_and_memory_within_the_default_limits_pass(isolate, monkeypatch):
+    monkeypatch.setenv(S.ALLOW_ROOT_ENV, "1")
+    if isolate is None and not S.bwrap_available():
+        pytest.skip("bubblewrap is not available here; the isolate=False case covers the unisolated path")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = S.run_tests("print('x' * (20 << 20))\n" + ADD, ADD_TESTS, isolate=isolate)   # 20 MB of output
+        assert r.passed, r.message
+        assert r.stdout_bytes > 20 << 20 and r.output_truncated and len(r.stdout) <= S.TAIL
+        r = S.run_tests("x = bytearray(600 << 20)\n" + ADD, ADD_TESTS, isolate=isolate)    # 600 MB < 1 GiB
+        assert r.passed, r.message
+        big = [{"input": "", "output": "y" * (20 << 20)}]                                   # stdin/stdout case
+        assert S.run_tests("print('y' * (20 << 20))", big, isolate=isolate).passed
+        r = S.run_tests("print('short')\n" + ADD, ADD_TESTS, isolate=isolate)
+        assert r.passed and not r.output_truncated and r.stdout == "short\n"
+
+
+def test_one_default_memory_limit():
+    import inspect
+
+    from vtkit import protocols
+    assert S.MEMORY_MB == 1024
+    assert inspect.signature(S.run_tests).parameters["memory_mb"].default == S.MEMORY_MB
+    assert protocols.Protocol.memory_mb == S.MEMORY_MB
+
+
+def test_runs_in_one_sandbox_do_not_see_each_other():
+    if not S.bwrap_available():
+        pytest.skip("needs bubblewrap (the pre-forked sandbox)")
+    leave = ("import os, subprocess, sys\n"
+             "open('/tmp/left_behind', 'w').write('x') if os.access('/tmp', os.W_OK) else None\n"
+             "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n" + ADD)
+    r = S.run_tests(leave, ADD_TESTS)
+    assert r.passed and r.isolated
+    look = ("import os\n"
+            "pids = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+            "tmp = os.listdir('/tmp')\n")
+    r = S.run_tests(look, "assert not os.path.exists('/tmp/left_behind'), tmp\nassert len(pids) <= 3, pids")
+    assert r.passed, r   # bwrap's init, the server and this program: the sleeper was killed, /tmp wiped

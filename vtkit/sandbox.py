@@ -42,6 +42,7 @@ read what its uid can read, and without root no fresh uid is available.
 from __future__ import annotations
 
 import ast
+import atexit
 import json
 import logging
 import os
@@ -82,8 +83,12 @@ class SandboxResult:
     duration_s: float = 0.0
     details: list[dict] = field(default_factory=list)   # one dict per case: case, status, message
     isolated: bool = False          # ran under bubblewrap
-    pid: int | None = None          # the child's pid, which is also its process-group id
+    pid: int | None = None          # the child's pid, which is also its process-group id (None under
+                                    # bubblewrap: the program's pid lives in the sandbox's namespace)
     uid: int | None = None          # the fresh uid the program ran as, when the kit runs as root
+    stdout_bytes: int = 0           # what the program wrote, in bytes; stdout/stderr keep only tails
+    stderr_bytes: int = 0
+    output_truncated: bool = False  # the tails are not the whole output (never a failure by itself)
 
 
 # The harness is the first and only trusted code in the child. It reads the job (and the nonce)
@@ -92,13 +97,11 @@ class SandboxResult:
 # bound before the program runs, so a program that rebinds `exec` or `print` changes nothing here.
 HARNESS = r'''
 import ast, builtins, json, os, resource, subprocess, sys, time
-def main(in_fd, out_fd, _exec=exec, _compile=compile, _write=os.write,
-         _str=str, _repr=repr, _isinstance=isinstance, _mono=time.monotonic,
-         _BaseException=BaseException, _AssertionError=AssertionError, _SystemExit=SystemExit,
-         _Module=ast.Module, _exit=os._exit, _getpid=os.getpid, _type=type, _int=int,
-         _esc=json.encoder.encode_basestring_ascii):
-    with os.fdopen(in_fd, "rb") as f:
-        job = json.loads(f.read())
+def run_job(job, out_fd, _exec=exec, _compile=compile, _write=os.write,
+            _str=str, _repr=repr, _isinstance=isinstance, _mono=time.monotonic,
+            _BaseException=BaseException, _AssertionError=AssertionError, _SystemExit=SystemExit,
+            _Module=ast.Module, _exit=os._exit, _getpid=os.getpid, _type=type, _int=int,
+            _esc=json.encoder.encode_basestring_ascii):
     nonce = job.pop("nonce")
     start = _mono()
     def emit(rec):  # JSON by hand with a C escaper bound above: a patched json module cannot edit verdicts
@@ -163,25 +166,180 @@ def main(in_fd, out_fd, _exec=exec, _compile=compile, _write=os.write,
         left = job["timeout_s"] - (_mono() - start)
         if left <= 0:
             emit({"case": i, "status": "timeout", "message": "no time left"}); ok = False; continue
-        with open(os.path.join(job["workdir"], ".out%d" % i), "w+b") as out:
-            try:
-                p = subprocess.run([sys.executable, *job["py_flags"], prog], input=c["input"].encode(), stdout=out,
-                                   stderr=subprocess.PIPE, timeout=left, cwd=job["workdir"])
-                out.seek(0); got = out.read(1 << 20).decode("utf-8", "replace")
-                if p.returncode != 0:
-                    st, msg = "error", "exit status %d: %s" % (p.returncode, p.stderr[-300:].decode("utf-8", "replace"))
-                elif norm(got) == norm(c["output"]):
-                    st, msg = "passed", ""
-                else:
-                    st, msg = "failed", "expected %r, got %r" % (c["output"][:100], got[:100])
-            except subprocess.TimeoutExpired:
-                st, msg = "timeout", "case ran past the time limit"
-            except _BaseException as e:
-                st, msg = "error", short(e)
+        try:  # output through a pipe: the file-size limit does not cap what a case may print
+            p = subprocess.run([sys.executable, *job["py_flags"], prog], input=c["input"].encode(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=left, cwd=job["workdir"])
+            got = p.stdout.decode("utf-8", "replace")
+            if p.returncode != 0:
+                st, msg = "error", "exit status %d: %s" % (p.returncode, p.stderr[-300:].decode("utf-8", "replace"))
+            elif norm(got) == norm(c["output"]):
+                st, msg = "passed", ""
+            else:
+                st, msg = "failed", "expected %r, got %r" % (c["output"][:100], got[:100])
+        except subprocess.TimeoutExpired:
+            st, msg = "timeout", "case ran past the time limit"
+        except _BaseException as e:
+            st, msg = "error", short(e)
         emit({"case": i, "status": st, "message": msg}); ok = ok and st == "passed"
     finish({"final": True, "status": "passed" if ok else "failed", "message": ""})
+'''
+# the harness as a script: the job (and the nonce) come from a descriptor that is closed before the program runs
+HARNESS_MAIN = r'''
+def main(in_fd, out_fd):
+    with os.fdopen(in_fd, "rb") as f:
+        job = json.loads(f.read())
+    run_job(job, out_fd)
 main(int(sys.argv[1]), int(sys.argv[2]))
 '''
+HARNESS_SCRIPT = HARNESS + HARNESS_MAIN
+
+# The pre-forked server ("zygote") that runs inside one bubblewrap sandbox: it has imported what the
+# harness needs once, then per job (a JSON line on stdin) forks a child that takes fresh rlimits, a
+# private directory and (as root) a fresh uid, and runs `run_job`. When the child ends, or the wall
+# clock runs out, the server SIGKILLs every other process in its pid namespace (it sees only its
+# own), wipes /tmp but for its base directory, removes the job's directory, and answers one JSON
+# line on stdout: the raw result records, tails and byte counts of the program's stdout/stderr.
+ZYGOTE = HARNESS + r"""
+import select, shutil, signal, tempfile
+def _nodump():
+    try:  # other processes of the same uid may not open this server's /proc entries (its pipes)
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+    except Exception:
+        pass
+def _others():
+    me = os.getpid()
+    return [int(n) for n in os.listdir("/proc") if n.isdigit() and int(n) not in (1, me)]
+def _kill_others(deadline):
+    while True:
+        left = []
+        for pid in _others():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] in "ZX":
+                        continue
+                os.kill(pid, signal.SIGKILL)
+                left.append(pid)
+            except (OSError, IndexError):
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        if not left or time.monotonic() > deadline:
+            return
+        time.sleep(0.002)
+def _wipe_tmp(keep):
+    for name in os.listdir("/tmp"):
+        path = os.path.join("/tmp", name)
+        if path != keep:
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else \
+                _unlink(path)
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+def _child(job, wd, res_w, out_w, err_w):
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0); os.dup2(out_w, 1); os.dup2(err_w, 2)
+    os.set_inheritable(res_w, True)
+    os.closerange(3, res_w); os.closerange(res_w + 1, 1 << 16)
+    lim = job["limits"]
+    for name, val in (("RLIMIT_CPU", lim["cpu_s"]), ("RLIMIT_AS", lim["as"]), ("RLIMIT_FSIZE", lim["fsize"]),
+                      ("RLIMIT_NOFILE", 256), ("RLIMIT_CORE", 0)):
+        soft = val
+        hard = val + 1 if name == "RLIMIT_CPU" else val
+        resource.setrlimit(getattr(resource, name), (soft, hard))
+    if lim["nproc"] is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
+    os.environ.clear()
+    os.environ.update({"PATH": job["path"], "LANG": "C.UTF-8", "HOME": wd, "TMPDIR": wd, "PWD": wd})
+    sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8", errors="backslashreplace")
+    sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8", errors="backslashreplace")
+    job["workdir"] = wd
+    try:
+        run_job(job, res_w)
+    finally:
+        os._exit(0)
+def _serve(base, tail):
+    _nodump()
+    rd = os.fdopen(0, "rb", buffering=0)
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            chunk = rd.read(1 << 20)
+            if not chunk:
+                return
+            buf += chunk
+        line, buf = buf.split(b"\n", 1)
+        job = json.loads(line)
+        wd = tempfile.mkdtemp(prefix="vtkit-sbx-", dir=base)
+        if job["uid"] is not None:
+            os.chown(wd, job["uid"], job["uid"])
+        pipes = [os.pipe() for _ in range(3)]
+        sys.stdout.flush(); sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(job, wd, pipes[0][1], pipes[1][1], pipes[2][1])
+        for _, w in pipes:
+            os.close(w)
+        start = time.monotonic()
+        deadline = start + job["wall_s"]
+        data = {pipes[0][0]: bytearray(), pipes[1][0]: bytearray(), pipes[2][0]: bytearray()}
+        count = dict.fromkeys(data, 0)
+        open_fds, status, timed_out = set(data), None, False
+        def drain(fds):
+            for fd in fds:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    open_fds.discard(fd)
+                    continue
+                count[fd] += len(chunk)
+                b = data[fd]
+                b += chunk
+                keep = (1 << 22) if fd == pipes[0][0] else tail
+                if len(b) > keep:
+                    del b[: len(b) - keep]
+        while status is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            r = select.select(list(open_fds), [], [], min(left, 0.05))[0] if open_fds else time.sleep(min(left, 0.005))
+            if r:
+                drain(r)
+            got, st = os.waitpid(pid, os.WNOHANG)
+            if got:
+                status = st
+        _kill_others(time.monotonic() + 2.0)
+        if status is None:
+            try:
+                status = os.waitpid(pid, 0)[1]
+            except ChildProcessError:
+                status = -1
+        while open_fds:   # every writer is dead now: read what is left
+            r = select.select(list(open_fds), [], [], 0.5)[0]
+            if not r:
+                break
+            drain(r)
+        for fd in data:
+            os.close(fd)
+        shutil.rmtree(wd, ignore_errors=True)
+        _wipe_tmp(base)
+        res, out, err = (bytes(data[p[0]]) for p in pipes)
+        reply = {"records": res.decode("utf-8", "replace"), "stdout": out.decode("utf-8", "replace")[-tail:],
+                 "stderr": err.decode("utf-8", "replace")[-tail:], "stdout_bytes": count[pipes[1][0]],
+                 "stderr_bytes": count[pipes[2][0]], "timed_out": timed_out, "status": status,
+                 "duration_s": time.monotonic() - start, "workdir": wd}
+        os.write(1, (json.dumps(reply) + "\n").encode())
+_serve(sys.argv[1], int(sys.argv[2]))
+"""
 
 
 def parse_tests(tests) -> tuple[str, object, int]:
@@ -414,17 +572,98 @@ def _tail(f) -> str:
     return f.read().decode("utf-8", "replace")[-TAIL:]
 
 
-def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int = 512, *,
+ALLOW_ROOT_ENV = "VTKIT_SANDBOX_ALLOW_UNISOLATED_ROOT"   # "1": run untrusted code as root without bubblewrap
+MEMORY_MB = 1024          # address-space limit per process: the one default (protocols, grade, rewards)
+
+
+class _Drain(threading.Thread):
+    """Reads a pipe to its end, keeping a tail and counting bytes (so a program may print any amount)."""
+
+    def __init__(self, fd: int, keep: int):
+        super().__init__(daemon=True)
+        self.fd, self.keep, self.buf, self.n = fd, keep, bytearray(), 0
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            self.n += len(chunk)
+            self.buf += chunk
+            if len(self.buf) > self.keep:
+                del self.buf[: len(self.buf) - self.keep]
+        os.close(self.fd)
+
+    def text(self, timeout: float = 2.0) -> str:
+        self.join(timeout)
+        return bytes(self.buf).decode("utf-8", "replace")
+
+
+def _parse_records(raw: str, nonce: str) -> list[dict]:
+    """The harness's records: right nonce, and only the harness process itself (a child the program
+    forked carries the nonce too, but not the harness's pid)."""
+    records = []
+    for line in raw.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.pop("nonce", None) == nonce:
+            records.append(rec)
+    harness_pid = next((r["pid"] for r in records if r.get("start")), None)
+    return [r for r in records if r.get("pid") == harness_pid and not r.get("start")]
+
+
+def _result(records, n_total, timed_out, timeout_s, exit_desc, **kw) -> SandboxResult:
+    """The verdict from the harness's records (never from the program's output or exit status)."""
+    details = [{k: v for k, v in r.items() if k != "pid"} for r in records if "case" in r]
+    final = next((r for r in reversed(records) if r.get("final")), None)
+    n_passed = sum(d["status"] == "passed" and d["case"] is not None for d in details)
+    if final is not None:
+        status, message = final["status"], final.get("message", "")
+        if status == "failed" and not message:
+            bad = next((d for d in details if d["status"] != "passed"), None)
+            message = f"case {bad['case']}: {bad['status']} {bad['message']}".strip() if bad else ""
+    elif timed_out:
+        status, message = "timeout", f"ran past the {timeout_s:g} s wall-clock limit"
+    else:
+        status = "no_verdict"
+        message = f"the process ended ({exit_desc}) before the harness reported a verdict"
+    if status == "passed" and n_passed != n_total:  # belt and braces: every counted case must have passed
+        status, message = "failed", f"harness reported {n_passed} of {n_total} cases"
+    return SandboxResult(passed=status == "passed", status=status, n_passed=n_passed, n_total=n_total,
+                         message=message, details=details, **kw)
+
+
+def _check_root_policy(root: bool, use_bwrap: bool, runs_as_root: bool) -> None:
+    """Untrusted code without bubblewrap while the kit is root runs only with the explicit opt-in."""
+    if root and not use_bwrap and os.environ.get(ALLOW_ROOT_ENV) != "1":
+        how = "apt-get install bubblewrap (or `make setup`, which installs it)"
+        raise RuntimeError(
+            f"vtkit.sandbox: refusing to run untrusted code as root without bubblewrap"
+            f"{' (it would run AS ROOT: this interpreter is not reachable by other uids)' if runs_as_root else ''}. "
+            f"Install bubblewrap: {how}; or, knowing the program can then read and write what "
+            f"{'root' if runs_as_root else 'any user'} can and reach the network, opt in with {ALLOW_ROOT_ENV}=1.")
+
+
+def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int = MEMORY_MB, *,
               nproc: int = 32, fsize_mb: int = 16, isolate: bool | None = None,
               site_packages: bool = False) -> SandboxResult:
     """Run `code` against `tests` in a contained child process; see the module docstring.
 
     timeout_s: wall-clock limit for the whole run (all cases); memory_mb: address-space limit per
-    process; nproc: processes (threads count) the program may add; fsize_mb: largest file it may
-    write; isolate: None uses bwrap where it works (warning where not), True requires it, False
-    skips it; site_packages: let the program import the environment's packages (numpy, ...); off
-    by default because tasks need the standard library only and `python -I -S` starts 3x faster.
-    `code=None` (nothing extracted from a completion) is a fail with status `no_code`.
+    process (1 GiB by default, as the protocols); nproc: processes (threads count) the program may
+    add; fsize_mb: largest file it may write (its stdout and stderr go to pipes, not files: any
+    amount may be printed, the result keeps tails and byte counts); isolate: None uses bwrap where
+    it works (warning where not), True requires it, False skips it; as root, running without bwrap
+    needs VTKIT_SANDBOX_ALLOW_UNISOLATED_ROOT=1. site_packages: let the program import the
+    environment's packages (numpy, ...); off by default because tasks need the standard library only
+    and `python -I -S` starts 3x faster. `code=None` (nothing extracted from a completion) is a fail
+    with status `no_code`.
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
@@ -446,77 +685,179 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
     # a fresh uid needs an interpreter it can reach: directly (reach == []) or re-exposed by bwrap
     if root and reach is not None and (use_bwrap or not reach):
         uid = UID_BASE + secrets.randbelow(UID_SPAN)
-    elif root:
-        _warn_once("root", "vtkit.sandbox: running as root with an interpreter other uids cannot reach"
-                           f"{'' if use_bwrap else ' and without bubblewrap'}; programs run AS ROOT and "
-                           "RLIMIT_NPROC does not bind root.")
-
-    workdir = tempfile.mkdtemp(prefix="vtkit-sbx-")
-    if uid is not None:
-        os.chown(workdir, uid, uid)
+    _check_root_policy(root, use_bwrap, runs_as_root=root and uid is None)
+    if root and uid is None:
+        _warn_once("root", "vtkit.sandbox: running as root with an interpreter other uids cannot reach; programs "
+                           "run AS ROOT and RLIMIT_NPROC does not bind root.")
     nonce = secrets.token_hex(16)
     py_flags = ["-I"] if site_packages else ["-I", "-S"]
-    job = {"nonce": nonce, "mode": mode, "code": code, "workdir": workdir, "timeout_s": timeout_s,
-           "uid": uid, "nproc": nproc, "py_flags": py_flags, "tests": payload if mode == "asserts" else None,
+    job = {"nonce": nonce, "mode": mode, "code": code, "timeout_s": timeout_s, "uid": uid, "nproc": nproc,
+           "py_flags": py_flags, "tests": payload if mode == "asserts" else None,
            "cases": payload if mode == "stdio" else None, "setup": [c.__name__ for c in _SETUP]}
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
     if not root:  # RLIMIT_NPROC counts all of this uid's tasks: leave room above what already runs
         nproc_limit = sum(t for _, _, u, t in _procs() if u == os.getuid()) + nproc
     else:
         nproc_limit = None  # root is exempt; the harness sets it after dropping to `uid`
-    cmd = [sys.executable, *py_flags, "-c", HARNESS]
+    limits = (int(timeout_s + GRACE_S) + 1, memory_mb, fsize_mb, nproc_limit)
     if use_bwrap:
-        cmd = _bwrap_args(workdir, reach or []) + cmd
+        return _run_zygote(job, nonce, n_total, limits, reach or [], py_flags)
+    return _run_process(job, nonce, n_total, limits, reach, py_flags)
 
+
+def _run_process(job, nonce, n_total, limits, reach, py_flags) -> SandboxResult:
+    """One fresh interpreter per program (no bubblewrap): the harness script in its own session."""
+    uid, timeout_s = job["uid"], job["timeout_s"]
+    workdir = tempfile.mkdtemp(prefix="vtkit-sbx-")
+    if uid is not None:
+        os.chown(workdir, uid, uid)
+    job = {**job, "workdir": workdir}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
+    cmd = [sys.executable, *py_flags, "-c", HARNESS_SCRIPT]
     t0 = time.monotonic()
-    with tempfile.TemporaryFile() as f_in, tempfile.TemporaryFile() as f_res, \
-            tempfile.TemporaryFile() as f_out, tempfile.TemporaryFile() as f_err:
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    with tempfile.TemporaryFile() as f_in, tempfile.TemporaryFile() as f_res:
         f_in.write(json.dumps(job).encode()); f_in.flush(); f_in.seek(0)
         cmd += [str(f_in.fileno()), str(f_res.fileno())]
         proc = None
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f_out, stderr=f_err, env=env, cwd=workdir,
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=env, cwd=workdir,
                                     start_new_session=True, pass_fds=(f_in.fileno(), f_res.fileno()),
-                                    preexec_fn=_limits(int(timeout_s + GRACE_S) + 1, memory_mb, fsize_mb, nproc_limit))
+                                    preexec_fn=_limits(*limits))
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        drains = (_Drain(out_r, TAIL), _Drain(err_r, TAIL))
+        try:
             timed_out = not _wait(proc, timeout_s + GRACE_S)
         finally:
-            if proc is not None:
-                _kill_all(proc.pid, uid, None if (use_bwrap or uid is not None) else workdir)
-                proc.wait()
+            _kill_all(proc.pid, uid, None if uid is not None else workdir)
+            proc.wait()
             shutil.rmtree(workdir, ignore_errors=True)
         duration = time.monotonic() - t0
         f_res.seek(0)
-        records = []
-        for line in f_res.read().decode("utf-8", "replace").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and rec.pop("nonce", None) == nonce:
-                records.append(rec)
-        # only the harness process itself speaks: a child the program forked carries the nonce too
-        harness_pid = next((r["pid"] for r in records if r.get("start")), None)
-        records = [r for r in records if r.get("pid") == harness_pid and not r.get("start")]
-        stdout, stderr = _tail(f_out), _tail(f_err)
+        records = _parse_records(f_res.read().decode("utf-8", "replace"), nonce)
+    stdout, stderr = (d.text() for d in drains)
+    return _result(records, n_total, timed_out, timeout_s, f"exit status {proc.returncode}", stdout=stdout[-TAIL:],
+                   stderr=stderr[-TAIL:], duration_s=duration, isolated=False, pid=proc.pid, uid=uid,
+                   stdout_bytes=drains[0].n, stderr_bytes=drains[1].n,
+                   output_truncated=drains[0].n > len(stdout.encode()) or drains[1].n > len(stderr.encode()))
 
-    details = [{k: v for k, v in r.items() if k != "pid"} for r in records if "case" in r]
-    final = next((r for r in reversed(records) if r.get("final")), None)
-    n_passed = sum(d["status"] == "passed" and d["case"] is not None for d in details)
-    if final is not None:
-        status, message = final["status"], final.get("message", "")
-        if status == "failed" and not message:
-            bad = next((d for d in details if d["status"] != "passed"), None)
-            message = f"case {bad['case']}: {bad['status']} {bad['message']}".strip() if bad else ""
-    elif timed_out:
-        status, message = "timeout", f"ran past the {timeout_s:g} s wall-clock limit"
-    else:
-        status = "no_verdict"
-        message = f"the process ended (exit status {proc.returncode}) before the harness reported a verdict"
-    if status == "passed" and n_passed != n_total:  # belt and braces: every counted case must have passed
-        status, message = "failed", f"harness reported {n_passed} of {n_total} cases"
-    return SandboxResult(passed=status == "passed", status=status, n_passed=n_passed, n_total=n_total,
-                         message=message, stdout=stdout, stderr=stderr, duration_s=duration,
-                         details=details, isolated=use_bwrap, pid=proc.pid, uid=uid)
+
+# ---- the pre-forked sandbox (bubblewrap) --------------------------------------------------------
+
+class _Zygote:
+    """One bubblewrap sandbox holding a Python server that forks one child per program (ZYGOTE).
+
+    Starting bwrap and an interpreter costs ~0.1-0.2 s; forking a warm server costs ~2 ms, so the
+    sandbox is started once per worker and reused. Each job still gets fresh rlimits, a private
+    directory, a fresh uid (as root), a scrubbed environment, and ends with every process in the
+    sandbox's pid namespace but the server killed and /tmp wiped.
+    """
+
+    def __init__(self, reach: list[str], py_flags: list[str]):
+        self.base = tempfile.mkdtemp(prefix="vtkit-sbx-")
+        os.chmod(self.base, 0o711)
+        cmd = _bwrap_args(self.base, reach) + [sys.executable, *py_flags, "-c", ZYGOTE, self.base, str(TAIL)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     start_new_session=True, cwd=self.base)
+        self.out = self.proc.stdout.fileno()
+        self.buf = b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, job: dict, timeout: float) -> dict | None:
+        """Send one job; the server's reply, or None when it died or did not answer in `timeout`."""
+        try:
+            self.proc.stdin.write(json.dumps(job).encode() + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.out], [], [], left)[0]:
+                return None
+            chunk = os.read(self.out, 1 << 20)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+_pool: dict[tuple, list[_Zygote]] = {}
+_all_zygotes: list[_Zygote] = []
+
+
+def _acquire(key: tuple, reach: list[str], py_flags: list[str]) -> _Zygote:
+    with _lock:
+        idle = _pool.setdefault(key, [])
+        while idle:
+            z = idle.pop()
+            if z.alive():
+                return z
+            z.close()
+    z = _Zygote(reach, py_flags)
+    with _lock:
+        _all_zygotes.append(z)
+    return z
+
+
+def _release(key: tuple, z: _Zygote) -> None:
+    with _lock:
+        _pool.setdefault(key, []).append(z)
+
+
+def shutdown() -> None:
+    """Stop every pre-forked sandbox (also done at exit)."""
+    with _lock:
+        zs, _all_zygotes[:] = list(_all_zygotes), []
+        _pool.clear()
+    for z in zs:
+        z.close()
+
+
+atexit.register(shutdown)
+
+
+def _run_zygote(job, nonce, n_total, limits, reach, py_flags) -> SandboxResult:
+    cpu_s, memory_mb, fsize_mb, nproc_limit = limits
+    job = {**job, "workdir": None, "path": os.environ.get("PATH", "/usr/bin:/bin"),
+           "wall_s": job["timeout_s"] + GRACE_S,
+           "limits": {"cpu_s": cpu_s, "as": memory_mb << 20, "fsize": fsize_mb << 20, "nproc": nproc_limit}}
+    key = (tuple(reach), tuple(py_flags))
+    t0 = time.monotonic()
+    z = _acquire(key, reach, py_flags)
+    reply = z.run(job, job["wall_s"] + 30.0)
+    if reply is None:   # the server died (a program of the same uid may kill it) or hung: never reuse it
+        z.close()
+        return _result([], n_total, False, job["timeout_s"], "the sandbox server stopped answering",
+                       duration_s=time.monotonic() - t0, isolated=True, uid=job["uid"])
+    _release(key, z)
+    status = reply["status"]
+    exit_desc = (f"killed by signal {-status if status < 0 else os.WTERMSIG(status)}"
+                 if status is not None and status != -1 and os.WIFSIGNALED(status)
+                 else f"exit status {os.WEXITSTATUS(status) if status not in (None, -1) else '?'}")
+    out, err = reply["stdout"], reply["stderr"]
+    return _result(_parse_records(reply["records"], nonce), n_total, reply["timed_out"], job["timeout_s"], exit_desc,
+                   stdout=out, stderr=err, duration_s=time.monotonic() - t0, isolated=True, pid=None,
+                   uid=job["uid"], stdout_bytes=reply["stdout_bytes"], stderr_bytes=reply["stderr_bytes"],
+                   output_truncated=reply["stdout_bytes"] > len(out.encode()) or reply["stderr_bytes"] > len(err.encode()))
 
 
 def run_many(items, workers: int | None = None, **kwargs) -> list[SandboxResult]:
