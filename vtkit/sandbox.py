@@ -12,14 +12,21 @@ runs once per case and its output must match after stripping trailing whitespace
 (and trailing blank lines), with exit status 0.
 
 How a run is contained:
-- a child process in its own session (`start_new_session`), with RLIMIT_CPU, RLIMIT_AS (memory),
-  RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE and RLIMIT_NPROC set in `preexec_fn` (as root the
-  harness sets RLIMIT_NPROC, see below); a wall-clock timeout; a scrubbed environment (PATH,
-  LANG, a private HOME and TMPDIR; bwrap adds PWD); a private temporary directory as cwd,
-  deleted afterwards;
+- a child process in its own session, with RLIMIT_CPU, RLIMIT_AS (memory, 1 GiB by default:
+  `MEMORY_MB`, the protocols' value too), RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE and RLIMIT_NPROC
+  (as root the harness sets RLIMIT_NPROC, see below); a wall-clock timeout; a scrubbed environment
+  (PATH, LANG, a private HOME and TMPDIR, PWD under bwrap); a private temporary directory as cwd,
+  deleted afterwards. stdout and stderr go to pipes that the kit drains, so a program may print any
+  amount: the result keeps tails and byte counts (`output_truncated`), never a failure by itself;
 - bubblewrap where `bwrap` works: read-only root, private /tmp, /dev and /proc, new network
-  (no network at all), pid, ipc and uts namespaces, killed with its parent. Where bwrap is
-  missing or fails, a loud warning (warnings.warn and the log) says the program runs unisolated;
+  (no network at all), pid, ipc and uts namespaces, killed with its parent. Starting bwrap and an
+  interpreter per program costs ~0.15 s, so each worker starts one sandbox holding a pre-forked
+  server (`ZYGOTE`) that has imported the harness, and forks one child per program: fresh rlimits,
+  directory and uid per child; when it ends the server kills every other process in the sandbox's
+  pid namespace and wipes /tmp, so runs do not see each other (about 8 ms per program). Where bwrap
+  is missing or fails, a loud warning says the program runs unisolated, one fresh interpreter per
+  program; when the kit runs as root that needs the opt-in VTKIT_SANDBOX_ALLOW_UNISOLATED_ROOT=1
+  (`ALLOW_ROOT_ENV`), otherwise `run_tests` raises, naming it and `apt-get install bubblewrap`;
 - when the kit runs as root the harness drops to a fresh unprivileged uid per run before it
   touches the program (the kernel exempts root from RLIMIT_NPROC, so a fork bomb is only
   bounded this way); under bwrap, a directory of the interpreter that only root may enter
@@ -37,7 +44,9 @@ Limits (known, documented rather than hidden): the program runs in the harness's
 assertion mode, so a deliberate attack on the interpreter (walking `gc` to find the nonce, or
 returning an object whose `__eq__` is always true) is not stopped; stdin/stdout cases run the
 program in a separate process and compare text, which closes both. Without bwrap a program can
-read what its uid can read, and without root no fresh uid is available.
+read what its uid can read, and without root no fresh uid is available: then, under bwrap, the
+program shares its uid with its sandbox's server and may kill it (its own run then has no verdict;
+the server is not reused).
 """
 from __future__ import annotations
 
