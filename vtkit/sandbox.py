@@ -767,7 +767,11 @@ class _Zygote:
     def __init__(self, reach: list[str], py_flags: list[str]):
         self.base = tempfile.mkdtemp(prefix="vtkit-sbx-")
         os.chmod(self.base, 0o711)
-        cmd = _bwrap_args(self.base, reach) + [sys.executable, *py_flags, "-c", ZYGOTE, self.base, str(TAIL)]
+        # no --die-with-parent: it binds the sandbox to the thread that started it (a run_many worker
+        # thread exits after each call); the server exits instead when its stdin closes, which also
+        # happens when the kit dies, after at most the current job's wall-clock limit
+        args = [a for a in _bwrap_args(self.base, reach) if a != "--die-with-parent"]
+        cmd = args + [sys.executable, *py_flags, "-c", ZYGOTE, self.base, str(TAIL)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      start_new_session=True, cwd=self.base)
         self.out = self.proc.stdout.fileno()
