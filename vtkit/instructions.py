@@ -719,3 +719,31 @@ def make_prompts(n: int, seed: int = 0, n_constraints: tuple[int, int] = (1, 3),
                      "tests": "", "difficulty": len(ids), "solutions": [think + ref],
                      "meta": json.dumps({"base_task": base})})
     return datasets.Dataset.from_list(rows)
+
+
+def constrained_prompts(n: int, seed: int = 0, n_constraints=(1, 1), instruction_ids: Sequence[str] | None = None,
+                        base_tasks: Sequence[str] | None = None, unique: bool = False, max_rounds: int = 200):
+    """n rows of vtkit.make_prompts whose constraints all come from `instruction_ids` (None: any).
+
+    Draws make_prompts batches with seeds seed, seed+1, ... and keeps matching rows (and, with
+    unique=True, each prompt text once) until n are found; same arguments, same rows.
+    """
+    allowed = None if instruction_ids is None else set(instruction_ids)
+    if allowed is not None:
+        bad = sorted(allowed - set(REGISTRY))
+        if bad or not allowed:
+            raise ValueError(f"unknown instruction ids {bad}; valid: {', '.join(sorted(REGISTRY))}")
+    rows, seen = [], set()
+    for k in range(max_rounds):
+        if len(rows) >= n:
+            break
+        batch = make_prompts(max(2 * n, 32), seed=seed * 1000 + k, n_constraints=tuple(n_constraints),
+                                          base_tasks=base_tasks)
+        for r in batch:
+            if (allowed is None or set(r["instruction_id_list"]) <= allowed) and not (unique and r["prompt"] in seen):
+                seen.add(r["prompt"])
+                rows.append(r)
+    if len(rows) < n:
+        raise ValueError(f"found only {len(rows)} of {n} prompts with constraints from {sorted(allowed or [])}"
+                         f"{' (unique)' if unique else ''}; ask for fewer, or allow more instruction ids / base tasks")
+    return datasets.Dataset.from_list(rows[:n])
