@@ -534,7 +534,7 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
     model.eval()
     wall = time.time() - t0
     return {"steps": total, "tokens": tokens, "final_loss": float(np.mean(losses[-max(1, total // 10):])),
-            "losses": [(s, l) for s, l in enumerate(losses) if s % log_every == 0 or s == total - 1],
+            "losses": [(s, v) for s, v in enumerate(losses) if s % log_every == 0 or s == total - 1],
             "wall_s": wall, "tokens_per_s": tokens / max(wall, 1e-9)}
 
 

@@ -67,8 +67,10 @@ from typing import Sequence
 
 import numpy as np
 
-from vtkit import evalsets, instructions, judge as vjudge, metrics as vm, sandbox, verify
+from vtkit import evalsets, instructions, models, sandbox, verify
 from vtkit import generate as gen
+from vtkit import judge as vjudge
+from vtkit import metrics as vm
 from vtkit import tasks as vtasks
 from vtkit.evalsets import MATH_SUFFIX
 from vtkit.facts import alias_match, normalize_answer
@@ -275,8 +277,11 @@ def grade(records: Sequence[dict], texts: Sequence, *, workers: int = 2, timeout
     if len(records) != len(texts):
         raise ValueError(f"{len(records)} records but {len(texts)} texts; pass one text per record")
     for r in records:
-        if "domain" not in r:
-            raise ValueError(f"grade() needs the record field 'domain' (docs/contracts.md); got fields {sorted(r)}")
+        need = ("domain",) if r.get("domain") in INSTRUCTION_DOMAINS else ("domain", "answer")
+        missing = [k for k in need if k not in r]
+        if missing:
+            raise ValueError(f"grade() needs the record field(s) {missing} (docs/contracts.md); "
+                             f"got fields {sorted(r)}")
     out: list[dict] = [{} for _ in texts]
     code = [i for i, r in enumerate(records) if r["domain"] == "code"]
     if code:
@@ -301,7 +306,7 @@ def grade(records: Sequence[dict], texts: Sequence, *, workers: int = 2, timeout
             o.update(pred=pred, correct=bool(ok))
         elif d == "knowledge":
             p = knowledge_pred(t)
-            ok = alias_match(p, evalsets.aliases(r))
+            ok = alias_match(p, verify.record_meta(r).get("aliases") or [r["answer"]])
             # canonical vote: every correct spelling votes for the gold, others by normal form
             o.update(pred=r["answer"] if ok else (None if p is None else normalize_answer(p)), correct=ok)
         else:
@@ -309,7 +314,7 @@ def grade(records: Sequence[dict], texts: Sequence, *, workers: int = 2, timeout
             o.update(pred=p, correct=p is not None and verify.is_equivalent(r["answer"], p))
             math_rows.append(i)
     if judge is not None and math_rows:
-        qs = questions or [verify.record_meta(r).get("question") or r["prompt"] for r in records]
+        qs = questions or {i: verify.record_meta(records[i]).get("question") or records[i]["prompt"] for i in math_rows}
         jd = judge.judge_many([(qs[i], records[i]["answer"], out[i]["pred"]) for i in math_rows])
         mv = [out[i]["correct"] for i in math_rows]
         for i, a, b, c in zip(math_rows, mv, jd, vjudge.combine(mv, jd, judge_combine)):
@@ -376,7 +381,10 @@ class EvalResult:
         """The result restricted to items `idx` (positions), metrics recomputed."""
         keep = {int(i): j for j, i in enumerate(idx)}
         samples = [{**s, "item": keep[s["item"]]} for s in self.samples if s["item"] in keep]
-        return summarize_samples(samples, self.protocol, distinct=any(k.startswith("distinct@") for k in self.metrics))
+        res = summarize_samples(samples, self.protocol, distinct=any(k.startswith("distinct@") for k in self.metrics))
+        if "n_skipped_items" in self.metrics:   # skipped before sampling: they belong to no subset
+            res.metrics["n_skipped_items"] = 0
+        return res
 
 
 def _rate(out: dict, key: str, vals, n_boot: int, seed: int) -> None:
@@ -440,6 +448,9 @@ def summarize_samples(samples: list[dict], protocol: Protocol, *, distinct: bool
     if any("math_verify" in s for s in samples):
         for src in ("math_verify", "judge"):
             _rate(out, f"{headline}_{src}", [np.mean([s[src] for s in g]) for g in items], nb, seed)
+        judged = [s for s in samples if "math_verify" in s]
+        agree = vjudge.agreement([s["math_verify"] for s in judged], [s["judge"] for s in judged])
+        out.update({f"judge_{k}": v for k, v in agree.items() if k != "n"})
     out["truncation_rate"] = float(np.mean([s["truncated"] for s in samples]))
     out["mean_tokens"] = float(np.mean([s["n_tokens"] for s in samples]))
     return EvalResult(metrics=out, per_item=per_item, ids=order, samples=samples, headline=headline,
@@ -465,7 +476,6 @@ def paired_gain(before, after, metric: str = "score", n_boot: int = 1000, seed: 
 
 def _load(model, seed):
     if isinstance(model, str):
-        from vtkit import models
         return models.load(model, seed=seed)
     return model
 

@@ -14,6 +14,7 @@ grow with size much faster than reasoning scores (docs/method.md).
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import pandas as pd
 from vtkit import evalsets, evaluation, facts, models, plots, tasks
 from vtkit.facts import normalize_answer
 
+BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
+
 
 def alias_in(text: str | None, aliases) -> bool:
     """Lenient knowledge match: some alias appears, as whole words, in the answer region of `text`
@@ -31,7 +34,8 @@ def alias_in(text: str | None, aliases) -> bool:
     can be credited wrongly, so report it beside exact match, never instead of it."""
     if isinstance(aliases, str):
         aliases = json.loads(aliases) if aliases.startswith("[") else [aliases]
-    region = normalize_answer((text or "").rsplit("</think>", 1)[-1])
+    answer = BOXED.sub(r" \1 ", (text or "").rsplit("</think>", 1)[-1])   # \boxed{Paris} counts as Paris
+    region = normalize_answer(answer)
     if not region:
         return False
     padded = f" {region} "

@@ -49,6 +49,7 @@ reliable answer (or tests) are dropped.
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -57,8 +58,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from vtkit import evaluation, models
+from vtkit import evaluation, generate, models, runinfo, tasks
 
 RULES = ("distinct", "pass@k")
 WEIGHT_TOL = 1e-6        # |sum(w) - 1| allowed: float round-off of user-given weights, not a fudge
@@ -113,7 +115,6 @@ def quality_filter(records, *, eval_sets=(), overlap_n="domain", repetition_n: i
     (None there = whole normalised prompts), else an int for all (the report's 10) or None.
     Counts: queries_in, traces_in, traces_duplicate, traces_repetitive, queries_overlap,
     traces_incorrect, queries_without_trace, queries_out, traces_out."""
-    from vtkit import tasks
     records = [dict(r) for r in records]
     c = Counter(queries_in=len(records), traces_in=sum(len(r["solutions"]) for r in records))
     kept = []
@@ -159,7 +160,6 @@ def teacher_traces(model, tokenizer, records, *, n: int = 8, max_paths: int = 4,
     whitespace normalisation) replace the record's `solutions`. Queries with none are dropped.
     Counts: queries_in, samples, samples_correct, samples_truncated, queries_without_trace,
     queries_out, traces_out."""
-    from vtkit import generate
     records = [dict(r) for r in records]
     if n < 1 or max_paths < 1:
         raise ValueError(f"need n >= 1 and max_paths >= 1, got n={n}, max_paths={max_paths}")
@@ -208,7 +208,6 @@ def error_rates(model, tokenizer, records, *, n: int = 8, temperature: float = 1
                 top_k: int = 0, max_new_tokens: int = 256, seed: int = 0, batch_size: int = 64,
                 workers: int = 2, backend: str = "hf") -> list[float]:
     """Per query, the fraction of `n` sampled rollouts of the reference model that are graded wrong."""
-    from vtkit import generate
     records = list(records)
     if not records:
         return []
@@ -384,11 +383,8 @@ def merge_checkpoints(paths_or_models, weights=None):
     and are cast back to the first checkpoint's dtypes. Folders are loaded one at a time; the
     returned model is the first checkpoint's module with the merged values (a loaded model passed
     first is copied, never modified)."""
-    import copy
 
-    import torch
 
-    from vtkit import models
     items = list(paths_or_models)
     w = check_weights(weights, len(items))
     total = sum(w)
@@ -431,7 +427,6 @@ def merge_checkpoints(paths_or_models, weights=None):
 
 def save_merged(model, tokenizer, path, sources=(), weights=None) -> Path:
     """Write the merged HF checkpoint (vtkit.models.save) plus merge.json (sources, weights)."""
-    from vtkit import models, runinfo
     path = models.save(model, tokenizer, path)
     sources = [str(s) for s in sources]
     w = check_weights(weights, len(sources)) if sources else weights

@@ -117,7 +117,6 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         data_seed=seed,
         bf16=cuda,
         use_cpu=not cuda,
-        gradient_checkpointing=False,
         dataloader_num_workers=0,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)

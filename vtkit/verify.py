@@ -244,7 +244,7 @@ def is_equivalent(gold, pred) -> bool:
         if not gp or not pp:
             return False
         return bool(verify(gp, pp, timeout_seconds=t))
-    except Exception as e:  # noqa: BLE001: a grader must not crash a training run on garbage
+    except Exception as e:  # noqa: BLE001 -- a grader must not crash a training run on garbage
         log.debug("is_equivalent(%r, %r) failed: %s", gold, pred, e)
         return False
     except BaseException as e:  # math_verify.errors.TimeoutException derives from BaseException

@@ -21,13 +21,27 @@ splits, no hash()). Splits: a problem's split is a hash of its canonical key (se
 import inspect
 import json
 
+import datasets
+
 from vtkit import instructions
 
 from . import code, knowledge, math, stem
 from .common import FIELDS, SPLITS, check_split, split_of
 from .gym import generate as _gym_generate
-from .knowledge import ATTRIBUTES, KNOWLEDGE_BITS_PER_PERSON, biographies, people, value_sets
-from .overlap import BOILERPLATE, OVERLAP_N, assert_disjoint, decontaminate, ngram_overlap
+from .knowledge import (
+    ATTRIBUTES,
+    KNOWLEDGE_BITS_PER_PERSON,
+    biographies,
+    people,
+    value_sets,
+)
+from .overlap import (
+    BOILERPLATE,
+    OVERLAP_N,
+    assert_disjoint,
+    decontaminate,
+    ngram_overlap,
+)
 
 DOMAINS = {"math": math.generate, "code": code.generate, "stem": stem.generate, "knowledge": knowledge.generate}
 
@@ -39,7 +53,6 @@ __all__ = ["make", "make_groups", "DOMAINS", "SPLITS", "FIELDS", "split_of", "to
 
 def to_dataset(records: list[dict]):
     """Records -> datasets.Dataset with explicit plain-typed features (Parquet/JSONL safe)."""
-    import datasets
     features = datasets.Features({
         "id": datasets.Value("string"), "domain": datasets.Value("string"),
         "subdomain": datasets.Value("string"), "prompt": datasets.Value("string"),
