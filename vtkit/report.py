@@ -215,6 +215,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_")[:80]
 
 
+def figure_keys(summary, metrics: dict[str, list[str]] | None = None):
+    """(stage, metric, parameter) rows of `summary` to draw, in the order `metrics` names them."""
+    keys = summary[summary.parameter.notna()][["stage", "metric", "parameter"]].drop_duplicates(ignore_index=True)
+    if metrics is not None:
+        keys = keys[[m in metrics.get(st, ()) for st, m in zip(keys.stage, keys.metric)]]
+    order = {(st, m): (i, j) for i, st in enumerate(metrics or {}) for j, m in enumerate((metrics or {})[st])}
+    return keys.iloc[sorted(range(len(keys)), key=lambda i: order.get((keys.stage.iloc[i], keys.metric.iloc[i]), (0, 0)))]
+
+
 def make_figures(df, summary, fig_dir: Path, metrics: dict[str, list[str]] | None = None) -> list[dict]:
     """One PDF+PNG per (stage, metric, varied parameter) of `summary`; returns [{title, png, pdf}].
 
@@ -222,44 +231,31 @@ def make_figures(df, summary, fig_dir: Path, metrics: dict[str, list[str]] | Non
     the headline table); `metrics` ({stage: [names]}) restricts them further.
     """
     import numpy as np
-    import pandas as pd
 
     from vtkit import plots
 
     ok = df[df["status"] == "ok"]
     figures = []
-    keys = summary[summary.parameter.notna()][["stage", "metric", "parameter"]].drop_duplicates(ignore_index=True)
-    if metrics is not None:
-        keys = keys[[m in metrics.get(st, ()) for st, m in zip(keys.stage, keys.metric)]]
-    order = {(st, m): (i, j) for i, st in enumerate(metrics or {}) for j, m in enumerate((metrics or {})[st])}
-    keys = keys.iloc[sorted(range(len(keys)), key=lambda i: order.get((keys.stage.iloc[i], keys.metric.iloc[i]), (0, 0)))]
-    for _, key in keys.iterrows():
+    for _, key in figure_keys(summary, metrics).iterrows():
         if len(figures) >= MAX_FIGURES:
             break
         stage, metric, param = key["stage"], key["metric"], key["parameter"]
-        s = summary[(summary.stage == stage) & (summary.metric == metric) &
-                    (summary.parameter.isna() if param is None or pd.isna(param) else summary.parameter == param)]
+        s = summary[(summary.stage == stage) & (summary.metric == metric) & (summary.parameter == param)]
         runs = ok[ok.stage == stage]
         fig, ax = plots.figure("single")
-        if param is None or pd.isna(param):
-            xs_s, xs_r, labels = np.zeros(len(s)), np.zeros(len(runs)), [stage]
-            ax.set_xticks([0], labels)
-            title = f"{stage}: {metric}"
-        else:
-            values = list(s["value"])
-            numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
-            if numeric:
-                xs_s = np.asarray(values, dtype=float)
-                xs_r = runs[param].astype(float).to_numpy()
-                if len(xs_s) > 2 and xs_s.min() > 0 and xs_s.max() / xs_s.min() >= 100:
-                    ax.set_xscale("log")
-            else:  # categories in sorted order
-                pos = {v: i for i, v in enumerate(values)}
-                xs_s = np.arange(len(values), dtype=float)
-                xs_r = runs[param].map(pos).astype(float).to_numpy()
-                ax.set_xticks(xs_s, [str(v) for v in values])
-            ax.set_xlabel(param)
-            title = f"{stage}: {metric} vs {param}"
+        values = list(s["value"])
+        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values):
+            xs_s = np.asarray(values, dtype=float)
+            xs_r = runs[param].astype(float).to_numpy()
+            if len(xs_s) > 2 and xs_s.min() > 0 and xs_s.max() / xs_s.min() >= 100:
+                ax.set_xscale("log")
+        else:  # categories in sorted order
+            pos = {v: i for i, v in enumerate(values)}
+            xs_s = np.arange(len(values), dtype=float)
+            xs_r = runs[param].map(pos).astype(float).to_numpy()
+            ax.set_xticks(xs_s, [str(v) for v in values])
+        ax.set_xlabel(param)
+        title = f"{stage}: {metric} vs {param}"
         ax.scatter(xs_r, runs[metric].astype(float), s=8, alpha=0.35, color="0.4", linewidths=0, label="runs")
         err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]]).astype(float)
         ax.errorbar(xs_s, s["mean"].astype(float), yerr=np.nan_to_num(err), marker="o", capsize=2,
@@ -267,7 +263,7 @@ def make_figures(df, summary, fig_dir: Path, metrics: dict[str, list[str]] | Non
         ax.set_ylabel(metric)
         ax.set_title(title)
         ax.legend(loc="best")
-        base = fig_dir / _slug(f"{stage}__{metric}" + ("" if param is None or pd.isna(param) else f"__vs__{param}"))
+        base = fig_dir / _slug(f"{stage}__{metric}__vs__{param}")
         pdf, png = plots.savefig(fig, base, close=True)
         figures.append({"title": title, "png": png, "pdf": pdf})
     return figures
@@ -466,9 +462,8 @@ def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
             parts.append(images.figure(fig["png"], fig["title"], extra=f", <a href='{images.rel(fig['pdf'])}'>pdf</a>"))
         if not figures:
             parts.append("<p>No headline metric to draw.</p>")
-        drawn = {(f["title"]) for f in figures}
-        left = len(summary[summary.parameter.notna()][["stage", "metric", "parameter"]].drop_duplicates()) - len(drawn)
-        if len(figures) >= MAX_FIGURES and left > 0:
+        left = len(figure_keys(summary, heads)) - len(figures)
+        if left > 0:
             parts.append(f"<p class=note>{left} more figure(s) left out (MAX_FIGURES = {MAX_FIGURES}).</p>")
     if images.linked:
         parts.append(f"<p class=note>{images.linked} figure(s) linked rather than embedded, to keep this page "
