@@ -15,7 +15,7 @@ comma     := ,
 EXTRAS    := dev$(comma)slurm$(if $(HAS_CUDA),$(comma)gpu)
 STAMP     := $(VENV)/.vtkit-installed
 
-.PHONY: setup demo test test-fast lab bench clean
+.PHONY: setup demo test test-fast lint lab bench clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile  # notebooks on one core, unit tests on the other
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not notebook"
