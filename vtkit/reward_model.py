@@ -49,6 +49,7 @@ from trl import RewardConfig, RewardTrainer
 
 from vtkit import models
 from vtkit import tokenizer as vtok
+from vtkit.train import tracking_dir
 
 KINDS = ("redundant", "off_topic", "incoherent", "no_answer")
 TOPICS = ["sea", "river", "garden", "forest", "city", "market", "library", "train", "bicycle", "winter",
@@ -166,14 +167,17 @@ def build(spec: str = "tiny-100k", seed: int = 0):
 
 
 def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e-3, batch_size: int = 16,
-          max_length: int = 256, seed: int = 0, max_steps: int = -1, logging_steps: int = 10):
-    """Fit `model` in place on preference `pairs` with trl's RewardTrainer; returns (model, log_history)."""
+          max_length: int = 256, seed: int = 0, max_steps: int = -1, logging_steps: int = 10,
+          report_to: str = "none"):
+    """Fit `model` in place on preference `pairs` with trl's RewardTrainer; returns (model, log_history).
+    `report_to`: a transformers tracker ("tensorboard": events under out_dir/tensorboard)."""
     cuda = torch.cuda.is_available()
+    tracking_dir(out_dir, report_to)
     args = RewardConfig(output_dir=str(out_dir), num_train_epochs=epochs, max_steps=max_steps, learning_rate=lr,
                         per_device_train_batch_size=batch_size, max_length=max_length, lr_scheduler_type="cosine",
-                        warmup_steps=0.05, logging_steps=logging_steps, save_strategy="no", report_to="none",
+                        warmup_steps=0.05, logging_steps=logging_steps, save_strategy="no", report_to=report_to,
                         disable_tqdm=True, seed=seed, data_seed=seed, bf16=cuda, use_cpu=not cuda,
-                        gradient_checkpointing=False, dataloader_num_workers=0)
+                        dataloader_num_workers=0)
     cols = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
     if cols[-2:] != ["chosen", "rejected"]:
         raise ValueError(f"pairs need 'chosen' and 'rejected' columns (and optionally 'prompt'); got {pairs.column_names}")
