@@ -263,7 +263,7 @@ def visible_gpus() -> list[str]:
     if shutil.which("nvidia-smi"):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-            return [str(i) for i, line in enumerate(l for l in r.stdout.splitlines() if l.startswith("GPU "))]
+            return [str(i) for i, line in enumerate(ln for ln in r.stdout.splitlines() if ln.startswith("GPU "))]
     with contextlib.suppress(Exception):
         import torch
 
