@@ -517,13 +517,27 @@ def evaluate(model, dataset, protocol=GREEDY, *, judge=None, workers: int = 2, m
     gens = gen.generate(model, tokenizer, prompts, n=proto.n, temperature=proto.temperature,
                         top_p=proto.top_p, top_k=proto.top_k, max_new_tokens=proto.max_new_tokens,
                         batch_size=proto.batch_size, seed=proto.seed, chat=proto.chat)
-    recs = [items[g["prompt_index"]] for g in gens]
-    grades = grade(recs, [g["text"] for g in gens], workers=workers, timeout_s=proto.timeout_s,
-                   memory_mb=proto.memory_mb, judge=judge, judge_combine=proto.judge_combine)
-    samples = [{"item": g["prompt_index"], "id": r["id"], "domain": r["domain"], "gold": r.get("answer", ""), "sample_index": g["sample_index"],
-                "prompt": g["prompt"], "text": g["text"], "n_tokens": g["n_tokens"], "truncated": g["truncated"],
-                **gr} for r, g, gr in zip(recs, gens, grades)]
-    res = summarize_samples(samples, proto, distinct=distinct)
+    res = score(items, gens, proto, judge=judge, workers=workers, distinct=distinct)
     if any(r["domain"] in INSTRUCTION_DOMAINS for r in items) or skipped:
         res.metrics["n_skipped_items"] = skipped
     return res
+
+
+def score(items: Sequence[dict], gens: Sequence[dict], protocol=GREEDY, *, judge=None, workers: int = 2,
+          distinct: bool = False) -> EvalResult:
+    """Grade and summarise generations made by `evaluate` or elsewhere (`vtkit grade`).
+
+    items: records; gens: `protocol.n` dicts per item in vtkit.generate's format (`prompt_index`,
+    `sample_index`, `prompt`, `text`, `n_tokens`, `truncated`). Returns the EvalResult."""
+    proto = protocol if isinstance(protocol, Protocol) else get(protocol)
+    items = [dict(r) for r in items]
+    if len(gens) != len(items) * proto.n:
+        raise ValueError(f"{len(gens)} generations for {len(items)} items x n={proto.n}; give n per item")
+    recs = [items[g["prompt_index"]] for g in gens]
+    grades = grade(recs, [g["text"] for g in gens], workers=workers, timeout_s=proto.timeout_s,
+                   memory_mb=proto.memory_mb, judge=judge, judge_combine=proto.judge_combine)
+    samples = [{"item": g["prompt_index"], "id": r["id"], "domain": r["domain"], "gold": r.get("answer", ""),
+                "sample_index": g["sample_index"], "prompt": g["prompt"], "text": g["text"],
+                "n_tokens": g["n_tokens"], "truncated": g["truncated"], **gr}
+               for r, g, gr in zip(recs, gens, grades)]
+    return summarize_samples(samples, proto, distinct=distinct)
