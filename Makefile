@@ -15,7 +15,7 @@ comma     := ,
 EXTRAS    := dev$(comma)slurm$(if $(HAS_CUDA),$(comma)gpu)
 STAMP     := $(VENV)/.vtkit-installed
 
-.PHONY: setup isolation demo test test-fast lab bench clean
+.PHONY: setup isolation demo test test-fast lint lab bench clean
 
 setup: $(STAMP) isolation
 
@@ -50,6 +50,9 @@ demo: $(STAMP) isolation
 
 test: $(STAMP) isolation
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile  # notebooks on one core, unit tests on the other
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test-fast: $(STAMP) isolation
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not notebook"

@@ -4,8 +4,9 @@ Run: `.venv/bin/python benchmarks/run.py eval`.
 
 Code: LiveCodeBench-style problems from the test fixtures (stdin programs with 3 cases, a
 functional `Solution` with 3 cases), each graded with a correct program through
-`vtkit.protocols`' code path (`vtkit.sandbox.run_many`, bubblewrap where it works). Math: the
-grading half of `vtkit.protocols.evaluate` (last \\boxed{} after </think>, math-verify against the
+`vtkit.evaluation.grade` (`vtkit.sandbox.run_many`, bubblewrap where it works; each problem copy
+has its own id, since `grade` runs a repeated (record, program) pair once). Math: the grading half
+of `vtkit.evaluation.evaluate` (`grade`: last \\boxed{} after </think>, math-verify against the
 gold) on synthetic completions, a quarter of them in an equivalent but different spelling.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from vtkit import evalsets, protocols
+from vtkit import evalsets, evaluation
 
 FIX = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "evalsets"
 SOLUTIONS = {
@@ -28,29 +29,25 @@ N_CODE = 16  # programs per timing: enough to amortise pool start-up, a few seco
 def _code_rate(workers: int) -> tuple[float, int]:
     ds = evalsets.load("livecodebench", path=FIX / "livecodebench", version_tag="v6",
                        end_date="2025-05-01")
-    items = [dict(ds[i % len(ds)]) for i in range(N_CODE)]
-    gens = [{"prompt_index": i, "sample_index": 0, "n_tokens": 1, "truncated": False,
-             "text": f"<think>ok</think>\n```python\n{SOLUTIONS[r['subdomain']]}```"}
-            for i, r in enumerate(items)]
-    proto = protocols.get("vibethinker-code", n=1)
+    items = [{**ds[i % len(ds)], "id": f"{ds[i % len(ds)]['id']}-copy{i}"} for i in range(N_CODE)]
+    texts = [f"<think>ok</think>\n```python\n{SOLUTIONS[r['subdomain']]}```" for r in items]
+    proto = evaluation.get("vibethinker-code", n=1)
     t0 = time.perf_counter()
-    grades, _ = protocols._grade("code", items, gens, proto, None, workers)
+    grades = evaluation.grade(items, texts, workers=workers, timeout_s=proto.timeout_s, memory_mb=proto.memory_mb)
     dt = time.perf_counter() - t0
     return N_CODE / dt, sum(g["correct"] for g in grades)
 
 
 def _math_rate(n_items: int = 400) -> tuple[float, int]:
-    items, gens = [], []
+    items, texts = [], []
     for i in range(n_items):
         a, b = i % 17 + 1, i % 5 + 2
         gold = f"\\frac{{{a}}}{{{b}}}"
         pred = f"{a}/{b}" if i % 4 == 0 else gold if i % 4 != 3 else f"{a + 1}/{b}"
-        items.append({"id": f"m{i}", "prompt": "p", "answer": gold, "meta": json.dumps({})})
-        gens.append({"prompt_index": i, "sample_index": 0, "n_tokens": 1, "truncated": False,
-                     "text": f"<think>work \\boxed{{0}}</think>\nso \\boxed{{{pred}}}"})
-    proto = protocols.get("vibethinker-math", n=1)
+        items.append({"id": f"m{i}", "domain": "math", "prompt": "p", "answer": gold, "meta": json.dumps({})})
+        texts.append(f"<think>work \\boxed{{0}}</think>\nso \\boxed{{{pred}}}")
     t0 = time.perf_counter()
-    grades, _ = protocols._grade("math", items, gens, proto, None, 1)
+    grades = evaluation.grade(items, texts, workers=1)
     return n_items / (time.perf_counter() - t0), sum(g["correct"] for g in grades)
 
 

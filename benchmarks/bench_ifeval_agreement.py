@@ -204,7 +204,8 @@ def compare(py: Path, out_dir: Path | None = None) -> dict:
         vs, vl = ifeval.grade_one(row, row["response"])
         vs, vl = vs["follow_instruction_list"], vl["follow_instruction_list"]
         b = by_set[name]
-        b["vs"].append(vs); b["vl"].append(vl); b["rs"].append(rs); b["rl"].append(rl)
+        for key, val in (("vs", vs), ("vl", vl), ("rs", rs), ("rl", rl)):
+            b[key].append(val)
         for iid, a1, b1, a2, b2 in zip(row["instruction_id_list"], vs, rs, vl, rl):
             c = per_id.setdefault(iid, [0, 0, 0])
             c[0] += 1
@@ -221,9 +222,9 @@ def compare(py: Path, out_dir: Path | None = None) -> dict:
 def print_report(res: dict) -> None:
     print(f"{'instruction id':48s} {'n':>6s} {'strict agree':>13s} {'loose agree':>12s}")
     tot = [0, 0, 0]
-    for iid, (n, s, l) in sorted(res["per_id"].items()):
-        print(f"{iid:48s} {n:6d} {s:6d} ({s / n:6.1%}) {l:5d} ({l / n:5.1%})")
-        tot = [tot[0] + n, tot[1] + s, tot[2] + l]
+    for iid, (n, st, lo) in sorted(res["per_id"].items()):
+        print(f"{iid:48s} {n:6d} {st:6d} ({st / n:6.1%}) {lo:5d} ({lo / n:5.1%})")
+        tot = [tot[0] + n, tot[1] + st, tot[2] + lo]
     print(f"{'all':48s} {tot[0]:6d} {tot[1]:6d} ({tot[1] / tot[0]:6.1%}) {tot[2]:5d} ({tot[2] / tot[0]:5.1%})")
     print(f"\n{'set':14s} {'metric':26s} {'vtkit':>8s} {'reference':>10s} {'|diff|':>8s}")
     for name, m in res["metrics"].items():
@@ -240,7 +241,7 @@ def run() -> list[dict]:
     py = DEFAULT_ENV / "bin" / "python"
     if not py.exists():
         return [{"benchmark": "IFEval verdict agreement with lm-eval", "value": float("nan"), "unit": "%",
-                 "goal": "100", "note": f"reference not installed: python benchmarks/bench_ifeval_agreement.py --setup"}]
+                 "goal": "100", "note": "reference not installed: python benchmarks/bench_ifeval_agreement.py --setup"}]
     res = compare(py)
     n = sum(v[0] for v in res["per_id"].values())
     agree = sum(v[1] + v[2] for v in res["per_id"].values()) / (2 * n)

@@ -1,4 +1,5 @@
-"""vtkit.capacity: bits from constructed distributions, exact batched/cached scoring, bioS queries, corpora."""
+"""vtkit.capacity: bits from constructed distributions, exact batched/cached scoring, bioS queries, corpora,
+and the capacity probe: budget-matched corpora, the training loop and the measures."""
 import math
 
 import numpy as np
@@ -237,7 +238,7 @@ def test_reasoning_corpus_depths_and_chat_form(tiny):
         capacity.reasoning_corpus(3, 1, tok, min_depth=2)
 
 
-def test_token_budgets_cut_cycle_and_mix(tiny):
+def test_token_budgets_cut_and_cycle(tiny):
     _, tok = tiny
     know, k_tokens = capacity.knowledge_corpus(bios.people(6, seed=0), 2, tok)
     reas, r_tokens = capacity.reasoning_corpus(10, 2, tok)
@@ -247,10 +248,131 @@ def test_token_budgets_cut_cycle_and_mix(tiny):
     cyc, n = capacity.match_token_budget(reas, 3 * r_tokens, tok, seed=1)
     assert 3 * r_tokens - longest < n <= 3 * r_tokens and len(cyc) > 2 * len(reas)
     assert sorted(cyc[len(reas):2 * len(reas)]) == sorted(reas)  # the second pass is a reshuffled full pass
-    budget = k_tokens + r_tokens
-    mixed, n = capacity.mix(know, reas, budget, tok, frac_a=0.5, seed=0)
-    assert budget - 2 * longest < n <= budget and n == int(capacity.token_lengths(mixed, tok).sum())
-    share = capacity.token_lengths([t for t in mixed if "<|im_start|>" not in t], tok).sum() / n
-    assert abs(share - 0.5) < longest / n + 0.01
-    with pytest.raises(ValueError, match="frac_a"):
-        capacity.mix(know, reas, budget, tok, frac_a=1.0)
+    assert n == int(capacity.token_lengths(cyc, tok).sum())
+
+
+# ---------------------------------------------------------------- the capacity probe: corpora at one budget
+
+
+@pytest.fixture(scope="module")
+def tiny25():
+    return models.load("tiny-25k", seed=0)
+
+
+def test_probe_corpora_match_the_budget_and_keep_exposures_exact(tiny25):
+    _, tok = tiny25
+    B, E = 30_000, 10
+    runs = {m: capacity.probe_corpus(m, B, E, tok, max_depth=1, seed=0) for m in capacity.MODES}
+    k, r, x = runs["knowledge"], runs["reasoning"], runs["mixture"]
+    per_person = E * capacity.bio_tokens(tok)
+    assert k["n_people"] == int(B // per_person) and k["exposures_actual"] == E
+    assert B - per_person < k["tokens"] <= B and k["tokens_reasoning"] == 0
+    assert r["tokens_knowledge"] == 0 and B - 300 < r["tokens"] <= B and r["n_people"] == 0
+    # the mixture: half the people at the same exposures, problems fill the budget
+    assert x["n_people"] == int(B / 2 // per_person) and x["exposures_actual"] == E
+    assert B - 300 < x["tokens"] <= B and x["tokens_knowledge"] <= B / 2 < x["tokens_knowledge"] + per_person
+    # every biography names its person: each trained person appears exactly E times
+    names = [p["name"] for p in x["people"]]
+    bios_ = [t for t in x["texts"] if not t.startswith("<|im_start|>")]
+    assert len(bios_) == E * len(names) and all(sum(n in t for t in bios_) == E for n in names)
+    # reasoning mode measures the knowledge run's people as a control; nothing of theirs was trained
+    assert [p["name"] for p in r["eval_people"]] == [p["name"] for p in k["people"]]
+    assert not any(p["name"] in t for p in r["eval_people"] for t in r["texts"])
+    again = capacity.probe_corpus("mixture", B, E, tok, max_depth=1, seed=0)
+    assert again["texts"] == x["texts"]  # deterministic
+
+
+def test_probe_corpus_rejects_bad_requests(tiny25):
+    _, tok = tiny25
+    with pytest.raises(ValueError, match="mode must be"):
+        capacity.probe_corpus("memorise", 30_000, 10, tok)
+    with pytest.raises(ValueError, match="holds no person"):
+        capacity.probe_corpus("knowledge", 5_000, 1000, tok)
+    with pytest.raises(ValueError, match="exposures"):
+        capacity.probe_corpus("knowledge", 30_000, 0, tok)
+    with pytest.raises(ValueError, match="token_budget"):
+        capacity.probe_corpus("knowledge", 500, 1, tok)
+
+
+# ---------------------------------------------------------------- the capacity probe: training and measuring
+
+
+def test_train_lm_learns_and_is_deterministic():
+    texts = ["Ann Bo was born in Baford. Ann Bo works for Zig Labs."] * 96
+    out = []
+    for _ in range(2):
+        model, tok = models.load("tiny-25k", seed=0, dtype="float32")
+        log = capacity.train_lm(model, tok, texts, lr=2e-2, batch_size=4, seed=0, log_every=1)
+        out.append(log)
+    first, last = out[0]["losses"][0][1], out[0]["final_loss"]
+    assert out[0]["steps"] == 24 and out[0]["tokens"] == sum(len(tok(t)["input_ids"]) for t in texts)
+    assert last < 0.5 * first  # it learned the sentence
+    assert out[0]["final_loss"] == out[1]["final_loss"]  # same seed, same run
+    assert not model.training
+    with pytest.raises(ValueError, match="no texts"):
+        capacity.train_lm(model, tok, [])
+
+
+def test_knowledge_eval_scales_the_subset_and_subtracts_the_baseline(tiny25):
+    from vtkit import tasks
+
+    model, tok = tiny25
+    people = tasks.people(2, seed=3)  # ~1,400 scored rows per person: keep it small
+    full = capacity.measure_knowledge(model, tok, people)
+    # the same model as its own baseline, scored on every person: nothing is stored
+    same = capacity.knowledge_eval(model, tok, people, subset=None, untrained=model, baseline_people=2)
+    assert same["bits"] == 0 and same["bits_measured"] == pytest.approx(full["total_bits"])
+    assert same["max_bits"] == pytest.approx(full["max_bits"]) and same["knowledge_fraction"] == 0
+    # a subset of 1 of 2 people, scaled by 2
+    sub = capacity.knowledge_eval(model, tok, people, subset=1, seed=0)
+    pick = int(np.random.default_rng(0).choice(2, size=1, replace=False)[0])
+    part = capacity.measure_knowledge(model, tok, [people[pick]])
+    assert sub["bits_measured"] == pytest.approx(2 * part["total_bits"]) and sub["n_people_scored"] == 1
+    assert sub["bits_untrained"] == 0 and sub["bits"] == pytest.approx(sub["bits_measured"])
+    assert 0 <= sub["bits_raw"] <= sub["max_bits"] and set(sub) >= {"fraction_birth_city", "fraction_raw"}
+    with pytest.raises(ValueError, match="no people to measure"):
+        capacity.knowledge_eval(model, tok, [])
+
+
+def test_reasoning_eval_measures_through_evaluation(tiny25):
+    """The fresh model's rates are fractions with intervals around them; no old keys remain."""
+    model, tok = tiny25
+    fresh = capacity.reasoning_eval(model, tok, depths=1, n=4, k=2, max_new_tokens=8)
+    rates = ("greedy_acc", "mean@2", "pass@2")
+    assert set(fresh) >= {*rates, *(f"{r}_{e}" for r in rates for e in ("lo", "hi")), "n", "max_new_tokens",
+                          "mean_tokens"}
+    assert not {"acc", "pass@1", "samples"} & set(fresh)
+    for r in rates:
+        assert 0 <= fresh[f"{r}_lo"] <= fresh[r] <= fresh[f"{r}_hi"] <= 1, r
+    assert fresh["mean@2"] <= fresh["pass@2"] and fresh["n"] == 4 and fresh["max_new_tokens"] == 8
+    assert 0 < fresh["mean_tokens"] <= 8
+
+
+def test_reasoning_eval_grades_real_completions(tiny25, monkeypatch):
+    """A model whose first sample is the reference solution: greedy 1, mean@4 1/4, pass@4 1."""
+    from vtkit import generate, tasks
+
+    model, tok = tiny25
+    recs = {r["prompt"]: r for r in tasks.make("math", 4, seed=0, difficulty=(1, 2), split="test")}
+    calls = []
+
+    def oracle(model, tok, prompts, n=1, temperature=1.0, **kw):
+        calls.append((n, temperature))
+        return [{"prompt_index": i, "sample_index": s, "prompt": p, "n_tokens": 5, "truncated": False,
+                 "text": recs[p]["solutions"][0] if s == 0 else "<think>\nno idea\n</think>\n\\boxed{-1}"}
+                for i, p in enumerate(prompts) for s in range(n)]
+
+    monkeypatch.setattr(generate, "generate", oracle)
+    got = capacity.reasoning_eval(model, tok, depths=(1, 2), n=4, k=4, samples=True)
+    assert calls == [(1, 0.0), (4, 1.0)]  # one greedy pass, then k samples at the given temperature
+    assert got["greedy_acc"] == 1.0 and got["greedy_acc_lo"] == got["greedy_acc_hi"] == 1.0
+    assert got["mean@4"] == 0.25 and got["pass@4"] == 1.0 and got["n"] == 4 and got["mean_tokens"] == 5
+    assert len(got["samples"]) == 4 * 5 and got["max_new_tokens"] > 16
+    modes = [s["mode"] for s in got["samples"]]
+    assert modes.count("greedy") == 4 and modes.count("sample0") == 4 and modes.count("sample3") == 4
+    assert all(s["correct"] == (s["mode"] in ("greedy", "sample0")) for s in got["samples"])
+    assert {s["difficulty"] for s in got["samples"]} <= {1, 2}
+    # k = 0: greedy only, no sampling
+    calls.clear()
+    only = capacity.reasoning_eval(model, tok, depths=(1, 2), n=4, k=0)
+    assert calls == [(1, 0.0)] and only["greedy_acc"] == 1.0 and not any("@" in key for key in only)

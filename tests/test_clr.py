@@ -179,6 +179,18 @@ def test_computation_lines_and_expected_claims():
     assert clr.computation_lines("") == [] and clr.computation_lines(None) == []
 
 
+def test_diagnostics_separate_right_and_wrong_trajectories():
+    lines = clr.computation_lines(TRACE)
+    items = [{"verdicts": [[1, 1], [1, 0], [0, 0]], "reliability": [1.0, 0.25, 0.0], "correct": [True, False, False],
+              "claims": [lines[-2:], lines[:2], ["x"]]}]
+    d = clr.diagnostics(items, [[TRACE, TRACE, "no computation here"]], M=2)
+    assert d["valid_rate_correct_traj"] == 1.0 and d["valid_rate_wrong_traj"] == 0.25
+    assert d["reliability_correct_traj"] == 1.0 and d["reliability_wrong_traj"] == 0.125
+    assert d["claims_exact"] == 0.5          # the two trajectories with lines: one exact, one not
+    empty = clr.diagnostics([{"verdicts": [], "reliability": [], "correct": [], "claims": []}], [[]], M=2)
+    assert all(v != v for v in empty.values())   # NaN where nothing applies
+
+
 def test_corrupt_claim_changes_exactly_one_number_never_the_modulus():
     import random
     rng = random.Random(0)

@@ -1,4 +1,5 @@
-"""vtkit.distill: learning-potential scores against an independent reference; band selection on built frames."""
+"""vtkit.distill: rejection sampling keeps only verified, distinct traces (records for SFT); learning-potential
+scores against an independent reference; band selection on built frames; the band figure."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vtkit import distill, models
+from vtkit import distill, evaluation, models, tasks
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +132,64 @@ def test_select_band_errors():
     bad.loc[0, "lp"] = np.nan
     with pytest.raises(ValueError, match="no 'lp' score"):
         distill.select_band(bad)
+
+
+# ----------------------------------------------------------------------------- collection and figure
+
+
+def test_collect_keeps_only_verified_distinct_traces(monkeypatch):
+    recs = [dict(r) for r in tasks.make("math", 3, seed=0, difficulty=1, mod=7)]
+    right, wrong = recs[0]["solutions"][0], "<think>\nguess\n</think>\nThe answer is \\boxed{99}."
+    texts = [[right, right, wrong], [wrong, wrong, wrong], [recs[2]["solutions"][0], wrong, "<think>\nno end"]]
+    assert [evaluation.grade_one(r, t[0]) for r, t in zip(recs, texts)] == [True, False, True]
+
+    def fake_generate(model, tok, prompts, n, **kw):  # scripted samples, real grading
+        assert prompts == [r["prompt"] for r in recs]
+        return [{"prompt_index": p, "sample_index": s, "text": texts[p][s], "n_tokens": 10 + s,
+                 "truncated": texts[p][s].endswith("no end")} for p in range(len(prompts)) for s in range(n)]
+
+    monkeypatch.setattr(distill, "generate", fake_generate)
+    df, rep = distill.collect_verified(None, None, recs, n=3, source="math")
+    assert rep == {"n_prompts": 3, "n_samples": 9, "n_correct": 3, "n_distinct": 2, "n_prompts_with_trace": 2}
+    assert list(df["id"]) == [recs[0]["id"], recs[2]["id"]] and set(df["source"]) == {"math"}
+    assert list(df["completion"]) == [right, recs[2]["solutions"][0]] and list(df["n_tokens"]) == [10, 10]
+    out = distill.to_records(df)
+    assert out[0] == {"id": recs[0]["id"], "domain": "math", "prompt": recs[0]["prompt"], "solutions": [right]}
+    with pytest.raises(ValueError, match="n must be"):
+        distill.collect_verified(None, None, recs, n=0)
+    with pytest.raises(ValueError, match="need columns"):
+        distill.to_records(df.drop(columns=["completion"]))
+    empty, rep0 = distill.collect_verified(None, None, [], n=2)
+    assert empty.empty and rep0["n_samples"] == 0 and list(empty.columns) == list(df.columns)
+
+
+def test_collect_truncated_correct_samples_are_dropped(monkeypatch):
+    """A sample that reached max_new_tokens is never kept, even when its answer verifies."""
+    recs = [dict(r) for r in tasks.make("math", 1, seed=1, difficulty=1)]
+
+    def fake_generate(model, tok, prompts, n, **kw):
+        return [{"prompt_index": 0, "sample_index": s, "text": recs[0]["solutions"][0], "n_tokens": 9,
+                 "truncated": s == 0} for s in range(n)]
+
+    monkeypatch.setattr(distill, "generate", fake_generate)
+    df, rep = distill.collect_verified(None, None, recs, n=2)
+    assert rep["n_correct"] == 1 and rep["n_distinct"] == 1 and len(df) == 1
+
+
+def test_collect_from_a_real_model_runs_the_verifier():
+    model, tok = models.load("tiny-25k", seed=0)
+    recs = [dict(r) for r in tasks.make("stem", 2, seed=0, difficulty=1)]
+    df, rep = distill.collect_verified(model, tok, recs, n=2, max_new_tokens=8)
+    assert rep["n_samples"] == 4 and rep["n_correct"] == len(df) == 0  # an untrained model answers nothing
+    assert list(df.columns) == ["id", "domain", "prompt", "completion", "n_tokens", "source"]
+
+
+def test_plot_band_marks_every_reason(tmp_path):
+    rows = [{"domain": d, "n_tokens": 4 + i, "lp": (i * 7 % 11) / 10} for d in ("math", "code") for i in range(30)]
+    mask = distill.band_mask(pd.DataFrame(rows), n_length_buckets=2, min_tokens=8, low_q=0.3, high_q=0.9)
+    assert set(mask["reason"]) == set(distill.REASONS) == {"kept", "below_band", "outlier", "short"}
+    fig = distill.plot_band(mask, tmp_path / "band")
+    assert (tmp_path / "band.png").stat().st_size > 0 and (tmp_path / "band.pdf").exists()
+    assert [ax.get_title() for ax in fig.axes] == ["code", "math"]
+    with pytest.raises(ValueError, match="band_mask"):
+        distill.plot_band(pd.DataFrame(rows))

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from vtkit import evalsets, experiment, notebook, presets, protocols
+from vtkit import evalsets, evaluation, experiment, notebook, presets
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"evaluate": ROOT / "notebooks/evaluate.ipynb", "clr": ROOT / "notebooks/06_clr.ipynb"}
-RUN_PARAMS = {"preset", "out_dir", "seed", "workers"}   # not preset settings
+RUN_PARAMS = {"preset", "out_dir", "seed", "workers", "overrides"}   # not preset settings
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))
@@ -26,10 +26,12 @@ def test_every_none_parameter_has_a_preset_value_at_every_scale(section):
 def test_preset_protocols_and_task_sets_exist():
     for preset in presets.PRESETS:
         ev = presets.resolve(preset, "evaluate")
-        assert ev["protocol"] is None or ev["protocol"] in protocols.NAMES
+        assert ev["protocol"] is None or ev["protocol"] in evaluation.NAMES
         for name in ev["tasks"]:
             assert name in ("math", "code", "stem", "knowledge") or name.startswith("gym:") \
                 or name in evalsets.NAMES, name
+            # every task set has a protocol evaluation.task_set would default to
+            assert name.startswith("gym:") or evaluation.DEFAULT_PROTOCOL[name] in evaluation.NAMES, name
         c = presets.resolve(preset, "clr")
         assert 1 <= min(c["K"]) and c["M"] >= 1 and c["R"] >= 1
     paper = presets.resolve("paper", "clr")
@@ -45,11 +47,12 @@ def test_vibethinker_eval_experiment_plans_every_benchmark_at_its_protocol(tmp_p
                         "livecodebench", "gpqa_diamond", "ifeval"}
     assert set(got) <= set(evalsets.NAMES)
     for bench, proto in got.items():
-        p = protocols.get(proto)                     # exists, and grades the benchmark's domain
+        p = evaluation.get(proto)                     # exists, and grades the benchmark's domain
         want = {"livecodebench": "code", "gpqa_diamond": "stem", "ifeval": "ifeval",
                 "ifbench": "ifeval"}.get(bench, "math")
         assert p.domain == want, (bench, proto)
-    assert got["imo_answerbench"] == "imo-answerbench" and protocols.get("imo-answerbench").n == 16
+        assert proto == evaluation.DEFAULT_PROTOCOL[bench], (bench, proto)   # task_set's default agrees
+    assert got["imo_answerbench"] == "imo-answerbench" and evaluation.get("imo-answerbench").n == 16
     for r in runs:
         params = r.stages[0].params
         assert params["preset"] == "paper" and params["out_dir"].startswith(str(tmp_path))

@@ -179,6 +179,19 @@ def test_pipeline_unknown_parameter_lists_each_stage(tmp_path):
         load(tmp_path, PIPE + "grid: {write.model_dir: [a]}\n")
 
 
+def test_report_key_names_metrics_and_stages(tmp_path):
+    exp = load(tmp_path, PIPE + "report: {metrics: [read_chars], headline: {write: [written_chars]}}\n")
+    assert exp.report == {"metrics": ["read_chars"], "headline": {"write": ["written_chars"]}}
+    assert [r.run_id for r in xp.plan(exp, tmp_path)] == [r.run_id for r in xp.plan(load(tmp_path, PIPE), tmp_path)]
+    assert load(tmp_path, PIPE).report == {}
+    with pytest.raises(xp.ExperimentError, match="report.headline names stage 'wirte' \\(did you mean 'write'\\?\\)"):
+        load(tmp_path, PIPE + "report: {headline: {wirte: [a]}}\n")
+    with pytest.raises(xp.ExperimentError, match="report.metrics must be a non-empty list of metric names"):
+        load(tmp_path, PIPE + "report: {metrics: accuracy}\n")
+    with pytest.raises(xp.ExperimentError, match="report: unknown key\\(s\\) 'metric'"):
+        load(tmp_path, PIPE + "report: {metric: [a]}\n")
+
+
 def test_cli_dry_run_and_help(tmp_path, capsys):
     path = write(tmp_path, f"name: d\nnotebook: {METRICS}\ngrid: {{x: [1.0, 2.0]}}\n")
     assert cli.main(["sweep", str(path), "--dry-run", "--out", str(tmp_path / "runs")]) == 0

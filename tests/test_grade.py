@@ -136,3 +136,24 @@ def test_math_and_livecodebench_responses(tmp_path):
             for r in lcb]
     m = grade.grade("livecodebench", write_jsonl(tmp_path / "l.jsonl", rows), data=FIX / "livecodebench")
     assert m["n_items"] == len(lcb) and 0 < m["mean@1"] < 1 and "sandbox_isolated" in m
+
+
+def test_code_scores_record_isolation_and_presets_exist():
+    from vtkit import evaluation
+    recs = [dict(r) for r in evalsets.load("humaneval")][:2]
+    meta = [json.loads(r["meta"]) for r in recs]
+    gens = [{"prompt_index": i, "sample_index": 0, "prompt": r["prompt"], "n_tokens": 0, "truncated": False,
+             "text": f"```python\n{m['completion_prefix']}{m['canonical_solution'] if i == 0 else '    return None'}\n```"}
+            for i, (r, m) in enumerate(zip(recs, meta))]
+    res = evaluation.score(recs, gens, "humaneval")
+    assert res["greedy_acc"] == 0.5 and res["sandbox_isolated"] == float(all(s["isolated"] for s in res.samples))
+    assert evaluation.get("humaneval").timeout_s == 3.0 and evaluation.get("mbpp").domain == "code"
+
+
+def test_make_prompts_records_score_as_ifeval():
+    from vtkit import evaluation, instructions
+    ds = [dict(r) for r in instructions.make_prompts(3, seed=0)]
+    gens = [{"prompt_index": i, "sample_index": 0, "prompt": r["prompt"], "text": r["solutions"][0], "n_tokens": 0,
+             "truncated": False} for i, r in enumerate(ds)]
+    res = evaluation.score(ds, gens, evaluation.get("ifeval", n=1))
+    assert res["prompt_level_strict_acc"] == 1.0 and res["inst_level_loose_acc"] == 1.0

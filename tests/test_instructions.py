@@ -222,17 +222,14 @@ def test_language_detection_is_deterministic():
 
 def test_one_record_schema_for_make_prompts_and_ifeval_loader():
     from vtkit import evalsets
+    from vtkit.evaluation import instruction_fields
     row = ins.make_prompts(1, seed=0)[0]
-    ids, kws = ins.constraints(row)
-    assert ids == row["instruction_id_list"] and kws == json.loads(row["kwargs"])
-    assert json.loads(row["meta"])["instruction_id_list"] == ids
+    meta = json.loads(row["meta"])
+    assert meta["instruction_id_list"] == row["instruction_id_list"] and meta["kwargs"] == json.loads(row["kwargs"])
+    assert instruction_fields(row) == instruction_fields({"id": row["id"], "meta": row["meta"]})
     rec = evalsets.load("ifeval", path=ins_data_path())[0]
-    ids2, kws2 = ins.constraints(rec)
-    assert ids2 == json.loads(rec["meta"])["instruction_id_list"] and len(kws2) == len(ids2)
-    old = {"id": "x", "instruction_id_list": ["punctuation:no_comma"], "kwargs": "[{}]", "meta": "{}"}
-    assert ins.constraints(old) == (["punctuation:no_comma"], [{}])
-    with pytest.raises(KeyError, match="no instruction_id_list"):
-        ins.constraints({"id": "y", "meta": "{}"})
+    ids, kws = instruction_fields(rec)
+    assert ids == json.loads(rec["meta"])["instruction_id_list"] and len(kws) == len(ids)
 
 
 def ins_data_path():

@@ -104,3 +104,12 @@ def test_missing_or_misaligned_columns_raise():
         code_tests_reward([GOOD_CODE])
     with pytest.raises(ValueError, match="2 values for 1 completions"):
         accuracy_reward([GOOD], answer=["1", "2"])
+
+
+def test_accuracy_grades_instruction_rows_through_evaluation():
+    from vtkit.instructions import make_prompts
+    ds = make_prompts(2, seed=0)
+    comps = [ds[0]["solutions"][0], "<think>x</think>\nnothing asked for"]
+    got = accuracy_reward(comps, answer=ds["answer"], domain=ds["domain"],
+                          instruction_id_list=ds["instruction_id_list"], kwargs=ds["kwargs"])
+    assert got == [1.0, 0.0]

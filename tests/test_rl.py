@@ -123,13 +123,22 @@ def style(completions, **_):
     return [0.1 * (len(c[0]["content"]) % 5) for c in completions]
 
 
+OUT = ""   # trainer output folder: set per test to a pytest tmp_path (_trainer_out)
+
+
+@pytest.fixture(autouse=True)
+def _trainer_out(tmp_path):
+    global OUT
+    OUT = str(tmp_path / "trainer")
+
+
 PROMPTS = datasets.Dataset.from_list(
     [{"prompt": [{"role": "user", "content": f"what is {i} plus {i % 4}?"}]} for i in range(32)])
 
 
 def _train(tiny, trainer_cls, config_cls, max_steps=2, reward_funcs=(accuracy,), **extra):
     model, tok = copy.deepcopy(tiny[0]), tiny[1]
-    kw = dict(output_dir="/tmp/vtkit_test_rl", bf16=False, use_cpu=True, gradient_checkpointing=False,
+    kw = dict(output_dir=OUT, bf16=False, use_cpu=True,
               per_device_train_batch_size=8, num_generations=4, max_completion_length=12, report_to="none",
               seed=0, max_steps=max_steps, logging_steps=1, learning_rate=1e-2, save_strategy="no",
               disable_tqdm=True)
@@ -150,7 +159,7 @@ def test_lambda_zero_equals_grpo_exactly(tiny):
     tm, mm = _train(tiny, MGPOTrainer, MGPOConfig, reward_funcs=(accuracy, style), mgpo_lambda=0.0,
                     mgpo_accuracy_reward="accuracy", **extra)
     assert len(_losses(tg)) == 3 and _losses(tg) == _losses(tm)
-    assert any(l != 0 for l in _losses(tg))
+    assert any(loss != 0 for loss in _losses(tg))
     for (name, a), b in zip(mg.state_dict().items(), mm.state_dict().values()):
         assert torch.equal(a, b), name
     assert not all(torch.equal(a, b) for a, b in zip(tiny[0].state_dict().values(), mg.state_dict().values()))
@@ -224,7 +233,7 @@ def _patch_parent(monkeypatch, fake):
 
 
 def _bare_trainer(tiny, **cfg):
-    kw = dict(output_dir="/tmp/vtkit_test_rl", bf16=False, use_cpu=True, per_device_train_batch_size=3,
+    kw = dict(output_dir=OUT, bf16=False, use_cpu=True, per_device_train_batch_size=3,
               num_generations=2, generation_batch_size=6, max_completion_length=8, report_to="none", seed=0)
     kw.update(cfg)
     t = MGPOTrainer(model=copy.deepcopy(tiny[0]), reward_funcs=[style, accuracy], args=MGPOConfig(**kw),
@@ -296,9 +305,9 @@ def test_long2short_in_real_training_keeps_group_means(tiny):
 
 def test_config_and_trainer_errors(tiny):
     with pytest.raises(ValueError, match="mgpo_accuracy_reward"):
-        MGPOConfig(output_dir="/tmp/vtkit_test_rl", use_cpu=True, mgpo_lambda=1.0, report_to="none")
+        MGPOConfig(output_dir=OUT, use_cpu=True, mgpo_lambda=1.0, report_to="none")
     with pytest.raises(ValueError, match="mgpo_lambda"):
-        MGPOConfig(output_dir="/tmp/vtkit_test_rl", use_cpu=True, mgpo_lambda=-1.0, report_to="none")
+        MGPOConfig(output_dir=OUT, use_cpu=True, mgpo_lambda=-1.0, report_to="none")
     with pytest.raises(ValueError, match="not one of this trainer's reward functions"):
         _bare_trainer(tiny, mgpo_lambda=1.0, mgpo_accuracy_reward="acc")
 
@@ -315,11 +324,8 @@ def test_filter_solvable_drops_zero_and_one(monkeypatch):
         return [{"prompt_index": i, "sample_index": j, "text": "ok" if j < n_right[i] else "no",
                  "n_tokens": 1, "truncated": False} for i in range(len(prompts)) for j in range(n)]
 
-    import sys
-    import types
-    fake_mod = types.ModuleType("vtkit.generate")
-    fake_mod.generate = fake_generate
-    monkeypatch.setitem(sys.modules, "vtkit.generate", fake_mod)
+    from vtkit import generate
+    monkeypatch.setattr(generate, "generate", fake_generate)
     kept, rep = rl.filter_solvable(None, None, ds, n_rollouts=4, grade_fn=lambda rec, c: c == "ok", seed=3)
     assert kept["id"] == ["q2", "q3", "q4"]
     assert {k: rep[k] for k in ("n_in", "n_all_correct", "n_all_wrong", "n_kept")} == \

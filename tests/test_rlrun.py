@@ -35,39 +35,9 @@ def test_prompt_rows_keep_reward_columns():
         rlrun.to_prompt_rows([])
 
 
-def test_make_tasks_per_domain_spec():
-    got = rlrun.make_tasks({"math": {"difficulty": [1, 2], "mod": 7}, "stem": {}}, {"math": 3, "stem": 2}, split="test")
-    assert [len(got["math"]), len(got["stem"])] == [3, 2]
-    assert got["math"] == [dict(r) for r in tasks.make("math", 3, difficulty=(1, 2), mod=7, split="test")]
-    with pytest.raises(ValueError, match="non-empty dict"):
-        rlrun.make_tasks({}, 3)
-
-
-def test_grade_texts_per_domain():
-    recs = [dict(r) for d in ("math", "stem", "code") for r in tasks.make(d, 2, seed=1, difficulty=1)]
-    right = [r["solutions"][0] for r in recs]
-    wrong = ["<think>\nno idea\n</think>\nThe answer is \\boxed{zzz}."] * len(recs)
-    assert rlrun.grade_texts(recs, right) == [True] * 6  # the code rows run their tests in the sandbox
-    assert rlrun.grade_texts(recs, wrong) == [False] * 6
-    with pytest.raises(ValueError, match="one text per record"):
-        rlrun.grade_texts(recs, right[:2])
-
-
-def test_instruction_pass_rates(monkeypatch):
-    from vtkit import generate, instructions
-    ds = instructions.make_prompts(4, seed=0, n_constraints=(2, 2))
-    texts = [ds[0]["solutions"][0], ds[1]["solutions"][0], "<think>\nhmm\n</think>\n", ds[3]["solutions"][0]]
-    monkeypatch.setattr(generate, "generate", lambda m, t, prompts, **kw: [
-        {"prompt_index": i, "sample_index": 0, "text": x, "n_tokens": 5} for i, x in enumerate(texts)])
-    r = rlrun.instruction_pass_rates(None, None, ds, n_boot=200)
-    assert r["correct"] == [True, True, False, True] and r["accuracy"] == 0.75
-    assert r["inst_per_item"] == [1.0, 1.0, 0.0, 1.0] and r["inst"] == 0.75 and r["lo"] <= 0.75 <= r["hi"]
-    with pytest.raises(ValueError, match="instruction_id_list"):
-        rlrun.instruction_pass_rates(None, None, [{"prompt": "hi", "instruction_id_list": []}])
-
-
-def test_heldout_accuracy_greedy_and_sampled(monkeypatch):
-    from vtkit import generate
+def test_heldout_greedy_and_sampled(monkeypatch):
+    """The held-out checks RL runs (vtkit.evaluation): greedy_acc, or mean@n of n samples at T."""
+    from vtkit import evaluation, generate
     recs = [dict(r) for r in tasks.make("math", 2, seed=0, difficulty=1, mod=7)]
     wrong = "<think>\nx\n</think>\nThe answer is \\boxed{99}."
     script = {0: [recs[0]["solutions"][0], wrong], 1: [wrong, wrong]}
@@ -75,49 +45,69 @@ def test_heldout_accuracy_greedy_and_sampled(monkeypatch):
 
     def fake(m, t, prompts, n, temperature, **kw):
         seen.update(n=n, temperature=temperature)
-        return [{"prompt_index": p, "sample_index": s, "text": script[p][s], "n_tokens": 3 + s}
-                for p in range(len(prompts)) for s in range(n)]
+        return [{"prompt_index": p, "sample_index": s, "prompt": prompts[p], "text": script[p][s], "n_tokens": 3 + s,
+                 "truncated": False} for p in range(len(prompts)) for s in range(n)]
 
     monkeypatch.setattr(generate, "generate", fake)
-    g = rlrun.heldout_accuracy(None, None, recs, n_boot=100)
-    assert seen == {"n": 1, "temperature": 0.0} and g["correct"] == [True, False] and g["accuracy"] == 0.5
-    s = rlrun.heldout_accuracy(None, None, recs, n=2, temperature=1.0, n_boot=100)
-    assert s["correct"] == [0.5, 0.0] and s["accuracy"] == 0.25 and s["mean_tokens"] == 3.5
-    assert 0.0 <= s["lo"] <= 0.25 <= s["hi"] <= 0.5
+    g = evaluation.evaluate((None, None), recs, evaluation.sampled(1, 0.0, n_boot=100))
+    assert seen == {"n": 1, "temperature": 0.0} and g.per_item["score"] == [1.0, 0.0]
+    assert g.headline == "greedy_acc" and g.acc == 0.5 and "mean@1" not in g
+    s = evaluation.evaluate((None, None), recs, evaluation.sampled(2, 1.0, n_boot=100))
+    assert s.per_item["score"] == [0.5, 0.0] and s.headline == "mean@2" and s.acc == 0.25 and s["mean_tokens"] == 3.5
+    assert 0.0 <= s["mean@2_lo"] <= 0.25 <= s["mean@2_hi"] <= 0.5
     with pytest.raises(ValueError, match="greedy"):
-        rlrun.heldout_accuracy(None, None, recs, n=2, temperature=0.0)
+        evaluation.Protocol("x", "auto", n=2, temperature=0.0)
+
+
+def test_instruction_pass_rates(monkeypatch):
+    from vtkit import evaluation, generate, instructions
+    ds = instructions.make_prompts(4, seed=0, n_constraints=(2, 2))
+    texts = [ds[0]["solutions"][0], ds[1]["solutions"][0], "<think>\nhmm\n</think>\n", ds[3]["solutions"][0]]
+    monkeypatch.setattr(generate, "generate", lambda m, t, prompts, **kw: [
+        {"prompt_index": i, "sample_index": 0, "prompt": prompts[i], "text": x, "n_tokens": 5, "truncated": False}
+        for i, x in enumerate(texts)])
+    r = evaluation.evaluate((None, None), ds, evaluation.sampled(1, 0.0, n_boot=200))
+    assert r.per_item["score"] == [1.0, 1.0, 0.0, 1.0] and r.headline == "prompt_level_strict_acc"
+    assert r.acc == 0.75 and r["inst_level_strict_acc"] == 0.75 and r.per_item["inst_level_strict"] == [1, 1, 0, 1]
+    lo, hi = r.interval
+    assert lo <= 0.75 <= hi
+    with pytest.raises(ValueError, match="instruction_id_list"):
+        evaluation.evaluate((None, None), [{"id": "x", "domain": "instruct", "prompt": "hi", "instruction_id_list": []}],
+                            evaluation.GREEDY)
 
 
 def test_constrained_prompts_subset():
     from vtkit import instructions
     ids = ["change_case:english_capital", "startend:quotation"]
-    a = rlrun.constrained_prompts(6, 0, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:3])
-    assert a.to_list() == rlrun.constrained_prompts(6, 0, instruction_ids=ids,
-                                                    base_tasks=instructions.BASE_TASKS[:3]).to_list()
+    a = instructions.constrained_prompts(6, 0, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:3])
+    assert a.to_list() == instructions.constrained_prompts(6, 0, instruction_ids=ids,
+                                                           base_tasks=instructions.BASE_TASKS[:3]).to_list()
     assert all(set(x) <= set(ids) and len(x) == 1 for x in a["instruction_id_list"])
     assert all(any(p.startswith(b) for b in instructions.BASE_TASKS[:3]) for p in a["prompt"])
-    u = rlrun.constrained_prompts(6, 1, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:3], unique=True)
+    u = instructions.constrained_prompts(6, 1, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:3], unique=True)
     assert len(set(u["prompt"])) == 6
     with pytest.raises(ValueError, match="found only"):  # 2 requests x 2 types: only 4 distinct prompts exist
-        rlrun.constrained_prompts(5, 0, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:2], unique=True,
-                                  max_rounds=5)
+        instructions.constrained_prompts(5, 0, instruction_ids=ids, base_tasks=instructions.BASE_TASKS[:2], unique=True,
+                                         max_rounds=5)
     with pytest.raises(ValueError, match="unknown instruction ids"):
-        rlrun.constrained_prompts(2, 0, instruction_ids=["no:such"])
+        instructions.constrained_prompts(2, 0, instruction_ids=["no:such"])
 
 
 def test_paired_gain():
-    g = rlrun.paired_gain([False, False, True, True], [True, False, True, True], n_boot=200)
-    assert g["gain"] == 0.25 and g["lo"] <= 0.25 <= g["hi"] and g["lo"] >= 0
-    same = rlrun.paired_gain([True, False], [True, False])
-    assert same == {"gain": 0.0, "lo": 0.0, "hi": 0.0}
+    from vtkit.evaluation import paired_gain
+    g = paired_gain([False, False, True, True], [True, False, True, True], n_boot=200)
+    assert g["gain"] == 0.25 and g["gain_lo"] <= 0.25 <= g["gain_hi"] and g["gain_lo"] >= 0
+    assert paired_gain([True, False], [True, False]) == {"gain": 0.0, "gain_lo": 0.0, "gain_hi": 0.0}
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_gain([True], [True, False])
 
 
 def test_step_log_merges_trl_history_and_evals():
     hist = [{"step": 1, "loss": 0.1, "reward": 0.5, "mgpo/weight_mean": 0.9, "completions/mean_length": 7.0},
             {"step": 2, "loss": 0.2, "reward": 0.25, "mgpo/weight_min": float("nan")},
             {"step": 2, "train_loss": 0.15}]
-    evals = [{"step": 0, "accuracy": 0.1, "lo": 0.0, "hi": 0.3, "mean_tokens": 9.0},
-             {"step": 2, "accuracy": 0.2, "lo": 0.1, "hi": 0.4, "mean_tokens": 8.0}]
+    evals = [{"step": 0, "acc": 0.1, "lo": 0.0, "hi": 0.3, "mean_tokens": 9.0},
+             {"step": 2, "acc": 0.2, "lo": 0.1, "hi": 0.4, "mean_tokens": 8.0}]
     rows = rlrun.step_log(hist, evals, "math", step_offset=10)
     assert [r["global_step"] for r in rows] == [10, 11, 12] and rows[0] == {
         "phase": "math", "step": 0, "global_step": 10, "heldout_acc": 0.1, "heldout_lo": 0.0, "heldout_hi": 0.3,
@@ -142,7 +132,8 @@ def test_run_phase_logs_evaluates_and_saves(tiny, tmp_path):
     held = list(tasks.make("math", 3, seed=0, difficulty=1, split="test"))
     res = _phase(tiny, tmp_path, "a", heldout=held)
     assert [e["step"] for e in res.evals] == [0, 2, 3]  # before, every 2 steps, after the last
-    assert res.before is res.evals[0] and res.after is res.evals[-1] and res.after["n"] == 3
+    assert res.before.acc == res.evals[0]["acc"] and res.after.acc == res.evals[-1]["acc"]
+    assert res.after["n_items"] == 3 and res.before.headline == "greedy_acc"  # greedy by default
     train_rows = [s for s in res.steps if "loss" in s]
     assert [s["step"] for s in train_rows] == [1, 2, 3]
     for s in train_rows:  # lambda = 2: every weight in [2^-2, 1], the min no larger than the mean
@@ -152,12 +143,23 @@ def test_run_phase_logs_evaluates_and_saves(tiny, tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), m2.parameters()))
     assert not any(torch.equal(p, q) for p, q in zip(res.model.parameters(), tiny[0].parameters()))
     met = res.metrics()
-    assert met["math/steps"] == 3 and met["math/before"] == res.before["accuracy"]
-    assert met["math/gain"] == res.after["accuracy"] - res.before["accuracy"]
+    assert met["math/steps"] == 3 and met["math/heldout_start"] == res.before.acc
+    assert met["math/heldout_end"] == res.after.acc and met["math/n_heldout"] == 3
+    assert met["math/heldout_gain"] == pytest.approx(res.after.acc - res.before.acc)
+    assert met["math/heldout_gain_lo"] <= met["math/heldout_gain"] <= met["math/heldout_gain_hi"]
     # the held-out probe never changes training: same weights as a run without it
     bare = _phase(tiny, tmp_path, "b")
     assert bare.evals == [] and bare.before is None
     assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), bare.model.parameters()))
+
+
+def test_run_phase_tensorboard_events(tiny, tmp_path, monkeypatch):
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)
+    _phase(tiny, tmp_path, "tb", report_to="tensorboard")
+    events = list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0   # the trainer's scalars, under the run's folder
+    with pytest.raises(ValueError, match="unknown tracker"):
+        _phase(tiny, tmp_path, "bad", report_to="tensorbord")
 
 
 def test_run_phase_warmup_ramps_the_learning_rate(tiny, tmp_path):
@@ -187,24 +189,25 @@ def test_sft_start_is_cached(tmp_path, monkeypatch):
     from vtkit import train
     monkeypatch.setenv("VTKIT_CACHE", str(tmp_path))
     kw = dict(data={"math": {"n": 4, "difficulty": 1, "mod": 7}}, epochs=3, lr=1e-3, batch_size=4)
-    m1, _, p1 = rlrun.sft_start("tiny-25k", **kw)
+    m1, _, p1 = train.sft_start("tiny-25k", **kw)
     assert p1.parent == tmp_path / "sft_start" and (p1 / "config.json").exists()
     assert [x.name for x in p1.parent.iterdir()] == [p1.name]  # no temp folders left
     monkeypatch.setattr(train, "sft", lambda *a, **k: pytest.fail("a cached start must not train again"))
-    m2, _, p2 = rlrun.sft_start("tiny-25k", **kw)
+    m2, _, p2 = train.sft_start("tiny-25k", **kw)
     assert p2 == p1 and all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters()))
     fresh, _ = models.load("tiny-25k", seed=0)
     assert not all(torch.equal(a, b) for a, b in zip(m1.parameters(), fresh.parameters()))  # it did train
 
 
 def test_preset_start_sft_or_plain_model(monkeypatch):
-    m, _, what = rlrun.preset_start({"model": "tiny-25k", "start_data": None}, seed=3)
+    from vtkit import train
+    m, _, what = train.preset_start({"model": "tiny-25k", "start_data": None}, seed=3)
     fresh, _ = models.load("tiny-25k", seed=3)
     assert what == "tiny-25k" and all(torch.equal(a, b) for a, b in zip(m.parameters(), fresh.parameters()))
     calls = []
-    monkeypatch.setattr(rlrun, "sft_start", lambda *a, **k: calls.append((a, k)) or ("M", "T", "/cache/x"))
+    monkeypatch.setattr(train, "sft_start", lambda *a, **k: calls.append((a, k)) or ("M", "T", "/cache/x"))
     cfg = {"model": "tiny-25k", "start_data": {"math": {"n": 5}}, "start_epochs": 2, "start_lr": 1e-3}
-    m, t, what = rlrun.preset_start(cfg, seed=3)
+    m, t, what = train.preset_start(cfg, seed=3)
     assert (m, t) == ("M", "T") and "/cache/x" in what and "{'math': 5}" in what
     assert calls == [(("tiny-25k", {"math": {"n": 5}}), {"epochs": 2, "lr": 1e-3, "seed": 0})]  # one shared start
 

@@ -269,10 +269,11 @@ def test_big_output_and_memory_within_the_default_limits_pass(isolate, monkeypat
 def test_one_default_memory_limit():
     import inspect
 
-    from vtkit import protocols
+    from vtkit import evaluation, rewards
     assert S.MEMORY_MB == 1024
     assert inspect.signature(S.run_tests).parameters["memory_mb"].default == S.MEMORY_MB
-    assert protocols.Protocol.memory_mb == S.MEMORY_MB
+    assert evaluation.Protocol.memory_mb == rewards.CODE_MEMORY_MB == S.MEMORY_MB
+    assert inspect.signature(evaluation.grade).parameters["memory_mb"].default == S.MEMORY_MB
 
 
 def test_runs_in_one_sandbox_do_not_see_each_other():

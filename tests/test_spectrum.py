@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from vtkit import models, spectrum, tasks
+from vtkit import evaluation, models, spectrum, tasks
 
 
 @pytest.fixture(scope="module")
@@ -106,9 +106,9 @@ def test_stage2_filter_with_a_real_reference_model():
 
 
 def test_error_rates_grade_each_rollout():
-    # grade_many is what error_rates counts with: a right and a wrong completion per record
+    # vtkit.evaluation.grade is what error_rates counts with: a right and a wrong completion per record
     recs = [_rec(0, [], answer="5"), _rec(1, [], answer="7")]
-    ok = spectrum.grade_many([recs[0], recs[0], recs[1]], [_sol(5), _sol(6), _sol(7)])
+    ok = spectrum._grade([recs[0], recs[0], recs[1]], [_sol(5), _sol(6), _sol(7)])
     assert ok == [True, False, True]
 
 
@@ -116,29 +116,34 @@ def test_error_rates_grade_each_rollout():
 
 def test_distinct_valid_normalises_whitespace_only():
     texts = ["a  b\n c", "a b c", " a b c ", "a b C", "x"]
-    assert spectrum.distinct_valid(texts, [True, True, True, True, False]) == 2
-    assert spectrum.distinct_valid(texts, [False] * 5) == 0
+    assert evaluation.distinct_valid(texts, [True, True, True, True, False]) == 2
+    assert evaluation.distinct_valid(texts, [False] * 5) == 0
+    assert all(evaluation.distinct_valid([t, spectrum.normalize_ws(t)], [True, True]) == 1 for t in texts)
 
 
-def test_summarize_pass_and_distinct():
-    graded = {"g": [{"id": "a", "texts": ["s1", "s1 ", "s2", "w"], "correct": [True, True, True, False]},
-                    {"id": "b", "texts": ["w", "w", "w", "w"], "correct": [False] * 4}]}
-    s = spectrum.summarize(graded, n_boot=50)["g"]
-    assert s["n_items"] == 2 and s["k"] == 4
-    assert s["pass@1"] == pytest.approx(0.375) and s["pass@k"] == pytest.approx(0.5)
-    assert s["distinct"] == pytest.approx(1.0)   # (2 + 0) / 2
-    assert s["distinct_lo"] <= s["distinct"] <= s["distinct_hi"]
+def test_score_mean_pass_and_distinct(monkeypatch):
+    from vtkit import generate
+    groups = {"g": [_rec(0, [], answer="5"), _rec(1, [], answer="7")]}
+    script = [[_sol(5), _sol(5) + " ", "<think>\nother way\n</think>\n\\boxed{5}", _sol(6)], [_sol(6)] * 4]
+    monkeypatch.setattr(generate, "generate", lambda m, t, prompts, n, **kw: [
+        {"prompt_index": i, "sample_index": j, "prompt": p, "text": script[i][j], "n_tokens": 3, "truncated": False}
+        for i, p in enumerate(prompts) for j in range(n)])
+    s = spectrum.score(None, None, groups, k=4, n_boot=50)["g"]
+    assert s["n_items"] == 2 and s.headline == "mean@4"
+    assert s["mean@4"] == pytest.approx(0.375) and s["pass@4"] == pytest.approx(0.5)
+    assert s["distinct@4"] == pytest.approx(1.0)   # (2 + 0) / 2: the trailing space is no new solution
+    assert s["distinct@4_lo"] <= s["distinct@4"] <= s["distinct@4_hi"]
 
 
 def _rows():
     # checkpoint A: better Pass@K on math, B: more distinct valid solutions; code tied everywhere
     return [
-        {"checkpoint": "A", "index": 0, "group": "math", "distinct": 1.0, "pass@k": 0.9},
-        {"checkpoint": "B", "index": 1, "group": "math", "distinct": 2.0, "pass@k": 0.6},
-        {"checkpoint": "A", "index": 0, "group": "stem", "distinct": 1.0, "pass@k": 0.5},
-        {"checkpoint": "B", "index": 1, "group": "stem", "distinct": 1.0, "pass@k": 0.4},
-        {"checkpoint": "A", "index": 0, "group": "code", "distinct": 0.0, "pass@k": 0.0},
-        {"checkpoint": "B", "index": 1, "group": "code", "distinct": 0.0, "pass@k": 0.0},
+        {"checkpoint": "A", "index": 0, "group": "math", "k": 4, "distinct@4": 1.0, "pass@4": 0.9},
+        {"checkpoint": "B", "index": 1, "group": "math", "k": 4, "distinct@4": 2.0, "pass@4": 0.6},
+        {"checkpoint": "A", "index": 0, "group": "stem", "k": 4, "distinct@4": 1.0, "pass@4": 0.5},
+        {"checkpoint": "B", "index": 1, "group": "stem", "k": 4, "distinct@4": 1.0, "pass@4": 0.4},
+        {"checkpoint": "A", "index": 0, "group": "code", "k": 4, "distinct@4": 0.0, "pass@4": 0.0},
+        {"checkpoint": "B", "index": 1, "group": "code", "k": 4, "distinct@4": 0.0, "pass@4": 0.0},
     ]
 
 
@@ -156,11 +161,11 @@ def test_select_specialists_rules_and_ties():
 def test_score_checkpoints_rows(tmp_path):
     model, tok = models.load("tiny-25k", seed=0)
     path = models.save(model, tok, tmp_path / "checkpoint-1")
-    groups = spectrum.task_groups({"math": {"n": 4, "difficulty": 1, "subdomains": ["add", "mul"]}}, split="validation")
+    groups = tasks.make_groups({"math": {"n": 4, "difficulty": 1, "subdomains": ["add", "mul"]}}, split="validation")
     assert sorted(groups) == ["math/add", "math/mul"] and all(len(v) == 2 for v in groups.values())
     rows = spectrum.score_checkpoints([path], groups, k=2, max_new_tokens=4, n_boot=10)
     assert [(r["group"], r["index"], r["k"]) for r in rows] == [("math/add", 0, 2), ("math/mul", 0, 2)]
-    assert all(r["pass@1"] == r["distinct"] == 0.0 for r in rows)  # untrained: nothing valid
+    assert all(r["mean@2"] == r["distinct@2"] == 0.0 for r in rows)  # untrained: nothing valid
 
 
 # ---------------------------------------------------------------- merging

@@ -139,6 +139,50 @@ jobs: 2
         assert df.loc[(df.run_id == run.run_id) & (df.stage == "read"), "model_dir"].item() == str(run.dir / "write/model")
 
 
+def test_progress_line_names_each_runs_stage():
+    line = sw.progress_line("demo", 7, 20, [("seed=0", "rl", 190.0), ("seed=1", "merge", 45.0)], elapsed=723.0)
+    assert line == "demo: 7/20 stages, 12:03 | seed=0: rl 3:10 | seed=1: merge 0:45"
+    line = sw.progress_line("grid", 3, 12, [("lr=0.1,seed=1", None, 5.0)], failed=1, elapsed=4000.0, unit="runs")
+    assert line == "grid: 3/12 runs, 1 failed, 1:06:40 | lr=0.1,seed=1 0:05"
+    assert sw.progress_line("demo", 0, 20, []) == "demo: 0/20 stages"
+    run = xp.Run("a" * 40, {"stage.mgpo_lambda": 0.5, "seed": 1}, Path("."), [])
+    assert sw.run_label(run) == "mgpo_lambda=0.5,seed=1"
+    assert sw.run_label(xp.Run("r" * 40, {}, Path("."), [])) == "r" * 27 + "~"
+
+
+def test_progress_follows_the_stages_of_a_pipeline(tmp_path, mark, monkeypatch, capsys):
+    """The runner's line counts stages and names the stage each run is in, as the workers move on."""
+    exp = xp.load(exp_file(tmp_path, f"""
+name: twostage
+pipeline:
+  - {{name: first, notebook: {METRICS}}}
+  - {{name: second, notebook: {METRICS}}}
+parameters: {{sleep_s: 1.0}}
+grid: {{seed: [0, 1]}}
+jobs: 2
+"""))
+    seen = []
+    real = sw.progress_line
+
+    def record(name, done, total, active, **kw):
+        seen.append((done, total, {(label, stage) for label, stage, _ in active}))
+        return real(name, done, total, active, **kw)
+
+    monkeypatch.setattr(sw, "progress_line", record)
+    monkeypatch.setattr(sw, "POLL_S", 0.1)
+    assert sw.sweep(exp, tmp_path / "runs", progress=True).ok
+    shown = set().union(*(a for _, _, a in seen))
+    assert {("seed=0", "first"), ("seed=0", "second"), ("seed=1", "first"), ("seed=1", "second")} <= shown
+    dones = [d for d, _, _ in seen]
+    assert {t for _, t, _ in seen} == {4} and dones == sorted(dones) and dones[-1] == 4
+    assert any(("seed=0", "second") in a and d in (1, 2, 3) for d, _, a in seen)  # counted while running
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rsplit("\r", 1)[-1].startswith("twostage: 4/4 stages, 0:")
+    assert 3 <= err.count("\r") <= 20  # redrawn when a stage starts or a run ends, not every poll
+    for run in xp.plan(exp, tmp_path / "runs"):  # the worker's last word: finished
+        assert sw.read_stage_status(tmp_path / "runs/twostage/_sweep" / f"{run.run_id}.stage") == (2, None)
+
+
 def test_timeout_kills_kernel_and_children(tmp_path, mark):
     exp = xp.load(exp_file(tmp_path, f"name: slow\nnotebook: {FIX / 'sleeper.ipynb'}\ntimeout_s: 10\n"))
     t0 = time.time()

@@ -3,7 +3,6 @@ multiple solutions, knowledge value sets, the reasoning-gym adapter and the spli
 import json
 import math
 import re
-import time
 
 import pytest
 
@@ -397,12 +396,26 @@ def test_train_and_test_splits_are_disjoint(domain):
 
 # ---------- tokenizer corpus ----------
 
-def test_tokenizer_corpus_fast_deterministic_and_complete():
-    t0 = time.perf_counter()
+def test_tokenizer_corpus_deterministic_and_complete():   # its speed: benchmarks/bench_guards.py
     corpus = T.tokenizer_corpus(100)
-    assert time.perf_counter() - t0 < 2.0
     assert corpus == T.tokenizer_corpus(100)
     text = "\n".join(corpus)
     for marker in ("Work mod 23", "Work mod 7", "```python", ") ", "was born on", "</think>", "\\boxed{"):
         assert marker in text
     assert all(isinstance(t, str) and t for t in corpus)
+
+
+def test_make_groups_per_domain_spec():
+    tasks = T
+    got = tasks.make_groups({"math": {"difficulty": [1, 2], "mod": 7}, "stem": {}}, {"math": 3, "stem": 2}, split="test")
+    assert [len(got["math"]), len(got["stem"])] == [3, 2]
+    assert got["math"] == [dict(r) for r in tasks.make("math", 3, difficulty=(1, 2), mod=7, split="test")]
+    sub = tasks.make_groups({"math": {"n": 5, "difficulty": 1, "subdomains": ["add", "mul"]}})
+    assert {g: len(v) for g, v in sub.items()} == {"math/add": 3, "math/mul": 2}
+    assert {r["subdomain"] for r in sub["math/mul"]} == {"mul"}
+    ins = tasks.make_groups({"instruct": {"n": 2, "n_constraints": [1, 1]}}, split="test")["instruct"]
+    assert len(ins) == 2 and all(len(r["instruction_id_list"]) == 1 for r in ins)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        tasks.make_groups({}, 3)
+    with pytest.raises(ValueError, match="needs `n`"):
+        tasks.make_groups({"math": {}})

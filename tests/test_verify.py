@@ -1,4 +1,4 @@
-"""vtkit.verify: answer/code/choice extraction, math-verify equivalence (also in threads), units, grade()."""
+"""vtkit.verify: answer/code/choice extraction, math-verify equivalence (also in threads), units; grading through vtkit.evaluation."""
 import json
 import threading
 import time
@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from vtkit import verify as V
+from vtkit.evaluation import grade, grade_one
 
 
 # ---- extract_answer --------------------------------------------------------------------------
@@ -149,45 +150,71 @@ def test_parse_quantity():
     assert V.parse_quantity("speed") is None
 
 
-# ---- grade -------------------------------------------------------------------------------------
+# ---- grading (vtkit.evaluation.grade / grade_one: the dispatch moved out of verify) ------------
 
 def rec(domain, answer, tests="", **meta):
     return {"id": "t", "domain": domain, "answer": answer, "tests": tests, "meta": json.dumps(meta)}
 
 
+def test_verify_no_longer_grades():
+    assert not hasattr(V, "grade")    # one dispatcher: vtkit.evaluation.grade
+
+
 def test_grade_dispatches_on_domain():
-    assert V.grade(rec("math", "17"), "<think>4+13</think> \\boxed{17}")
-    assert not V.grade(rec("math", "17"), "<think>\\boxed{17}</think> \\boxed{16}")
-    assert not V.grade(rec("math", "17"), "<think>\\boxed{17}</think>")
-    assert V.grade(rec("gym:basic_arithmetic", "0.5"), "</think>\\boxed{\\frac{1}{2}}")
-    assert V.grade(rec("knowledge", "9 July 1934"), "<think>x</think> \\boxed{9 july 1934.}")
-    assert not V.grade(rec("knowledge", "Caiford"), "<think>x</think> \\boxed{Caifordshire}")
+    assert grade_one(rec("math", "17"), "<think>4+13</think> \\boxed{17}")
+    assert not grade_one(rec("math", "17"), "<think>\\boxed{17}</think> \\boxed{16}")
+    assert not grade_one(rec("math", "17"), "<think>\\boxed{17}</think>")
+    assert grade_one(rec("gym:basic_arithmetic", "0.5"), "</think>\\boxed{\\frac{1}{2}}")
+    assert grade_one(rec("knowledge", "9 July 1934"), "<think>x</think> \\boxed{9 july 1934.}")
+    assert not grade_one(rec("knowledge", "Caiford"), "<think>x</think> \\boxed{Caifordshire}")
+    # knowledge: meta aliases, SQuAD normalisation, the first answer line when nothing is boxed
+    kn = rec("knowledge", "Mars", aliases=["Mars", "the Red Planet"])
+    assert grade_one(kn, "<think>x</think> \\boxed{red planet}") and grade_one(kn, "</think>\n MARS!\nbecause")
+    assert not grade_one(kn, "<think>\\boxed{Mars}</think>\nVenus\nMars")
+    assert not grade_one(kn, "<think>Mars</think>")
     mc = rec("stem", "B", choices=["6 J", "13 J", "24 J", "48 J"])
-    assert V.grade(mc, "<think>x</think> \\boxed{(B)}") and not V.grade(mc, "<think>x</think> \\boxed{C}")
+    assert grade_one(mc, "<think>x</think> \\boxed{(B)}") and not grade_one(mc, "<think>x</think> \\boxed{C}")
+    assert not grade_one(mc, "<think>\\boxed{B}</think> none")
     num = rec("stem", "12 m/s", value=12, unit="m/s")
-    assert V.grade(num, "<think>d/t</think> \\boxed{12 \\mathrm{m/s}}")
-    assert not V.grade(num, "<think>d/t</think> \\boxed{12}")
+    assert grade_one(num, "<think>d/t</think> \\boxed{12 \\mathrm{m/s}}")
+    assert not grade_one(num, "<think>d/t</think> \\boxed{12}")
     code = rec("code", "ref", tests="assert add(2, 3) == 5\n")
-    assert V.grade(code, "<think>sum</think>\n```python\ndef add(a, b):\n    return a + b\n```")
-    assert not V.grade(code, "<think>sum</think>\n```python\ndef add(a, b):\n    return a - b\n```")
-    assert not V.grade(code, "<think>```python\ndef add(a, b):\n    return a + b\n```</think> done")
-    assert V.grade(rec("math", "4"), [{"role": "assistant", "content": "<think>2+2</think>\\boxed{4}"}])
+    assert grade_one(code, "<think>sum</think>\n```python\ndef add(a, b):\n    return a + b\n```")
+    assert not grade_one(code, "<think>sum</think>\n```python\ndef add(a, b):\n    return a - b\n```")
+    assert not grade_one(code, "<think>```python\ndef add(a, b):\n    return a + b\n```</think> done")
+    prefixed = rec("code", "ref", tests="assert add(2, 3) == 5\n", code_prefix="OFFSET = 0\n")
+    assert grade_one(prefixed, "</think>```python\ndef add(a, b):\n    return a + b + OFFSET\n```")
+    assert grade_one(rec("math", "4"), [{"role": "assistant", "content": "<think>2+2</think>\\boxed{4}"}])
 
 
 def test_grade_on_generated_tasks_accepts_every_reference_solution():
     from vtkit import tasks
     for domain in ("math", "stem", "knowledge", "code"):
-        ds = tasks.make(domain, 6, seed=0)
+        ds = [dict(r) for r in tasks.make(domain, 6, seed=0)]
+        recs, texts = [], []
         for r in ds:
             assert r["solutions"], r["id"]
             for s in r["solutions"][:1] if domain == "code" else r["solutions"]:  # code: one run each
-                assert V.grade(r, s), (r["id"], s)
-            truncated = r["solutions"][0].split("</think>")[0]  # cut before the think part closes
-            assert not V.grade(r, truncated), r["id"]
+                recs.append(r), texts.append(s)
+        assert all(g["correct"] for g in grade(recs, texts)), domain
+        truncated = [r["solutions"][0].split("</think>")[0] for r in ds]  # cut before the think part closes
+        assert not any(g["correct"] for g in grade(ds, truncated)), domain
 
 
 def test_grade_errors_name_the_missing_field():
-    with pytest.raises(ValueError, match="'answer'"):
-        V.grade({"domain": "math"}, "\\boxed{1}")
+    with pytest.raises(ValueError, match="'domain'"):
+        grade_one({"answer": "1"}, "\\boxed{1}")
     with pytest.raises(ValueError, match="meta is not valid JSON"):
-        V.grade({"domain": "stem", "answer": "A", "meta": "{oops"}, "\\boxed{A}")
+        grade_one({"domain": "stem", "answer": "A", "meta": "{oops"}, "\\boxed{A}")
+
+
+def test_grade_names_a_missing_answer():
+    with pytest.raises(ValueError, match="'answer'"):
+        grade_one({"domain": "math"}, "\\boxed{1}")
+
+
+def test_grade_knowledge_accepts_a_dict_meta():
+    r = {"id": "k", "domain": "knowledge", "answer": "Mars", "meta": {"aliases": ["Mars", "Red Planet"]}}
+    assert grade_one(r, "</think>\\boxed{red planet}")
+    with pytest.raises(ValueError, match="meta is not valid JSON"):
+        grade_one({"domain": "knowledge", "answer": "Mars", "meta": "{oops"}, "\\boxed{Mars}")

@@ -1,17 +1,19 @@
 """vtkit: a research kit for the VibeThinker Spectrum-to-Signal pipeline and the
-compression-coverage probes. The notebooks in `notebooks/` call these modules:
+compression-coverage probes. The notebooks in `notebooks/` call these modules, in pipeline order:
 
-models, tokenizer   tiny Qwen2 ladder, SmolLM2-135M offline, hub ids and paths -> (model, tokenizer)
-tasks, evalsets     verifiable generated tasks and benchmark loaders in one record schema
-verify, sandbox     answer extraction and equivalence; code tests in an isolated subprocess
-rewards, metrics    trl reward functions; pass@k, mean@k, cons@k, bootstrap intervals
-generate, train     batched sampling; SFT through trl with the reports' schedule
-spectrum            curriculum filters, checkpoint scoring, specialist selection, merging
-rl, distill         MGPO (GRPOTrainer subclass), Long2Short, learning-potential selection
-instructions        IFEval-style verifiable constraints; judge, clr: LLM judge and CLR
-protocols           the reports' evaluation settings and `evaluate`
-capacity, fits,     knowledge bits, logistic/power-law fits, offline facts,
-facts, probes       and the probes' shared code
-presets, runinfo    preset resolution and run records; experiment, sweep, report, plots, cli
+models, tokenizer       tiny Qwen2 ladder, SmolLM2-135M offline, hub ids and paths -> (model, tokenizer)
+tasks, evalsets, facts  verifiable generated tasks, benchmark loaders, offline country facts (one record schema)
+verify, sandbox         answer extraction and equivalence; code tests in an isolated subprocess
+evaluation, metrics     THE evaluation path (task sets, protocols, grading, EvalResult); pass@k, bootstrap
+judge                   an LLM judge beside math-verify
+generate, train         batched sampling; SFT through trl with the reports' schedule, the quick SFT start
+spectrum                Spectrum: curriculum filters, checkpoint scoring, specialist selection, merging
+rewards, rl, rlrun      Signal: reward registry; the MGPO trainer; one RL phase with its curves
+distill                 offline self-distillation: verified traces, learning potential, band selection
+instructions, reward_model   instruction constraints (IFEval ids) and the rubric reward model
+clr                     Claim-Level Reliability at test time
+capacity, family, fits, figures   the compression-coverage probes: capacity probe, family probe, fits, paper figures
+presets, runinfo, plots preset resolution, run records, the figure style
+experiment, sweep, notebook, report, cli   the batch layer: YAML experiments, papermill sweeps, reports, `vtkit`
 """
 __version__ = "0.1.0"

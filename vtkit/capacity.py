@@ -44,19 +44,41 @@ Corpora (Allen-Zhu & Li's bioS "multi + permute"): `knowledge_corpus` writes eac
 biography `exposures` times, each time with freshly drawn paraphrase templates and sentence order,
 so one pass shows every fact exactly `exposures` times. `reasoning_corpus` renders math-generator
 problems (difficulty = number of operations <= a max depth) with a worked solution in the chat
-template. `match_token_budget` cuts or cycles a corpus to a token budget and `mix` blends two by
-token share, so knowledge-only, reasoning-only and mixture runs train on the same number of tokens
-(a budget B: knowledge cut/cycled to B, reasoning to B, mixture B/2 + B/2; the mixture's facts are
-then seen about half as often, which the notebook reports as the exposures of that run).
+template. `match_token_budget` cuts or cycles a corpus to a token budget.
+
+The probe (notebook 10, `probe_corpus`, `train_lm`, `knowledge_eval`, `reasoning_eval`): models of
+the tiny ladder are trained from scratch on one token budget B, in one of three modes:
+  knowledge  bioS biographies of N people, each written `exposures` times, so every fact is seen
+             exactly that often; N = B / (exposures x the mean tokens of a biography).
+  reasoning  math dependency-graph problems with worked solutions, difficulty 1..max_depth, filling B.
+  mixture    half the budget each: N/2 people at the *same* exposures, problems for the rest, so
+             exposures stay the controlled variable of every run (`exposures_actual`, biographies per
+             person in the stream, is reported all the same).
+Training (`train_lm`) is one pass over the shuffled documents (the exposures are the epochs), causal
+LM loss on every token, one document per row from position 0 (as the probes query them), rows of
+similar length batched together; AdamW, linear warmup then cosine decay to lr x min_lr_ratio. Not
+trl's SFTTrainer: pretraining-style text needs no chat masking, and a plain loop is faster on CPU.
+Knowledge is measured in bits (`knowledge_eval`): set-normalised on a subset of the trained people,
+scaled up by N / subset, minus the same measure on the untrained model of the same size and seed;
+raw (a lower bound) on all people beside it. Reasoning (`reasoning_eval`, through vtkit.evaluation):
+greedy_acc on held-out problems of the trained depths (in distribution) and deeper ones (out of
+distribution), and mean@k / pass@k from k samples at temperature 1, top_p 0.95.
 """
 from __future__ import annotations
 
 import copy
 import inspect
 import math
+import time
 
 import numpy as np
 import torch
+
+from vtkit import evaluation, tasks
+from vtkit.tasks import biographies, make
+from vtkit.tasks import knowledge as bios
+
+MODES = ("knowledge", "reasoning", "mixture")
 
 MAX_SET_SIZE = 400  # "auto": |V| up to this is scored against every candidate (bioS attributes <= 300)
 _LN2 = math.log(2.0)
@@ -278,7 +300,6 @@ def knowledge_queries(people, value_sets=None, attributes=None, template: int = 
     month together (" 12 March", 336 values, the month token ends the day) then the year (" 1987.",
     200 values) after them; a shrunken date set stays one query over its values.
     """
-    from vtkit.tasks import knowledge as bios
 
     sets = bios.value_sets(value_sets)
     attributes = [a for a in bios.ATTRIBUTES] if attributes is None else list(attributes)
@@ -346,7 +367,6 @@ def knowledge_corpus(people, exposures: int, tokenizer, seed: int = 0, templates
     (from the first `templates` paraphrases) and, with permute, shuffled sentence order; all of them
     shuffled together. One pass over the list shows every fact exactly `exposures` times.
     Returns (texts, total tokens)."""
-    from vtkit.tasks import biographies
 
     if not isinstance(exposures, int) or exposures < 1:
         raise ValueError(f"knowledge_corpus: exposures must be an int >= 1, got {exposures!r}")
@@ -361,7 +381,6 @@ def reasoning_corpus(n: int, max_depth: int, tokenizer, seed: int = 0, min_depth
     rendered with the chat template as user prompt + one of its reference solutions (chosen by
     seed among the distinct solution paths), for plain next-token training on the whole text.
     Returns (texts, total tokens). Held-out problems: the same call with split="test"."""
-    from vtkit.tasks import make
 
     if not 1 <= min_depth <= max_depth:
         raise ValueError(f"reasoning_corpus: need 1 <= min_depth <= max_depth, got {min_depth}, {max_depth}")
@@ -395,12 +414,199 @@ def match_token_budget(texts, budget: int, tokenizer, seed: int = 0) -> tuple[li
         order = rng.permutation(len(texts))  # next pass: a fresh order
 
 
-def mix(a, b, budget: int, tokenizer, frac_a: float = 0.5, seed: int = 0) -> tuple[list[str], int]:
-    """A shuffled mixture holding frac_a of `budget` tokens from corpus a and the rest from b."""
-    if not 0 < frac_a < 1:
-        raise ValueError(f"mix: frac_a must be strictly between 0 and 1, got {frac_a}")
-    part_a, n_a = match_token_budget(a, int(round(frac_a * budget)), tokenizer, seed)
-    part_b, n_b = match_token_budget(b, budget - n_a, tokenizer, seed + 1)
-    texts = part_a + part_b
+# ---------------------------------------------------------------- corpora at one token budget
+
+
+def bio_tokens(tokenizer, seed: int = 0, sample: int = 64) -> float:
+    """Mean tokens of one bioS biography (the unit that converts a budget into people)."""
+
+    texts, total = knowledge_corpus(tasks.people(sample, seed=seed), 1, tokenizer, seed=seed)
+    return total / len(texts)
+
+
+def probe_corpus(mode: str, token_budget: int, exposures: int, tokenizer, *, max_depth: int = 2,
+                 seed: int = 0, n_people: int | None = None, ops=None) -> dict:
+    """The training texts of one capacity-probe run (see the module docstring for the three modes).
+
+    n_people: None sizes the knowledge set from the budget; an int fixes it (then the knowledge
+    part takes n_people x exposures biographies whatever the budget, and reasoning fills the rest).
+    ops: the math generator's operation mixes (None: all of add, mul, mixed; "add": + only).
+    Returns texts (shuffled), people (trained on), eval_people (the ones to measure: the trained
+    people, or in reasoning mode the people a knowledge run would have seen, as a control),
+    n_people, exposures_actual, tokens, tokens_knowledge, tokens_reasoning, n_problems.
+    """
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not isinstance(exposures, int) or exposures < 1:
+        raise ValueError(f"exposures must be an int >= 1, got {exposures!r}")
+    if not isinstance(token_budget, int) or token_budget < 1000:
+        raise ValueError(f"token_budget must be an int >= 1000 tokens, got {token_budget!r}")
+    per_bio = bio_tokens(tokenizer, seed)
+    share = {"knowledge": 1.0, "mixture": 0.5, "reasoning": 1.0}[mode]
+    n = n_people if n_people is not None else int(share * token_budget // (exposures * per_bio))
+    if n < 1:
+        raise ValueError(f"a budget of {token_budget} tokens holds no person at {exposures} exposures "
+                         f"({exposures * per_bio:.0f} tokens each, {share:.0%} of the budget for knowledge); "
+                         "raise token_budget or lower exposures")
+    people = tasks.people(n, seed=seed)
+    k_texts, k_tokens = ([], 0) if mode == "reasoning" else knowledge_corpus(people, exposures, tokenizer, seed=seed)
+    r_texts, r_tokens, n_problems = [], 0, 0
+    need = token_budget - k_tokens if mode != "knowledge" else 0
+    if need > 0:
+        probe, _ = reasoning_corpus(64, max_depth, tokenizer, seed=seed, subdomain=ops)
+        per_problem = token_lengths(probe, tokenizer).mean()
+        n_problems = int(math.ceil(need / per_problem * 1.05)) + 8  # a little spare: match_token_budget cuts
+        pool, _ = reasoning_corpus(n_problems, max_depth, tokenizer, seed=seed, subdomain=ops)
+        r_texts, r_tokens = match_token_budget(pool, need, tokenizer, seed=seed)
+        n_problems = len(r_texts)
+    texts = k_texts + r_texts
     np.random.default_rng(seed).shuffle(texts)
-    return texts, n_a + n_b
+    return {"texts": texts, "people": people if mode != "reasoning" else [], "eval_people": people,
+            "n_people": n if mode != "reasoning" else 0,
+            "exposures_actual": len(k_texts) / n if mode != "reasoning" else 0.0,
+            "tokens": k_tokens + r_tokens, "tokens_knowledge": k_tokens, "tokens_reasoning": r_tokens,
+            "n_problems": n_problems}
+
+
+# ---------------------------------------------------------------- training
+
+
+def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16, max_length: int = 512,
+             warmup: float = 0.05, min_lr_ratio: float = 0.1, weight_decay: float = 0.0, seed: int = 0,
+             log_every: int = 50, epochs: int = 1) -> dict:
+    """Next-token training on `texts` (loss on every token), in place; see the module docstring.
+
+    weight_decay 0: a memorisation probe should not be regularised away from the facts.
+    Returns {steps, tokens, final_loss (mean of the last 10% of steps), losses [(step, loss)],
+    wall_s, tokens_per_s}. On CUDA the forward runs under bf16 autocast (keep fp32 weights).
+    """
+
+    texts = list(texts)
+    if not texts:
+        raise ValueError("train_lm: no texts to train on")
+    if lr <= 0 or batch_size < 1 or max_length < 2 or epochs < 1:
+        raise ValueError(f"train_lm: need lr > 0, batch_size >= 1, max_length >= 2, epochs >= 1 "
+                         f"(got {lr}, {batch_size}, {max_length}, {epochs})")
+    device = next(model.parameters()).device
+    ids = [x[:max_length] for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(epochs):
+        order = rng.permutation(len(ids))
+        chunk = batch_size * 32  # sort within chunks of 32 batches: little padding, still shuffled
+        for s in range(0, len(order), chunk):
+            part = sorted(order[s:s + chunk].tolist(), key=lambda i: len(ids[i]))
+            batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    batches = [batches[i] for i in rng.permutation(len(batches))]
+    total = len(batches)
+    n_warm = max(1, int(warmup * total))
+
+    def factor(step):  # linear warmup, then cosine from 1 to min_lr_ratio
+        if step < n_warm:
+            return (step + 1) / n_warm
+        t = (step - n_warm) / max(1, total - n_warm)
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    model.train()
+    losses, tokens, t0 = [], 0, time.time()  # losses: one float per step
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    for step, rows in enumerate(batches):
+        L = max(len(ids[i]) for i in rows)
+        x = torch.full((len(rows), L), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), L), dtype=torch.long)
+        for r, i in enumerate(rows):
+            x[r, :len(ids[i])] = torch.tensor(ids[i])
+            mask[r, :len(ids[i])] = 1
+        labels = x.masked_fill(mask == 0, -100)
+        with autocast:
+            out = model(input_ids=x.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        tokens += int(mask.sum())
+        losses.append(float(out.loss.detach()))
+    model.eval()
+    wall = time.time() - t0
+    return {"steps": total, "tokens": tokens, "final_loss": float(np.mean(losses[-max(1, total // 10):])),
+            "losses": [(s, v) for s, v in enumerate(losses) if s % log_every == 0 or s == total - 1],
+            "wall_s": wall, "tokens_per_s": tokens / max(wall, 1e-9)}
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def knowledge_eval(model, tokenizer, people, *, subset: int = 16, untrained=None, baseline_people: int = 4,
+                   seed: int = 0, batch_size: int = 512) -> dict:
+    """Bits the model stores about `people` (see the module docstring).
+
+    subset: people scored set-normalised (None or >= len(people): all); untrained: the same
+    architecture before training, for the baseline (None: no baseline, bits_untrained = 0);
+    baseline_people: people of the subset the untrained model is scored on (its bits per person
+    hardly vary). Returns flat numbers: bits (net of the baseline, >= 0), bits_measured,
+    bits_untrained, max_bits, knowledge_fraction, bits_raw and fraction_raw (normalize="none" over
+    all people, a lower bound), n_people, n_people_scored.
+    """
+
+    people = list(people)
+    if not people:
+        raise ValueError("knowledge_eval: no people to measure (a reasoning-only run has none unless "
+                         "probe_corpus gave eval_people)")
+    n = len(people)
+    m = n if subset is None or subset >= n else max(1, int(subset))
+    pick = sorted(np.random.default_rng(seed).choice(n, size=m, replace=False).tolist()) if m < n else list(range(n))
+    scored = [people[i] for i in pick]
+    kset = measure_knowledge(model, tokenizer, scored, batch_size=batch_size)
+    scale = n / m
+    base = 0.0
+    if untrained is not None:
+        b = measure_knowledge(untrained, tokenizer, scored[:max(1, baseline_people)], batch_size=batch_size)
+        base = b["bits_per_person"] * n
+    raw = measure_knowledge(model, tokenizer, people, normalize="none", batch_size=batch_size)
+    measured = kset["total_bits"] * scale
+    max_bits = kset["max_bits"] / m * n
+    bits = max(0.0, measured - base)
+    return {"bits": bits, "bits_measured": measured, "bits_untrained": base, "max_bits": max_bits,
+            "knowledge_fraction": bits / max_bits, "bits_raw": raw["total_bits"], "fraction_raw": raw["fraction"],
+            "n_people": n, "n_people_scored": m,
+            **{f"fraction_{a}": v["fraction"] for a, v in kset.get("by_attribute", {}).items()}}
+
+
+def reasoning_eval(model, tokenizer, *, depths=(1, 2), n: int = 64, k: int = 4, seed: int = 0,
+                   temperature: float = 1.0, top_p: float = 0.95, max_new_tokens: int | None = None,
+                   batch_size: int = 64, samples: bool = False, ops=None) -> dict:
+    """Greedy accuracy and pass@k on n held-out math problems (split "test") with difficulty in `depths`.
+
+    depths: an int or an inclusive (lo, hi); ops: operation mixes as in probe_corpus. max_new_tokens None: the longest reference solution of
+    the set plus 16 tokens (room to finish, no more). k = 0 skips sampling. Returns greedy_acc (with
+    _lo/_hi), mean@k and pass@k from k samples (with _lo/_hi; vtkit.evaluation), n, mean_tokens,
+    and with samples=True the graded completions under "samples".
+    """
+    lo, hi = (depths, depths) if isinstance(depths, int) else tuple(depths)
+    recs = [dict(r) for r in tasks.make("math", n, seed=seed, difficulty=(lo, hi), split="test", subdomain=ops)]
+    if max_new_tokens is None:
+        sols = [s for r in recs for s in r["solutions"]]
+        max_new_tokens = int(max(len(x) for x in tokenizer(sols, add_special_tokens=False)["input_ids"])) + 16
+    greedy = evaluation.evaluate((model, tokenizer), recs, evaluation.get(
+        evaluation.GREEDY, max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed))
+    lo_, hi_ = greedy.interval
+    out = {"greedy_acc": greedy.acc, "greedy_acc_lo": lo_, "greedy_acc_hi": hi_, "n": len(recs),
+           "max_new_tokens": max_new_tokens, "mean_tokens": greedy["mean_tokens"]}
+    diff = {r["id"]: r["difficulty"] for r in recs}
+    kept = [{"id": s["id"], "difficulty": diff[s["id"]], "mode": "greedy", "text": s["text"],
+             "correct": bool(s["correct"])} for s in greedy.samples]
+    if k:
+        proto = evaluation.Protocol("capacity-sampled", "auto", n=k, temperature=temperature, top_p=top_p,
+                                    max_new_tokens=max_new_tokens, ks=(1, k), batch_size=batch_size, seed=seed)
+        sampled = evaluation.evaluate((model, tokenizer), recs, proto)
+        out.update(sampled.flat(keys=[f"mean@{k}", f"pass@{k}"]))
+        kept += [{"id": s["id"], "difficulty": diff[s["id"]], "mode": f"sample{s['sample_index']}",
+                  "text": s["text"], "correct": bool(s["correct"])} for s in sampled.samples]
+    if samples:
+        out["samples"] = kept
+    return out

@@ -3,6 +3,7 @@
     vtkit sweep experiments/demo.yaml --jobs 2      # run (or resume) every run of an experiment
     vtkit sweep experiments/demo.yaml --dry-run     # print the plan: run ids, parameters, what is done
     vtkit report runs/demo                          # figures + report.html from results.parquet
+    vtkit plot-sweep runs/mgpo_vs_grpo --by mgpo_lambda   # held-out accuracy vs RL step per value
     vtkit grade ifeval responses.jsonl --out out/   # grade generations made elsewhere (vtkit/grade.py)
 
 Exit status: 0 when every run succeeded, 1 when any run failed (listed on stderr), 2 when the
@@ -111,9 +112,26 @@ outputs: OUT/<name>/<run_id>[/<stage>]/ per run, OUT/<name>/results.parquet for 
 rerunning the same command resumes (finished runs are skipped)."""
 
 # name -> (help, add_arguments, run, epilog); later issues add entries here
+def _add_plot_sweep(p: argparse.ArgumentParser) -> None:
+    p.add_argument("exp_dir", help="a sweep's output folder (holds results.parquet and the runs' steps.jsonl)")
+    p.add_argument("--by", default="mgpo_lambda", help="the varied parameter: one line per value")
+    p.add_argument("--metric", default="heldout_acc", help="a steps.jsonl column")
+    p.add_argument("--phase", default="math", help="RL phase to plot ('' for all)")
+
+
+def _plot_sweep(args: argparse.Namespace) -> int:
+    from vtkit import rlrun
+
+    _, curves = rlrun.plot_sweep(args.exp_dir, args.by, args.metric, args.phase or None)
+    print(curves.to_string(index=False))
+    return 0
+
+
 COMMANDS = {
     "sweep": ("run a parameter sweep or pipeline of notebooks (resumable)", _add_sweep, _sweep, SWEEP_EXAMPLE),
     "report": ("figures and an HTML report from a sweep's results", _add_report, _report, None),
+    "plot-sweep": ("RL curves of a sweep: a step-log metric against step, one line per value of --by",
+                   _add_plot_sweep, _plot_sweep, None),
     "grade": ("grade generations made elsewhere (IFEval, HumanEval, MBPP, math, LiveCodeBench)", _add_grade, _grade,
               GRADE_EXAMPLE),
 }

@@ -45,6 +45,12 @@ import random
 import re
 from typing import Callable, Sequence
 
+import datasets
+
+from vtkit import generate as gen
+from vtkit import metrics as vm
+from vtkit.verify import extract_answer, is_equivalent
+
 CLAIM_EXTRACTION_PROMPT = (
     "Below is a problem and one attempted solution. List exactly {M} claims from the attempt that "
     "its final answer depends on: intermediate results, formulas applied, case distinctions, and "
@@ -107,7 +113,6 @@ def clr_reliability(verdicts: Sequence[int], M: int | None = None) -> float:
 
 
 def _equiv_default():
-    from vtkit.verify import is_equivalent
     return is_equivalent
 
 
@@ -203,9 +208,6 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
     trajectories in the extraction prompt to their last characters (None: whole).
     Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details}.
     """
-    from vtkit import generate as gen
-    from vtkit import metrics as vm
-    from vtkit.verify import extract_answer
     equiv = equiv or _equiv_default()
     problems = list(problems)
     trajectories = [[_text(t) for t in ts] for ts in trajectories]
@@ -319,6 +321,29 @@ def expected_claims(trajectory: str, M: int) -> list[str]:
     return computation_lines(trajectory)[-M:] if M > 0 else []
 
 
+def diagnostics(items, trajectories, M: int) -> dict:
+    """How the verifier treated the model's own trajectories, and how faithful extraction was.
+
+    items: `run_clr(...)["items"]`; trajectories: per problem, the texts they were computed from.
+    Returns the share of claims judged valid on right and on wrong trajectories, their mean
+    reliabilities (a verifier that verifies separates them), and `claims_exact`: the share of
+    trajectories with computation lines whose extracted claims equal `expected_claims` (NaN where
+    nothing applies)."""
+    flat = [(v, r, ok, c, traj) for it, ts in zip(items, trajectories)
+            for v, r, ok, c, traj in zip(it["verdicts"], it["reliability"], it["correct"], it["claims"], ts)]
+
+    def mean(xs):
+        xs = list(xs)
+        return sum(xs) / len(xs) if xs else float("nan")
+
+    with_lines = [(c, traj) for _, _, _, c, traj in flat if computation_lines(traj)]
+    return {"valid_rate_correct_traj": mean(x for v, _, ok, _, _ in flat if ok for x in v),
+            "valid_rate_wrong_traj": mean(x for v, _, ok, _, _ in flat if not ok for x in v),
+            "reliability_correct_traj": mean(r for _, r, ok, _, _ in flat if ok),
+            "reliability_wrong_traj": mean(r for _, r, ok, _, _ in flat if not ok),
+            "claims_exact": mean(c == expected_claims(traj, M) for c, traj in with_lines)}
+
+
 def _other_number(old: str, rng: random.Random, mod: int | None) -> str:
     whole, dot, frac = old.partition(".")
     v = int(whole)
@@ -356,7 +381,6 @@ def _mod_of(record) -> int | None:
 
 def extraction_target(trajectory: str, M: int) -> str:
     """The reply CLAIM_EXTRACTION_PROMPT asks for: numbered claims, then the boxed final answer."""
-    from vtkit.verify import extract_answer
     claims = expected_claims(trajectory, M)
     answer = extract_answer(trajectory)
     body = "\n".join(f"{i}. {c}" for i, c in enumerate(claims, 1))
@@ -393,7 +417,6 @@ def verification_examples(records, seed: int = 0, per_record: int = 2,
 def _corrupted_trajectory(trajectory: str, rng: random.Random, mod: int | None) -> str:
     """A trajectory with one computation line's result changed (and its boxed answer, when that
     was the last line's result), so extraction learns to copy rather than to correct."""
-    from vtkit.verify import extract_answer
     lines = computation_lines(trajectory)
     if not lines:
         return trajectory
@@ -424,7 +447,6 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
     Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve) and
     label (verdict for verify rows, -1 otherwise); vtkit.train.sft takes it as is.
     """
-    import datasets
     if M < 1:
         raise ValueError(f"M must be >= 1, got {M}")
     if not 0 <= corrupt_fraction <= 1 or not 0 <= step_fraction <= 1:
@@ -468,7 +490,6 @@ def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
     """How well the model's greedy verdicts (CLAIM_VERIFICATION_PROMPT) match labelled claims
     (verification_examples): accuracy, recall on valid and on invalid claims, and the share of
     replies with no readable verdict."""
-    from vtkit import generate as gen
     if not examples:
         raise ValueError("no labelled claims to check the verifier on")
     outs = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(

@@ -9,6 +9,7 @@
     resources: {gpus: 0, cpus: 1}            # per run
     timeout_s: 1800                          # per run (all stages of a pipeline together)
     executor: local                          # or slurm (options under `slurm:`)
+    report: {metrics: [acc, loss]}           # what `vtkit report` shows (below)
 
     pipeline:                                # instead of `notebook:`: stages run in order
       - {name: sft, notebook: notebooks/sft.ipynb, parameters: {epochs: 1}}
@@ -20,6 +21,11 @@ notebook declares it (and must be declared by at least one); `stage.name` target
 Precedence: top-level parameters < stage parameters < grid/zip (a `stage.name` key beats a plain one).
 `{stages.NAME.out_dir}` inside a string is replaced by that stage's output directory; it may only
 name an earlier stage. `out_dir` itself is injected by the runner and cannot be set.
+
+`report:` (optional) picks what `vtkit report` puts up front: `metrics: [names]` are the headline
+metrics of every stage that reports them (and the ones drawn against varied parameters);
+`headline: {stage: [names]}` names them per stage instead. Without it the report picks (see
+vtkit.report.headline_metrics).
 
 A run is identified by `run_id` = a readable prefix of its varied values + a hash of the notebooks'
 cell sources and the run's parameters; changing a notebook's code or a parameter gives a new run.
@@ -45,9 +51,10 @@ import yaml
 from vtkit import notebook as nbk
 
 KEYS = {"name", "description", "notebook", "pipeline", "parameters", "grid", "zip", "jobs",
-        "resources", "timeout_s", "executor", "slurm", "kernel"}
+        "resources", "timeout_s", "executor", "slurm", "kernel", "report"}
 STAGE_KEYS = {"name", "notebook", "parameters"}
 RESOURCE_KEYS = {"gpus", "cpus"}
+REPORT_KEYS = {"metrics", "headline"}
 EXECUTORS = ("local", "slurm")
 REF = re.compile(r"\{stages\.([^.{}]+)\.out_dir\}")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # experiment names (folder names)
@@ -91,6 +98,7 @@ class Experiment:
     slurm: dict = field(default_factory=dict)
     kernel: str = nbk.KERNEL
     description: str = ""
+    report: dict = field(default_factory=dict)  # {"metrics": [...], "headline": {stage: [...]}}, as validated
     path: Path | None = None
     spec: dict = field(default_factory=dict)  # the YAML as read
 
@@ -230,11 +238,13 @@ def from_dict(spec: dict, base_dir: Path | None = None, path: Path | None = None
     if not isinstance(kernel, str) or not kernel:
         raise _err(f"kernel must be a Jupyter kernel name, got {kernel!r}")
 
+    report = _report_spec(spec.get("report"), [s.name for s in stages], single)
+
     exp = Experiment(
         name=name, stages=stages, single=single, parameters=parameters, grid=grid, zip=zipped,
         jobs=_as_int("jobs", spec.get("jobs", 1), 1), resources=resources, timeout_s=timeout_s,
         executor=executor, slurm=slurm, kernel=kernel, description=str(spec.get("description", "")),
-        path=path, spec=copy.deepcopy(spec),
+        report=report, path=path, spec=copy.deepcopy(spec),
     )
     combos = expand(exp)
     ids = [json.dumps(c, sort_keys=True, default=str) for c in combos]
@@ -243,6 +253,37 @@ def from_dict(spec: dict, base_dir: Path | None = None, path: Path | None = None
     for varied in combos:  # every name, type and reference, before anything runs
         _stage_params(exp, varied)
     return exp
+
+
+def _names(where: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise _err(f"{where} must be a non-empty list of metric names (keys of metrics.json), e.g. [accuracy], "
+                   f"got {value!r}")
+    return list(value)
+
+
+def _report_spec(value: Any, stage_names: list[str], single: bool) -> dict:
+    """The validated `report:` mapping: {"metrics": [...]} and/or {"headline": {stage: [...]}}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _err(f"report must be a mapping like {{metrics: [accuracy]}}, got {value!r}")
+    _check_keys("report", value, REPORT_KEYS)
+    out = {}
+    if "metrics" in value:
+        out["metrics"] = _names("report.metrics", value["metrics"])
+    if "headline" in value:
+        head = value["headline"]
+        if not isinstance(head, dict) or not head:
+            raise _err(f"report.headline must map stage names to metric lists, e.g. {{{stage_names[0]}: [accuracy]}}, "
+                       f"got {head!r}")
+        for stage, names in head.items():
+            if stage not in stage_names:
+                raise _err(f"report.headline names stage {stage!r}{_did_you_mean(str(stage), stage_names)}; "
+                           f"the stages are: {', '.join(stage_names)}"
+                           + (" (a single-notebook experiment has one, named after its notebook)" if single else ""))
+            out.setdefault("headline", {})[stage] = _names(f"report.headline.{stage}", names)
+    return out
 
 
 def load(path: str | os.PathLike) -> Experiment:

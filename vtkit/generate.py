@@ -33,6 +33,8 @@ import tempfile
 import torch
 from transformers import GenerationConfig
 
+from vtkit import models
+
 KEEP_TOKENS = ("<think>", "</think>")  # reasoning tags stay in the text even where a tokenizer marks them special
 _VLLM_ENGINES: dict[str, object] = {}  # path -> vllm.LLM, so repeated calls on one folder reuse the engine
 
@@ -175,13 +177,11 @@ def _vllm_engine(model, tokenizer):
         return model
     if isinstance(model, str):
         if model == "smollm2-135m":
-            from vtkit import models
 
             model = str(models.smollm2_dir())
         if model not in _VLLM_ENGINES:
             _VLLM_ENGINES[model] = vllm.LLM(model=model, seed=0)
         return _VLLM_ENGINES[model]
-    from vtkit import models  # an in-memory HF model: snapshot it to a folder vLLM can read (weights may change)
 
     path = models.save(model, tokenizer, tempfile.mkdtemp(prefix="vtkit-vllm-"))
     return vllm.LLM(model=str(path), seed=0)

@@ -24,7 +24,7 @@ Formats (RESPONSES is JSON lines):
 - math benchmarks (vtkit.evalsets.MATH_NAMES) and `livecodebench`: `--data` in the loader's format
   (vtkit.evalsets); RESPONSES lines hold the record `id` (or the source id: `source_id`,
   `question_id`, `task_id`) and the text as `response` (or `completion`; or lists `responses` /
-  `code_list`). Every item needs the same number of samples n. Graded by vtkit.protocols.score with
+  `code_list`). Every item needs the same number of samples n. Graded by vtkit.evaluation.score with
   the `vibethinker-math` / `vibethinker-code` protocol at that n, the code `evaluate` runs.
   LiveCodeBench's `code_list` entries are raw code; text without a ``` fence is fenced first.
 Every code metrics.json records `sandbox_isolated` (1.0: every program ran under bubblewrap).
@@ -205,7 +205,7 @@ def _texts(row: dict, path, n: int) -> list[str]:
 
 
 def _by_protocol(name, responses, data, out, workers) -> dict:
-    from vtkit import evalsets, protocols
+    from vtkit import evalsets, evaluation
     records = [dict(r) for r in evalsets.load(name, path=data)]
     index = {}
     for i, r in enumerate(records):
@@ -230,8 +230,8 @@ def _by_protocol(name, responses, data, out, workers) -> dict:
                          + "); give every item of the data the same number of responses")
     n_samples = counts.most_common(1)[0][0]
     domain = records[0]["domain"]
-    proto = protocols.get("vibethinker-code" if domain == "code" else "vibethinker-math", n=n_samples,
-                          ks=tuple(k for k in (1, 4, 8, 16, 64) if k <= n_samples))
+    proto = evaluation.get("vibethinker-code" if domain == "code" else "vibethinker-math", n=n_samples,
+                           ks=tuple(k for k in (1, 4, 8, 16, 64) if k <= n_samples))
     gens = []
     for i, r in enumerate(records):
         for s, text in enumerate(per_item[i]):
@@ -239,8 +239,8 @@ def _by_protocol(name, responses, data, out, workers) -> dict:
                 text = f"```python\n{text}\n```"
             gens.append({"prompt_index": i, "sample_index": s, "prompt": r["prompt"], "text": text,
                          "n_tokens": 0, "truncated": False})
-    metrics, samples = protocols.score(records, gens, proto, workers=workers)
-    metrics["n_items"] = len(records)
+    res = evaluation.score(records, gens, proto, workers=workers)
+    metrics, samples = res.flat(), res.samples
     if out is not None:
         _write_metrics(out, metrics)
         _write_jsonl(out / "samples.jsonl", samples)

@@ -36,7 +36,8 @@ Departures from IFEval: parameter ranges of the prompt generator are smaller tha
 models write short answers). `make_prompts` writes a reference response per prompt, built by a
 simple composer and kept only when `check_strict` accepts it, so every prompt comes with a verified
 solution. Records of `make_prompts` and of the IFEval loader (vtkit.evalsets) share one schema:
-`meta` holds `instruction_id_list` and `kwargs` (a list of dicts); `constraints(record)` reads them.
+`meta` holds `instruction_id_list` and `kwargs` (a list of dicts; make_prompts also keeps them as
+top-level columns for trl); `vtkit.evaluation.instruction_fields(record)` reads either.
 """
 from __future__ import annotations
 
@@ -611,20 +612,6 @@ def check_loose(response: str, ids: Sequence[str], kwargs_list, *, options: Opti
     return _check(response, ids, kwargs_list, loose=True, options=options)
 
 
-def constraints(record: dict) -> tuple[list[str], list[dict]]:
-    """(instruction_id_list, kwargs) of an instruction-following record: from `meta` (the shared schema
-    of make_prompts and the IFEval loader), else from top-level columns (older make_prompts rows)."""
-    meta = record.get("meta") or {}
-    meta = json.loads(meta) if isinstance(meta, str) else dict(meta)
-    src = meta if "instruction_id_list" in meta else record
-    if "instruction_id_list" not in src:
-        raise KeyError(f"record {record.get('id', '?')!r} has no instruction_id_list (in meta or as a column); "
-                       "instruction-following records come from vtkit.instructions.make_prompts or "
-                       "vtkit.evalsets.load('ifeval')")
-    ids = list(src["instruction_id_list"])
-    return ids, _parse_kwargs(ids, src.get("kwargs"))
-
-
 # ----------------------------------------------------------------------------- trl reward
 
 def make_instruction_reward(mode: str = "all", loose: bool = False):
@@ -862,3 +849,31 @@ def make_prompts(n: int, seed: int = 0, n_constraints: tuple[int, int] = (1, 3),
                      "tests": "", "difficulty": len(ids), "solutions": [think + ref],
                      "meta": json.dumps({"base_task": base, "instruction_id_list": ids, "kwargs": kws})})
     return datasets.Dataset.from_list(rows)
+
+
+def constrained_prompts(n: int, seed: int = 0, n_constraints=(1, 1), instruction_ids: Sequence[str] | None = None,
+                        base_tasks: Sequence[str] | None = None, unique: bool = False, max_rounds: int = 200):
+    """n rows of vtkit.make_prompts whose constraints all come from `instruction_ids` (None: any).
+
+    Draws make_prompts batches with seeds seed, seed+1, ... and keeps matching rows (and, with
+    unique=True, each prompt text once) until n are found; same arguments, same rows.
+    """
+    allowed = None if instruction_ids is None else set(instruction_ids)
+    if allowed is not None:
+        bad = sorted(allowed - set(REGISTRY))
+        if bad or not allowed:
+            raise ValueError(f"unknown instruction ids {bad}; valid: {', '.join(sorted(REGISTRY))}")
+    rows, seen = [], set()
+    for k in range(max_rounds):
+        if len(rows) >= n:
+            break
+        batch = make_prompts(max(2 * n, 32), seed=seed * 1000 + k, n_constraints=tuple(n_constraints),
+                                          base_tasks=base_tasks)
+        for r in batch:
+            if (allowed is None or set(r["instruction_id_list"]) <= allowed) and not (unique and r["prompt"] in seen):
+                seen.add(r["prompt"])
+                rows.append(r)
+    if len(rows) < n:
+        raise ValueError(f"found only {len(rows)} of {n} prompts with constraints from {sorted(allowed or [])}"
+                         f"{' (unique)' if unique else ''}; ask for fewer, or allow more instruction ids / base tasks")
+    return datasets.Dataset.from_list(rows[:n])

@@ -25,6 +25,7 @@ import math
 import re
 
 from vtkit import generate as _gen
+from vtkit import models
 
 PROMPT_TEMPLATE = (
     "You are grading the final answer to a math problem. Decide whether the student's answer is "
@@ -61,7 +62,6 @@ class LLMJudge:
         if isinstance(model, tuple):
             model, tokenizer = model
         if isinstance(model, str):
-            from vtkit import models
             model, tokenizer = models.load(model, seed=seed)
         if tokenizer is None:
             raise ValueError("LLMJudge needs a tokenizer with the model: pass a spec string, "

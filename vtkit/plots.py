@@ -17,7 +17,9 @@ import os
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import seaborn as sns
 
 # (width, height) in inches. Widths are the text widths of common ML paper templates
@@ -84,3 +86,37 @@ def savefig(fig, path_without_ext: str | os.PathLike, close: bool = False) -> li
     if close:
         plt.close(fig)
     return [pdf, png]
+
+
+def log_x(ax) -> None:
+    """Log x axis labelled at powers of ten only (minor labels collide at single-column width)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def yerr(y, lo, hi) -> np.ndarray:
+    """matplotlib's asymmetric `yerr` (2 x n) from values and their interval ends, clipped at 0."""
+    y, lo, hi = (np.asarray(v, dtype=float) for v in (y, lo, hi))
+    return np.clip(np.vstack([y - lo, hi - y]), 0, None)
+
+
+def curve_ci(ax, x, y, lo, hi, *, band: bool = False, **kw):
+    """A line with its interval: error bars (default) or a shaded band (`band=True`)."""
+    if band:
+        line, = ax.plot(x, y, **kw)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+        return line
+    return ax.errorbar(x, y, yerr=yerr(y, lo, hi), capsize=2, **{"marker": "o", **kw})
+
+
+def bars_ci(ax, labels, y, lo, hi, **kw):
+    """Bars with interval whiskers, one per label."""
+    pos = np.arange(len(labels))
+    bars = ax.bar(pos, y, yerr=yerr(y, lo, hi), capsize=3, **kw)
+    ax.set_xticks(pos, list(labels))
+    return bars
+
+
+def with_ci(metrics: dict, key: str) -> tuple[float, float, float]:
+    """(value, lo, hi) of a rate in a flat metrics dict (`key`, `key_lo`, `key_hi`)."""
+    return metrics[key], metrics[f"{key}_lo"], metrics[f"{key}_hi"]

@@ -1,21 +1,39 @@
-"""`vtkit report RUN_DIR`: figures and a self-contained report.html from a sweep's results table.
+"""`vtkit report RUN_DIR`: report.html, summary.csv and figures from a sweep's results table.
 
-    vtkit report runs/demo        # -> runs/demo/report.html, runs/demo/figures/*.pdf|png, summary.csv
+    vtkit report runs/demo        # -> runs/demo/report.html, summary.csv, figures/*.pdf|png
 
-Reads `results.parquet` and `sweep.json` (column roles) that `vtkit sweep` writes. For every stage
-and numeric metric it plots the metric against each varied parameter (mean over the runs that
-share a value, with a 95% t-interval over seeds and other replicates; individual runs as dots).
-Parameters whose name ends in `seed` are treated as replicates, not as factors; with no factor
-left, a metric is plotted per stage. The numbers behind every figure are in `summary.csv`.
+Reads `results.parquet` and `sweep.json` (column roles and the experiment spec) that `vtkit sweep`
+writes. report.html, top to bottom:
 
-report.html embeds its figures as base64 PNG (one file to mail around) and links each run's
-executed notebook, rendered to `executed.html` beside it with nbconvert (relative links, so the
-folder can be moved or served as is).
+  failures      every failed stage first: run, stage, error, link to its executed notebook
+  headline      per stage, its headline metrics: mean, 95% Student-t interval over seeds (and other
+                replicates) and n, one column per combination of the varied factors
+  stages        (pipelines) each stage's own figures, the PNGs its notebook saved into its output
+                folder, per run, each linked to that run's executed notebook
+  parameters    (when a factor varies) each headline metric against each varied parameter: mean
+                with its interval, runs as dots; PDF+PNG in figures/
+  runs          one row per run and stage: parameters, status, metrics, notebook and figure links
+  summary       every numeric metric's mean and interval (also in summary.csv), and the spec as run
+
+Parameters whose name ends in `seed` are replicates, not factors.
+
+Headline metrics: the experiment file's `report:` key names them, `report: {metrics: [a, b]}` for
+every stage that reports them, or `report: {headline: {stage: [a, b]}}` per stage; a named metric
+that no run reported shows as "not reported". Without names, a stage's headline is its first
+DEFAULT_HEADLINE numeric, non-boolean metrics (in metrics.json order) that are not bookkeeping: parameter and
+token counts, steps, times, sample sizes, seeds, and the `_lo`/`_hi` bounds of a notebook's own
+intervals (see `is_bookkeeping`).
+
+Size: figures are embedded as downscaled PNG thumbnails (THUMB_DPI, 128 colours) until EMBED_BUDGET bytes
+of them; later ones are linked, and every thumbnail links its full-resolution PNG/PDF and
+notebook by relative path, so the experiment folder can be moved or served as is. Executed
+notebooks are rendered to `executed.html` beside them with nbconvert.
 """
 from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 import os
@@ -27,7 +45,15 @@ from pathlib import Path
 _T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
         2.052, 2.048, 2.045, 2.042]
-MAX_FIGURES = 60  # beyond this the report lists what it left out instead of drawing it
+MAX_FIGURES = 60  # parameter figures beyond this are left out (the report says so)
+DEFAULT_HEADLINE = 6  # headline metrics per stage when the experiment file names none
+THUMB_DPI = 120  # embedded figures are redrawn at this resolution (a one-column figure: ~390 px wide)
+THUMB_PX = 900  # and at most this wide
+EMBED_BUDGET = 1_500_000  # bytes of embedded images per report; figures beyond it are linked, not embedded
+_BOOKKEEPING = re.compile(
+    r"(_lo|_hi|_s|_sec|_secs|_seconds|seconds|_steps|steps|_step|params|_params|_count|seed|token)$"
+    r"|(^|[/_])(n|k|n_[a-z0-9_]+|k_max|wall|time|tokens|tokens_[a-z0-9_]+|[a-z0-9_]*_tokens)$",
+    re.IGNORECASE)
 
 
 def mean_ci(values) -> tuple[float, float, float, int]:
@@ -60,8 +86,11 @@ def _numeric_metrics(df, metrics: list[str]) -> list[str]:
     return out
 
 
-def summarize(df, roles: dict):
-    """Mean and 95% CI of every numeric metric per stage and per value of each varied factor."""
+def metric_intervals(df, roles: dict):
+    """Mean and 95% CI of every numeric metric per stage and per value of each varied factor (summary.csv).
+
+    With no factor varied within a stage (seeds only), one row per metric pools that stage's runs.
+    """
     import pandas as pd
 
     ok = df[df["status"] == "ok"]
@@ -83,47 +112,150 @@ def summarize(df, roles: dict):
     return pd.DataFrame(rows, columns=["stage", "metric", "parameter", "value", "mean", "ci_low", "ci_high", "n"])
 
 
+
+
+def is_bookkeeping(metric: str) -> bool:
+    """True for metrics that describe the run rather than its result: sizes, counts, times, seeds,
+    interval bounds (`params`, `train_steps`, `wall_s`, `eval_seconds`, `select/n_kept`, `mean_tokens`,
+    `accuracy_lo`, ...); judged on the last `/`-separated part of the name."""
+    return bool(_BOOKKEEPING.search(metric.rsplit("/", 1)[-1]))
+
+
+def _is_bool(col) -> bool:
+    import numpy as np
+
+    return all(isinstance(v, (bool, np.bool_)) for v in col.dropna())
+
+
+def _stages(df, roles: dict) -> list[str]:
+    named = [s for s in roles.get("stages", []) if s in set(df["stage"])]
+    return named + [s for s in dict.fromkeys(df["stage"]) if s not in named]
+
+
+def headline_metrics(df, roles: dict, report_spec: dict | None = None) -> dict[str, list[str]]:
+    """{stage: [metric names]} to show up front (rule in the module docstring), stages in run order."""
+    spec = report_spec if isinstance(report_spec, dict) else {}
+    per_stage = spec.get("headline") if isinstance(spec.get("headline"), dict) else {}
+    named = [m for m in spec.get("metrics") or [] if isinstance(m, str)]
+    metrics = [m for m in roles.get("metrics", []) if m in df.columns]
+    stages = _stages(df, roles)
+    out = {}
+    for stage in stages:
+        sdf = df[df["stage"] == stage]
+        reported = [m for m in metrics if sdf[m].notna().any()]
+        if stage in per_stage:
+            out[stage] = [m for m in per_stage[stage] if isinstance(m, str)]
+        elif named and (len(stages) == 1 or set(named) & set(reported)):
+            out[stage] = named if len(stages) == 1 else [m for m in named if m in reported]
+        else:
+            ok = sdf[sdf["status"] == "ok"]
+            numeric = _numeric_metrics(ok, [m for m in reported if not is_bookkeeping(m)])
+            out[stage] = [m for m in numeric if not _is_bool(ok[m])][:DEFAULT_HEADLINE]
+    return out
+
+
+def _factors(df, roles: dict) -> list[str]:
+    return [p for p in roles.get("varied", []) if p in df.columns and not _is_replicate(p)]
+
+
+def _group_label(values: dict) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+
+
+def headline_table(df, roles: dict, heads: dict[str, list[str]]):
+    """Mean, 95% interval and n of each headline metric, per stage and combination of varied factors.
+
+    Columns stage, metric, group (`lr=0.1, bs=8`; "" when only seeds vary), mean, ci_low, ci_high,
+    n (successful runs that reported it); a metric no successful run reported gets n = 0.
+    """
+    import pandas as pd
+
+    ok = df[df["status"] == "ok"]
+    factors = [f for f in _factors(df, roles) if ok[f].nunique(dropna=True) > 1]
+    rows = []
+    for stage, metrics in heads.items():
+        sdf = ok[ok["stage"] == stage]
+        groups = list(sdf.groupby(factors, sort=True, dropna=False)) if factors and len(sdf) else [((), sdf)]
+        for metric in metrics:
+            numeric = metric in sdf.columns and _numeric_metrics(sdf, [metric])
+            for key, g in groups:
+                key = key if isinstance(key, tuple) else (key,)
+                vals = g[metric].astype(float) if numeric else []
+                mean, lo, hi, n = mean_ci(vals)
+                rows.append({"stage": stage, "metric": metric, "group": _group_label(dict(zip(factors, key))),
+                             "mean": mean, "ci_low": lo, "ci_high": hi, "n": n})
+    return pd.DataFrame(rows, columns=["stage", "metric", "group", "mean", "ci_low", "ci_high", "n"])
+
+
+def stage_figures(out_dir: str | os.PathLike) -> list[Path]:
+    """The PNG figures a stage's notebook saved: `*.png` in its output folder and in `figures/` there."""
+    d = Path(out_dir)
+    return sorted([*d.glob("*.png"), *d.glob("figures/*.png")]) if d.is_dir() else []
+
+
+def thumbnail(png: Path, dpi: float | None = None, max_px: int | None = None) -> bytes:
+    """`png` redrawn at `dpi` (default THUMB_DPI; the source's own from its header, else plots.DPI),
+    at most `max_px` (default THUMB_PX) wide, never enlarged, with a 128-colour palette: tens of kB."""
+    from PIL import Image
+
+    from vtkit import plots
+
+    with Image.open(png) as im:
+        src_dpi = float((im.info.get("dpi") or (plots.DPI,))[0]) or plots.DPI
+        width = min(max_px or THUMB_PX, round(im.width * (dpi or THUMB_DPI) / src_dpi), im.width)
+        im = im.convert("RGB")
+        if width < im.width:
+            im = im.resize((width, max(1, round(im.height * width / im.width))), Image.LANCZOS)
+        buf = io.BytesIO()
+        im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(buf, format="PNG", optimize=True)
+        return buf.getvalue()
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_")[:80]
 
 
-def make_figures(df, summary, fig_dir: Path) -> list[dict]:
-    """One PDF+PNG per (stage, metric, parameter) of `summary`; returns [{title, png, pdf}]."""
+def figure_keys(summary, metrics: dict[str, list[str]] | None = None):
+    """(stage, metric, parameter) rows of `summary` to draw, in the order `metrics` names them."""
+    keys = summary[summary.parameter.notna()][["stage", "metric", "parameter"]].drop_duplicates(ignore_index=True)
+    if metrics is not None:
+        keys = keys[[m in metrics.get(st, ()) for st, m in zip(keys.stage, keys.metric)]]
+    order = {(st, m): (i, j) for i, st in enumerate(metrics or {}) for j, m in enumerate((metrics or {})[st])}
+    return keys.iloc[sorted(range(len(keys)), key=lambda i: order.get((keys.stage.iloc[i], keys.metric.iloc[i]), (0, 0)))]
+
+
+def make_figures(df, summary, fig_dir: Path, metrics: dict[str, list[str]] | None = None) -> list[dict]:
+    """One PDF+PNG per (stage, metric, varied parameter) of `summary`; returns [{title, png, pdf}].
+
+    Only metrics against a parameter (a stage with no varied factor gets none: its numbers are in
+    the headline table); `metrics` ({stage: [names]}) restricts them further.
+    """
     import numpy as np
-    import pandas as pd
 
     from vtkit import plots
 
     ok = df[df["status"] == "ok"]
     figures = []
-    keys = summary[["stage", "metric", "parameter"]].drop_duplicates(ignore_index=True)
-    for _, key in keys.iterrows():
+    for _, key in figure_keys(summary, metrics).iterrows():
         if len(figures) >= MAX_FIGURES:
             break
         stage, metric, param = key["stage"], key["metric"], key["parameter"]
-        s = summary[(summary.stage == stage) & (summary.metric == metric) &
-                    (summary.parameter.isna() if param is None or pd.isna(param) else summary.parameter == param)]
+        s = summary[(summary.stage == stage) & (summary.metric == metric) & (summary.parameter == param)]
         runs = ok[ok.stage == stage]
         fig, ax = plots.figure("single")
-        if param is None or pd.isna(param):
-            xs_s, xs_r, labels = np.zeros(len(s)), np.zeros(len(runs)), [stage]
-            ax.set_xticks([0], labels)
-            title = f"{stage}: {metric}"
-        else:
-            values = list(s["value"])
-            numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
-            if numeric:
-                xs_s = np.asarray(values, dtype=float)
-                xs_r = runs[param].astype(float).to_numpy()
-                if len(xs_s) > 2 and xs_s.min() > 0 and xs_s.max() / xs_s.min() >= 100:
-                    ax.set_xscale("log")
-            else:  # categories in sorted order
-                pos = {v: i for i, v in enumerate(values)}
-                xs_s = np.arange(len(values), dtype=float)
-                xs_r = runs[param].map(pos).astype(float).to_numpy()
-                ax.set_xticks(xs_s, [str(v) for v in values])
-            ax.set_xlabel(param)
-            title = f"{stage}: {metric} vs {param}"
+        values = list(s["value"])
+        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values):
+            xs_s = np.asarray(values, dtype=float)
+            xs_r = runs[param].astype(float).to_numpy()
+            if len(xs_s) > 2 and xs_s.min() > 0 and xs_s.max() / xs_s.min() >= 100:
+                ax.set_xscale("log")
+        else:  # categories in sorted order
+            pos = {v: i for i, v in enumerate(values)}
+            xs_s = np.arange(len(values), dtype=float)
+            xs_r = runs[param].map(pos).astype(float).to_numpy()
+            ax.set_xticks(xs_s, [str(v) for v in values])
+        ax.set_xlabel(param)
+        title = f"{stage}: {metric} vs {param}"
         ax.scatter(xs_r, runs[metric].astype(float), s=8, alpha=0.35, color="0.4", linewidths=0, label="runs")
         err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]]).astype(float)
         ax.errorbar(xs_s, s["mean"].astype(float), yerr=np.nan_to_num(err), marker="o", capsize=2,
@@ -131,7 +263,7 @@ def make_figures(df, summary, fig_dir: Path) -> list[dict]:
         ax.set_ylabel(metric)
         ax.set_title(title)
         ax.legend(loc="best")
-        base = fig_dir / _slug(f"{stage}__{metric}" + ("" if param is None or pd.isna(param) else f"__vs__{param}"))
+        base = fig_dir / _slug(f"{stage}__{metric}__vs__{param}")
         pdf, png = plots.savefig(fig, base, close=True)
         figures.append({"title": title, "png": png, "pdf": pdf})
     return figures
@@ -160,15 +292,49 @@ def _fmt(v) -> str:
     return str(v)
 
 
-_CSS = """body{font-family:Georgia,'STIX Two Text',serif;margin:2em auto;max-width:1200px;color:#222}
+def _interval(mean: float, lo: float, hi: float, n: int) -> str:
+    if n == 0:
+        return "not reported"
+    return f"{mean:.4g}" + ("" if math.isnan(lo) else f" [{lo:.4g}, {hi:.4g}]")
+
+
+_CSS = """body{font-family:Georgia,'STIX Two Text',serif;margin:2em auto;max-width:1300px;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
 th{background:#f3f3f3}tr.failed td{background:#fdecea}pre{background:#f7f7f7;padding:1em;overflow-x:auto}
-figure{display:inline-block;margin:0.5em;vertical-align:top}figure img{width:420px}
-figcaption{font-size:12px;text-align:center}.err{color:#a00;max-width:420px}"""
+td.num{text-align:right;font-variant-numeric:tabular-nums}td.missing{color:#a00}
+figure{display:inline-block;margin:0.5em;vertical-align:top}figure img{max-width:100%;height:auto}
+figcaption{font-size:12px;text-align:center}.err{color:#a00;max-width:520px}.note{font-size:12px;color:#555}"""
+
+
+class _Images:
+    """Embeds thumbnails until EMBED_BUDGET bytes, then links the files instead."""
+
+    def __init__(self, run_dir: Path, budget: int | None = None):
+        self.run_dir, self.left, self.linked = run_dir, EMBED_BUDGET if budget is None else budget, 0
+
+    def rel(self, path: Path) -> str:
+        return html.escape(os.path.relpath(path, self.run_dir))
+
+    def figure(self, png: Path, caption: str, href: str | None = None, extra: str = "") -> str:
+        """`<figure>` with the thumbnail (linked to `href`, default the full PNG) and a caption."""
+        e = html.escape
+        target = href or self.rel(png)
+        try:
+            data = base64.b64encode(thumbnail(png)).decode()
+        except Exception:  # noqa: BLE001 - an unreadable PNG (half-written) is linked, not drawn
+            data = None
+        if data is not None and len(data) <= self.left:
+            self.left -= len(data)
+            img = f"<a href='{target}'><img alt='{e(caption)}' src='data:image/png;base64,{data}'></a>"
+        else:
+            self.linked += 1
+            img = f"<a href='{self.rel(png)}'>[{e(png.name)}]</a>"
+        return (f"<figure>{img}<figcaption>{e(caption)} (<a href='{self.rel(png)}'>png</a>"
+                f"{extra})</figcaption></figure>")
 
 
 def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
-    """Write figures/, summary.csv and report.html into run_dir; returns the report's path."""
+    """Write report.html, summary.csv and figures/ into run_dir; returns the report's path."""
     import pandas as pd
 
     run_dir = Path(run_dir)
@@ -184,62 +350,143 @@ def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
         meta["metrics"] = cols[cols.index("out_dir") + 1:] if "out_dir" in cols else []
         meta["params"] = cols[2:cols.index("status")] if "status" in cols else []
         meta["varied"] = []
-    summary = summarize(df, meta)
+    spec = meta.get("spec") if isinstance(meta.get("spec"), dict) else {}
+    stages = _stages(df, meta)
+    pipeline = "pipeline" in spec or len(stages) > 1
+
+    summary = metric_intervals(df, meta)
     summary.to_csv(run_dir / "summary.csv", index=False)
+    heads = headline_metrics(df, meta, spec.get("report"))
+    table = headline_table(df, meta, heads)
     fig_dir = run_dir / "figures"
     for old in [*fig_dir.glob("*.png"), *fig_dir.glob("*.pdf")]:  # the report owns this folder
         old.unlink()
-    figures = make_figures(df, summary, fig_dir)
+    figures = make_figures(df, summary, fig_dir, heads)
 
-    links = {}
+    links = {}  # out_dir -> the executed notebook, rendered to HTML when asked (else the .ipynb)
+    exporter = None
     if render_notebooks:
         from nbconvert import HTMLExporter
 
         exporter = HTMLExporter()
-        for out_dir in df["out_dir"]:
-            ipynb = Path(out_dir) / "executed.ipynb"
-            page = render_notebook(ipynb, exporter) if ipynb.is_file() else None
-            if page is not None:
-                links[out_dir] = os.path.relpath(page, run_dir)
+    for out_dir in df["out_dir"]:
+        ipynb = Path(out_dir) / "executed.ipynb"
+        if ipynb.is_file():
+            page = render_notebook(ipynb, exporter) if exporter is not None else ipynb
+            links[out_dir] = os.path.relpath(page or ipynb, run_dir)
 
     e = html.escape
+    images = _Images(run_dir)
+    varied = [p for p in meta.get("varied", []) if p in df.columns]
+    label = {rid: _group_label(dict(zip(varied, vals))) or rid
+             for rid, *vals in df[["run_id", *varied]].drop_duplicates("run_id").itertuples(index=False)}
+
+    def nb_link(out_dir, text="notebook") -> str:
+        link = links.get(out_dir)
+        return f"<a href='{e(link)}'>{e(text)}</a>" if link else ""
+
     name = meta.get("name", run_dir.name)
     n_runs = df["run_id"].nunique()
-    failed_runs = df.loc[df["status"] != "ok", "run_id"].nunique()
+    failed_runs = df.loc[df["status"] == "failed", "run_id"].nunique()
+    pending_runs = df.loc[df["status"] == "pending", "run_id"].nunique()
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>vtkit report: {e(name)}</title>"
              f"<style>{_CSS}</style></head><body>",
              f"<h1>{e(name)}</h1><p>{e(meta.get('description', ''))}</p>",
-             f"<p>{n_runs} run(s), {len(df)} stage row(s); {n_runs - failed_runs} run(s) ok, {failed_runs} failed. "
-             f"Report written {e(time.strftime('%Y-%m-%d %H:%M'))} from <code>{e(str(results))}</code>.</p>",
-             "<h2>Experiment</h2>"]
-    spec = meta.get("spec")
-    yaml_file = run_dir / "experiment.yaml"
-    spec_text = yaml_file.read_text() if yaml_file.is_file() else (json.dumps(spec, indent=2) if spec else "(not recorded)")
-    parts.append(f"<pre>{e(spec_text)}</pre>")
+             f"<p>{n_runs} run(s) of {len(stages)} stage(s) ({e(', '.join(stages))}); "
+             f"{n_runs - failed_runs - pending_runs} ok, {failed_runs} failed, {pending_runs} not finished. "
+             f"Report written {e(time.strftime('%Y-%m-%d %H:%M'))} from <code>{e(str(results))}</code>.</p>"]
 
-    parts.append("<h2>Figures</h2>")
-    if not figures:
+    failed = df[(df["status"] == "failed") & ~df["error"].fillna("").str.startswith("not run:")]
+    if len(failed):
+        parts.append("<h2>Failures</h2><table><tr><th>run</th><th>stage</th><th>error</th><th>notebook</th>"
+                     "<th>run_id</th></tr>")
+        for _, row in failed.iterrows():
+            parts.append(f"<tr class='failed'><td>{e(label[row['run_id']])}</td><td>{e(row['stage'])}</td>"
+                         f"<td class=err>{e(_fmt(row['error']))}</td><td>{nb_link(row['out_dir'])}</td>"
+                         f"<td>{e(row['run_id'])}</td></tr>")
+        parts.append("</table>")
+
+    parts.append("<h2>Headline metrics</h2><p class=note>Mean over the successful runs, 95% Student-t "
+                 "interval over seeds in brackets (none when n = 1), n runs. Chosen by the experiment file's "
+                 "<code>report:</code> key, else the first non-bookkeeping metrics of each stage; every metric "
+                 "is in the summary below and in summary.csv.</p>")
+    groups = list(dict.fromkeys(table["group"]))
+    if len(table):
+        parts.append("<table><tr><th>stage</th><th>metric</th>" +
+                     "".join(f"<th>{e(g) or 'mean [95% CI]'}</th><th>n</th>" for g in groups) + "</tr>")
+        for (stage, metric), rows in table.groupby(["stage", "metric"], sort=False):
+            by_group = {r["group"]: r for _, r in rows.iterrows()}
+            cells = ""
+            for g in groups:
+                r = by_group.get(g)
+                if r is None:
+                    cells += "<td></td><td></td>"
+                    continue
+                cls = "num" if r["n"] else "missing"
+                cells += (f"<td class={cls}>{e(_interval(r['mean'], r['ci_low'], r['ci_high'], r['n']))}</td>"
+                          f"<td class=num>{r['n']}</td>")
+            parts.append(f"<tr><td>{e(stage)}</td><td>{e(metric)}</td>{cells}</tr>")
+        parts.append("</table>")
+    else:
         parts.append("<p>No numeric metrics among the successful runs.</p>")
-    for fig in figures:
-        data = base64.b64encode(fig["png"].read_bytes()).decode()
-        parts.append(f"<figure><img alt='{e(fig['title'])}' src='data:image/png;base64,{data}'>"
-                     f"<figcaption>{e(fig['title'])} (<a href='{e(os.path.relpath(fig['pdf'], run_dir))}'>pdf</a>)"
-                     "</figcaption></figure>")
+    named = (spec.get("report") or {}).get("metrics") if isinstance(spec.get("report"), dict) else None
+    unreported = [m for m in named or [] if not any(m in ms for ms in heads.values())]
+    if unreported:
+        parts.append(f"<p class=err>report.metrics names {e(', '.join(unreported))}, which no stage reported.</p>")
+
+    if pipeline:
+        parts.append("<h2>Stages</h2><p class=note>The figures each stage's notebook saved, per run; a figure "
+                     "links its full-size PNG, the caption the PDF and the executed notebook.</p>")
+        for stage in stages:
+            sdf = df[df["stage"] == stage]
+            parts.append(f"<h3>{e(stage)}</h3>")
+            for _, row in sdf[sdf["status"] != "ok"].iterrows():  # failures first
+                parts.append(f"<p class=err>{e(label[row['run_id']])}: {e(row['status'])}: "
+                             f"{e(_fmt(row['error']))} {nb_link(row['out_dir'])}</p>")
+            shown = 0
+            for _, row in sdf[sdf["status"] == "ok"].iterrows():
+                for png in stage_figures(row["out_dir"]):
+                    pdf = png.with_suffix(".pdf")
+                    extra = (f", <a href='{images.rel(pdf)}'>pdf</a>" if pdf.is_file() else "")
+                    extra += f", {nb_link(row['out_dir'])}" if row["out_dir"] in links else ""
+                    link = e(links[row["out_dir"]]) if row["out_dir"] in links else None
+                    parts.append(images.figure(png, f"{label[row['run_id']]}: {png.stem}", link, extra))
+                    shown += 1
+            if not shown and (sdf["status"] == "ok").any():
+                parts.append("<p class=note>This stage's notebook saved no figure.</p>")
+
+    if figures or _factors(df, meta):
+        parts.append("<h2>Against the varied parameters</h2><p class=note>Mean with its 95% interval per "
+                     "value (other factors pooled), runs as dots.</p>")
+        for fig in figures:
+            parts.append(images.figure(fig["png"], fig["title"], extra=f", <a href='{images.rel(fig['pdf'])}'>pdf</a>"))
+        if not figures:
+            parts.append("<p>No headline metric to draw.</p>")
+        left = len(figure_keys(summary, heads)) - len(figures)
+        if left > 0:
+            parts.append(f"<p class=note>{left} more figure(s) left out (MAX_FIGURES = {MAX_FIGURES}).</p>")
+    if images.linked:
+        parts.append(f"<p class=note>{images.linked} figure(s) linked rather than embedded, to keep this page "
+                     f"under {EMBED_BUDGET // 1_000_000 or 1} MB of images.</p>")
 
     parts.append("<h2>Runs</h2>")
     show = ["run_id", "stage", *[p for p in meta.get("params", []) if p in df.columns], "status", "error", "wall_s",
             *[m for m in meta.get("metrics", []) if m in df.columns]]
-    parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in show) + "<th>notebook</th></tr>")
+    parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in show) + "<th>notebook</th><th>figures</th></tr>")
     for _, row in df.iterrows():
-        cls = " class='failed'" if row["status"] != "ok" else ""
+        cls = " class='failed'" if row["status"] == "failed" else ""
         cells = "".join(f"<td{' class=err' if c == 'error' else ''}>{e(_fmt(row[c]))}</td>" for c in show)
-        link = links.get(row["out_dir"])
-        cells += f"<td><a href='{e(link)}'>notebook</a></td>" if link else "<td></td>"
+        cells += f"<td>{nb_link(row['out_dir'])}</td>"
+        cells += "<td>" + " ".join(f"<a href='{images.rel(p)}'>{e(p.stem)}</a>" for p in stage_figures(row["out_dir"])) + "</td>"
         parts.append(f"<tr{cls}>{cells}</tr>")
     parts.append("</table>")
     if len(summary):
-        parts.append("<h2>Summary</h2><p>Mean and 95% t-interval per value (also in summary.csv).</p>")
+        parts.append("<details><summary>Every numeric metric: mean and 95% t-interval (summary.csv)</summary>")
         parts.append(summary.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
+        parts.append("</details>")
+    yaml_file = run_dir / "experiment.yaml"
+    spec_text = yaml_file.read_text() if yaml_file.is_file() else (json.dumps(spec, indent=2) if spec else "(not recorded)")
+    parts.append(f"<h2>Experiment</h2><pre>{e(spec_text)}</pre>")
     parts.append("</body></html>")
     out = run_dir / "report.html"
     tmp = run_dir / ".report.html.tmp"

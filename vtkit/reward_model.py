@@ -36,10 +36,20 @@ import random
 from pathlib import Path
 from typing import Sequence
 
+import datasets
 import numpy as np
 import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PrinterCallback,
+    Qwen2ForSequenceClassification,
+)
+from trl import RewardConfig, RewardTrainer
 
 from vtkit import models
+from vtkit import tokenizer as vtok
+from vtkit.train import tracking_dir
 
 KINDS = ("redundant", "off_topic", "incoherent", "no_answer")
 TOPICS = ["sea", "river", "garden", "forest", "city", "market", "library", "train", "bicycle", "winter",
@@ -89,7 +99,6 @@ def rejected_response(rng: random.Random, topic: str, kind: str, chosen: str) ->
 def open_prompts(n: int, seed: int = 0, topics: Sequence[str] | None = None):
     """n open-ended prompts in make_prompts' schema (subdomain "open", empty instruction_id_list),
     each with one chosen reference response in `solutions`."""
-    import datasets
     topics = list(topics or TOPICS)
     if n < 0 or not topics:
         raise ValueError(f"need n >= 0 and at least one topic (got n={n}, {len(topics)} topics)")
@@ -108,7 +117,6 @@ def open_prompts(n: int, seed: int = 0, topics: Sequence[str] | None = None):
 
 def preference_pairs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, topics: Sequence[str] | None = None):
     """n conversational preference pairs {prompt, chosen, rejected, kind, topic}; kinds cycle in order."""
-    import datasets
     kinds = list(kinds)
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
@@ -131,9 +139,7 @@ def preference_pairs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, topics
 
 def build(spec: str = "tiny-100k", seed: int = 0):
     """(sequence-classification model with num_labels=1, tokenizer with a pad token); see the module docstring."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Qwen2ForSequenceClassification
 
-    from vtkit import tokenizer as vtok
     if spec in models.TINY_SIZES:
         tok = vtok.build_tokenizer()
         cfg = models.tiny_config(spec)
@@ -161,16 +167,17 @@ def build(spec: str = "tiny-100k", seed: int = 0):
 
 
 def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e-3, batch_size: int = 16,
-          max_length: int = 256, seed: int = 0, max_steps: int = -1, logging_steps: int = 10):
-    """Fit `model` in place on preference `pairs` with trl's RewardTrainer; returns (model, log_history)."""
-    from transformers import PrinterCallback
-    from trl import RewardConfig, RewardTrainer
+          max_length: int = 256, seed: int = 0, max_steps: int = -1, logging_steps: int = 10,
+          report_to: str = "none"):
+    """Fit `model` in place on preference `pairs` with trl's RewardTrainer; returns (model, log_history).
+    `report_to`: a transformers tracker ("tensorboard": events under out_dir/tensorboard)."""
     cuda = torch.cuda.is_available()
+    tracking_dir(out_dir, report_to)
     args = RewardConfig(output_dir=str(out_dir), num_train_epochs=epochs, max_steps=max_steps, learning_rate=lr,
                         per_device_train_batch_size=batch_size, max_length=max_length, lr_scheduler_type="cosine",
-                        warmup_steps=0.05, logging_steps=logging_steps, save_strategy="no", report_to="none",
+                        warmup_steps=0.05, logging_steps=logging_steps, save_strategy="no", report_to=report_to,
                         disable_tqdm=True, seed=seed, data_seed=seed, bf16=cuda, use_cpu=not cuda,
-                        gradient_checkpointing=False, dataloader_num_workers=0)
+                        dataloader_num_workers=0)
     cols = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
     if cols[-2:] != ["chosen", "rejected"]:
         raise ValueError(f"pairs need 'chosen' and 'rejected' columns (and optionally 'prompt'); got {pairs.column_names}")

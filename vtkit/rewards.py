@@ -10,7 +10,7 @@ conversational lists (`[{"role": "assistant", "content": ...}]`); dataset column
 column means every row is math (code for the code rewards). A reward that does not apply to a row
 (`code_tests` on a math row) returns None there, which trl's GRPOTrainer skips (nan, then nansum).
 
-- `accuracy`: 1.0 iff `vtkit.verify.grade` says right, per row's domain; the answer counted is the
+- `accuracy`: 1.0 iff `vtkit.evaluation.grade` says right, per row's domain; the answer counted is the
   LAST boxed one after `</think>` (several boxed answers are not penalised here, `format` does
   that); nothing inside `<think>` counts; a truncated completion (no `</think>`) scores 0; code
   rows run the sandbox, in parallel over the batch.
@@ -26,10 +26,10 @@ Departure from open-r1: no length or repetition penalties here; MGPO's weighting
 """
 from __future__ import annotations
 
-from vtkit import sandbox, verify
+from vtkit import evaluation, sandbox, verify
 
 CODE_TIMEOUT_S = 10.0   # seconds per program (all its tests): generous for tiny tasks, bounds a hang
-CODE_MEMORY_MB = 512    # address space per process: plenty for test-sized inputs
+CODE_MEMORY_MB = 1024   # address space per process: the evaluation protocols' limit
 CODE_WORKERS = None     # parallel sandboxes per batch; None = CPU count
 
 
@@ -66,25 +66,22 @@ def _run_code(texts, tests, metas) -> list[sandbox.SandboxResult | None]:
     return out
 
 
+def _rows(kwargs, n, default_domain) -> list[dict]:
+    """The dataset columns of each completion's row as a record for vtkit.evaluation.grade."""
+    cols = {"answer": _column(kwargs, "answer", n, required=True), "domain": _column(kwargs, "domain", n, default_domain),
+            "meta": _column(kwargs, "meta", n, ""), "tests": _column(kwargs, "tests", n, "")}
+    for extra in ("instruction_id_list", "kwargs", "id"):
+        if extra in kwargs:
+            cols[extra] = _column(kwargs, extra, n)
+    return [{k: v[i] for k, v in cols.items()} for i in range(n)]
+
+
 def accuracy_reward(completions, **kwargs) -> list[float]:
     """1.0 iff the completion's final answer is right for its row's domain (math/stem/knowledge/code/gym)."""
-    n = len(completions)
-    texts = _texts(completions)
-    answers = _column(kwargs, "answer", n, required=True)
-    domains = _column(kwargs, "domain", n, "math")
-    metas = _column(kwargs, "meta", n, "")
-    tests = _column(kwargs, "tests", n, "")
-    rewards = [0.0] * n
-    code_rows = [i for i in range(n) if domains[i] == "code"]
-    if code_rows:
-        results = _run_code([texts[i] for i in code_rows], [tests[i] for i in code_rows], [metas[i] for i in code_rows])
-        for i, r in zip(code_rows, results):
-            rewards[i] = float(r is not None and r.passed)
-    for i in range(n):
-        if domains[i] != "code":
-            rec = {"domain": domains[i], "answer": answers[i], "meta": metas[i], "tests": tests[i]}
-            rewards[i] = float(verify.grade(rec, texts[i]))
-    return rewards
+    rows = _rows(kwargs, len(completions), "math")
+    grades = evaluation.grade(rows, _texts(completions), workers=CODE_WORKERS or 2, timeout_s=CODE_TIMEOUT_S,
+                              memory_mb=CODE_MEMORY_MB)
+    return [float(g["correct"]) for g in grades]
 
 
 def format_ok(text: str, domain: str = "math") -> bool:
@@ -140,12 +137,13 @@ def code_tests_fraction_reward(completions, **kwargs) -> list[float | None]:
 
 def stem_reward(completions, **kwargs) -> list[float | None]:
     """1.0 iff a stem row's letter (meta has choices) or value-with-unit is right; None on other rows."""
-    n = len(completions)
-    answers = _column(kwargs, "answer", n, required=True)
-    domains = _column(kwargs, "domain", n, "stem")
-    metas = _column(kwargs, "meta", n, "")
-    return [float(verify.grade({"domain": "stem", "answer": a, "meta": m}, t)) if d == "stem" else None
-            for t, a, d, m in zip(_texts(completions), answers, domains, metas)]
+    rows = _rows(kwargs, len(completions), "stem")
+    texts = _texts(completions)
+    stem = [i for i, r in enumerate(rows) if r["domain"] == "stem"]
+    out: list[float | None] = [None] * len(rows)
+    for i, g in zip(stem, evaluation.grade([rows[i] for i in stem], [texts[i] for i in stem])):
+        out[i] = float(g["correct"])
+    return out
 
 
 REWARDS = {

@@ -7,7 +7,7 @@
                           processing_class=tokenizer)
     trainer.train()
 
-What MGPO does (PIPELINE.md, "Signal phase"): for each prompt, G sampled responses get binary
+What MGPO does (docs/method.md, "Signal"): for each prompt, G sampled responses get binary
 verifiable rewards; the group accuracy p is the fraction rewarded as correct; the group's GRPO
 advantages are scaled by w = exp(-lam * D_ME(p || 0.5)), D_ME the KL of Bernoulli(p) from
 Bernoulli(0.5) in nats, so groups near p = 0.5 (maximum uncertainty) keep full weight and groups
@@ -46,6 +46,9 @@ import numpy as np
 import torch
 from accelerate.utils import gather
 from trl import GRPOConfig, GRPOTrainer
+
+from vtkit import evaluation
+from vtkit import generate as gen
 
 LOG2 = math.log(2.0)
 
@@ -266,28 +269,27 @@ def filter_solvable(model, tokenizer, dataset, n_rollouts: int = 8, grade_fn: Ca
                     **gen_kw) -> tuple[Any, dict]:
     """Drop prompts whose accuracy under `model` over `n_rollouts` samples is exactly 0 or 1 (3B report).
 
-    `grade_fn(record, completion) -> bool` defaults to `vtkit.verify.grade`; `gen_kw` go to
+    `grade_fn(record, completion) -> bool` defaults to `vtkit.evaluation.grade_one`; `gen_kw` go to
     `vtkit.generate.generate` (temperature, top_p, max_new_tokens, seed, ...). Returns the kept rows
     and a report {n_in, n_all_correct, n_all_wrong, n_kept, n_rollouts, accuracy (per input row)}.
     """
     if n_rollouts < 2:
         raise ValueError(f"n_rollouts must be >= 2 to tell solvable prompts from 0/1 ones, got {n_rollouts}")
-    from vtkit.generate import generate
-    if grade_fn is None:
-        from vtkit.verify import grade as grade_fn
     if "prompt" not in dataset.column_names:
         raise ValueError(f"dataset needs a 'prompt' column (vtkit record schema); has {dataset.column_names}")
     records = list(dataset)
     if not records:
         return dataset, {"n_in": 0, "n_all_correct": 0, "n_all_wrong": 0, "n_kept": 0,
                          "n_rollouts": n_rollouts, "accuracy": []}
-    outs = generate(model, tokenizer, [r["prompt"] for r in records], n=n_rollouts, **gen_kw)
+    outs = gen.generate(model, tokenizer, [r["prompt"] for r in records], n=n_rollouts, **gen_kw)
+    recs = [records[o["prompt_index"]] for o in outs]
+    ok = ([g["correct"] for g in evaluation.grade(recs, [o["text"] for o in outs])] if grade_fn is None
+          else [bool(grade_fn(r, o["text"])) for r, o in zip(recs, outs)])
     correct = np.zeros(len(records), dtype=np.int64)
     count = np.zeros(len(records), dtype=np.int64)
-    for o in outs:
-        i = o["prompt_index"]
-        count[i] += 1
-        correct[i] += bool(grade_fn(records[i], o["text"]))
+    for o, c in zip(outs, ok):
+        count[o["prompt_index"]] += 1
+        correct[o["prompt_index"]] += c
     if (count != n_rollouts).any():
         raise RuntimeError(f"generate returned {count.tolist()} samples per prompt, expected {n_rollouts} each")
     acc = correct / n_rollouts

@@ -726,7 +726,9 @@ def _run_process(job, nonce, n_total, limits, reach, py_flags) -> SandboxResult:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     with tempfile.TemporaryFile() as f_in, tempfile.TemporaryFile() as f_res:
-        f_in.write(json.dumps(job).encode()); f_in.flush(); f_in.seek(0)
+        f_in.write(json.dumps(job).encode())
+        f_in.flush()
+        f_in.seek(0)
         cmd += [str(f_in.fileno()), str(f_res.fileno())]
         proc = None
         try:

@@ -1,15 +1,15 @@
 """Spectrum phase: multi-path SFT data and its filters, the stage-2 filters, checkpoint scoring,
-specialist selection and parameter-space merging (PIPELINE.md, "Spectrum phase").
+specialist selection and parameter-space merging (docs/method.md, "Spectrum").
 
     from vtkit import spectrum
-    groups = spectrum.task_groups({"math": {"n": 900, "subdomains": ["add", "mul"]}, "code": {"n": 90}})
+    groups = tasks.make_groups({"math": {"n": 900, "subdomains": ["add", "mul"]}, "code": {"n": 90}})
     data, counts = spectrum.quality_filter(spectrum.flatten(groups), eval_sets=[test_records])
     hard, counts2, probed, rates = spectrum.stage2_filter(data, model, tok, min_tokens=60)  # 8 rollouts, >= 0.75
-    rows = spectrum.score_checkpoints(paths, probes, k=8)          # per checkpoint x group
+    rows = spectrum.score_checkpoints(paths, probes, k=8)          # per checkpoint x group: mean@8, pass@8, distinct@8
     best = spectrum.select_specialists(rows, rule="distinct")      # group -> checkpoint
     merged = spectrum.merge_checkpoints(sorted(set(best.values())))  # uniform weights
 
-Data (stage 1). `task_groups` draws records per domain (and per math subdomain) from vtkit.tasks;
+Data (stage 1). `vtkit.tasks.make_groups` draws records per domain (and per math subdomain) from vtkit.tasks;
 every reference solution of a record is kept as its own trace (multi-path distillation: math
 records have one trace per valid order of the steps, code records several programs). At the
 small/paper presets `teacher_traces` replaces them with a teacher's samples kept by rejection
@@ -18,7 +18,7 @@ sampling: up to `max_paths` distinct traces per query that the domain's verifier
 normalisation), n-gram repetition inside a trace, n-gram overlap of the prompt with evaluation
 sets (vtkit.tasks.decontaminate; n per domain from vtkit.tasks.OVERLAP_N, since vtkit's templated
 prompts share long word runs legitimately, the report's 10-gram elsewhere), and trace correctness
-(vtkit.verify.grade: answer check, or the sandbox for code).
+(vtkit.evaluation.grade: answer check, or the sandbox for code).
 
 Stage 2. `filter_min_length` drops traces shorter than `min_tokens` (tokens of the assistant
 completion, no chat template); `error_rates` samples `n` rollouts per query from a reference model
@@ -27,16 +27,17 @@ and grades them; `filter_hard` keeps queries whose error rate is >= `threshold` 
 queries that survive it.
 
 Diversity-exploring distillation. Each checkpoint is scored per group (a domain, or
-`domain/subdomain`) on a probing set with K samples per problem:
-- Pass@1 and Pass@K: the unbiased estimator (vtkit.metrics.pass_at_k) from the K samples.
-- distinct valid solutions of a problem: the number of different texts among its correct samples,
+`domain/subdomain`) on a probing set with K samples per problem, through vtkit.evaluation
+(metric names as everywhere in the kit):
+- `mean@K` (Pass@1 from K samples) and `pass@K` (the unbiased estimator, vtkit.metrics.pass_at_k).
+- `distinct@K`, distinct valid solutions of a problem: the number of different texts among its correct samples,
   where two completions are the same text when they are equal after whitespace normalisation
   (`normalize_ws`: leading/trailing whitespace stripped, every run of whitespace, newlines included,
   replaced by one space); nothing else is normalised, so two traces that differ in one word, in step
-  order or in the final answer's spelling count as two. A group's `distinct` is the mean over its
+  order or in the final answer's spelling count as two. A group's `distinct@K` is the mean over its
   problems (at most K); intervals are percentile bootstraps over problems.
 `select_specialists` picks, per group, the checkpoint with the most distinct valid solutions (rule
-"distinct", the report's choice) or the best Pass@K (rule "pass@k"); ties go to the other metric,
+"distinct", the report's choice) or the best `pass@K` (rule "pass@k"); ties go to the other metric,
 then to the later checkpoint. `merge_checkpoints` averages parameters, M = sum_i w_i M_i.
 
 Departures from the paper: the report does not give the checkpoint interval, K, or the probing
@@ -48,16 +49,18 @@ reliable answer (or tests) are dropped.
 """
 from __future__ import annotations
 
-import json
+import copy
 import math
 import os
 import random
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from vtkit import evaluation, generate, models, runinfo, tasks
 
 RULES = ("distinct", "pass@k")
 WEIGHT_TOL = 1e-6        # |sum(w) - 1| allowed: float round-off of user-given weights, not a fudge
@@ -66,44 +69,6 @@ MAX_REPETITION = 0.5     # a trace whose 4-grams are more than half repeats is a
 
 
 # ------------------------------------------------------------------------------------------ data
-
-def task_groups(spec: dict, seed: int = 0, split: str = "train") -> dict[str, list[dict]]:
-    """Records per group from vtkit.tasks. `spec` maps a group name to its settings:
-
-        {"math/add": {"n": 900, "subdomain": "add", "difficulty": 1},   # domain = text before "/"
-         "hard": {"domain": "math", "n": 40, "difficulty": 2},          # or given explicitly
-         "code": {"n": 30, "difficulty": 1},
-         "math": {"n": 90, "subdomains": ["add", "mul"]}}               # -> groups math/add, math/mul
-
-    `n` records per group; `subdomains` splits a group's n evenly into one group per subdomain
-    (the report's math subdomains); every other key goes to vtkit.tasks.make (difficulty, mod,
-    shuffle, ...). Deterministic in (spec, seed, split)."""
-    from vtkit import tasks
-    if not isinstance(spec, dict) or not spec:
-        raise ValueError(f"spec must be a non-empty dict group -> settings, got {spec!r}")
-    groups = {}
-    for name, s in spec.items():
-        s = dict(s or {})
-        if "n" not in s:
-            raise ValueError(f"spec[{name!r}] needs `n` (records to draw), got keys {sorted(s)}")
-        n, subs = int(s.pop("n")), s.pop("subdomains", None)
-        domain = s.pop("domain", str(name).split("/")[0])
-        if isinstance(s.get("difficulty"), list):
-            s["difficulty"] = tuple(s["difficulty"])
-        if domain == "instruct":  # verifiable instruction following (vtkit.instructions), no splits:
-            from vtkit import instructions  # other splits draw from another seed
-            off = {"train": 0, "validation": 1, "test": 2}[tasks.common.check_split(split)] * 1_000_003
-            groups[name] = [dict(r) for r in instructions.make_prompts(n, seed=seed + off, **s)] if n else []
-            continue
-        if not subs:
-            groups[name] = [dict(r) for r in tasks.make(domain, n, seed=seed, split=split, **s)] if n else []
-            continue
-        for i, sub in enumerate(subs):  # the first n % len(subs) subdomains get one more record
-            k = n // len(subs) + (i < n % len(subs))
-            recs = tasks.make(domain, k, seed=seed, split=split, subdomain=sub, **s) if k else []
-            groups[f"{name}/{sub}"] = [dict(r) for r in recs]
-    return groups
-
 
 def flatten(groups: dict[str, list[dict]]) -> list[dict]:
     """All records of all groups, in group order."""
@@ -136,32 +101,8 @@ def _dedupe(solutions) -> list[str]:
     return out
 
 
-def grade_many(records: list[dict], texts: list[str], workers: int = 2, **sandbox_kw) -> list[bool]:
-    """verify.grade(records[i], texts[i]) for every i (instruction records: every constraint holds,
-    IFEval strict); code runs `workers` sandboxes at once, once per (record, program)."""
-    from vtkit import verify
-    if len(records) != len(texts):
-        raise ValueError(f"records ({len(records)}) and texts ({len(texts)}) must align")
-    out: list = [None] * len(texts)
-    code_jobs: dict = {}
-    for i, (r, t) in enumerate(zip(records, texts)):
-        if r["domain"] == "code":
-            code_jobs.setdefault((r["id"], verify.extract_code(t)), []).append(i)
-        elif r["domain"] == "instruct":  # every constraint must hold (IFEval strict)
-            from vtkit import instructions
-            out[i] = all(instructions.check_strict(t, r["instruction_id_list"], json.loads(r["kwargs"])))
-        else:
-            out[i] = bool(verify.grade(r, t))
-    if code_jobs:
-        keys = list(code_jobs)
-        first = [records[code_jobs[k][0]] for k in keys]
-        texts_ = [texts[code_jobs[k][0]] for k in keys]
-        with ThreadPoolExecutor(max(1, workers)) as ex:
-            verdicts = list(ex.map(lambda rt: bool(verify.grade(rt[0], rt[1], **sandbox_kw)), zip(first, texts_)))
-        for k, v in zip(keys, verdicts):
-            for i in code_jobs[k]:
-                out[i] = v
-    return out
+def _grade(records, texts, workers: int = 2) -> list[bool]:
+    return [g["correct"] for g in evaluation.grade(records, texts, workers=workers)]
 
 
 def quality_filter(records, *, eval_sets=(), overlap_n="domain", repetition_n: int = REPETITION_N,
@@ -174,7 +115,6 @@ def quality_filter(records, *, eval_sets=(), overlap_n="domain", repetition_n: i
     (None there = whole normalised prompts), else an int for all (the report's 10) or None.
     Counts: queries_in, traces_in, traces_duplicate, traces_repetitive, queries_overlap,
     traces_incorrect, queries_without_trace, queries_out, traces_out."""
-    from vtkit import tasks
     records = [dict(r) for r in records]
     c = Counter(queries_in=len(records), traces_in=sum(len(r["solutions"]) for r in records))
     kept = []
@@ -197,7 +137,7 @@ def quality_filter(records, *, eval_sets=(), overlap_n="domain", repetition_n: i
         kept = [r for r in kept if r["id"] in clean_ids]
     if check_correct:
         pairs = [(i, s) for i, r in enumerate(kept) for s in r["solutions"]]
-        ok = grade_many([kept[i] for i, _ in pairs], [s for _, s in pairs], workers=workers)
+        ok = _grade([kept[i] for i, _ in pairs], [s for _, s in pairs], workers=workers)
         sols = [[] for _ in kept]
         for (i, s), v in zip(pairs, ok):
             if v:
@@ -220,14 +160,13 @@ def teacher_traces(model, tokenizer, records, *, n: int = 8, max_paths: int = 4,
     whitespace normalisation) replace the record's `solutions`. Queries with none are dropped.
     Counts: queries_in, samples, samples_correct, samples_truncated, queries_without_trace,
     queries_out, traces_out."""
-    from vtkit import generate
     records = [dict(r) for r in records]
     if n < 1 or max_paths < 1:
         raise ValueError(f"need n >= 1 and max_paths >= 1, got n={n}, max_paths={max_paths}")
     gens = generate.generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
                              top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
                              batch_size=batch_size, backend=backend)
-    ok = grade_many([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)
+    ok = _grade([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)
     paths = [[] for _ in records]
     for g, v in zip(gens, ok):
         if v and not g["truncated"]:
@@ -269,7 +208,6 @@ def error_rates(model, tokenizer, records, *, n: int = 8, temperature: float = 1
                 top_k: int = 0, max_new_tokens: int = 256, seed: int = 0, batch_size: int = 64,
                 workers: int = 2, backend: str = "hf") -> list[float]:
     """Per query, the fraction of `n` sampled rollouts of the reference model that are graded wrong."""
-    from vtkit import generate
     records = list(records)
     if not records:
         return []
@@ -278,7 +216,7 @@ def error_rates(model, tokenizer, records, *, n: int = 8, temperature: float = 1
     gens = generate.generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
                              top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
                              batch_size=batch_size, backend=backend)
-    ok = grade_many([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)
+    ok = _grade([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)
     wrong = np.zeros(len(records))
     for g, v in zip(gens, ok):
         wrong[g["prompt_index"]] += not v
@@ -324,71 +262,36 @@ def stage2_filter(records, model, tokenizer, *, min_tokens: int, n_rollouts: int
 
 # ------------------------------------------------------------------------------------- scoring
 
-def distinct_valid(texts, correct) -> int:
-    """Number of distinct texts (after `normalize_ws`) among the correct ones."""
-    texts, correct = list(texts), list(correct)
-    if len(texts) != len(correct):
-        raise ValueError(f"texts ({len(texts)}) and correct ({len(correct)}) must align")
-    return len({normalize_ws(t) for t, ok in zip(texts, correct) if ok})
-
-
-def sample_and_grade(model, tokenizer, groups: dict[str, list[dict]], *, k: int = 8, temperature: float = 1.0,
-                     top_p: float = 0.95, top_k: int = 0, max_new_tokens: int = 128, seed: int = 0,
-                     batch_size: int = 64, workers: int = 2) -> dict[str, list[dict]]:
-    """K samples per problem of every group in one generate call, graded.
-    Returns group -> [{"id", "texts", "correct"}] per problem. temperature 0 needs k == 1 (greedy)."""
-    from vtkit import generate
-    if temperature == 0 and k != 1:
-        raise ValueError(f"greedy decoding (temperature 0) gives one sample: use k=1, got k={k}")
+def score(model, tokenizer, groups: dict[str, list[dict]], *, k: int = 8, temperature: float = 1.0,
+          top_p: float = 0.95, top_k: int = 0, max_new_tokens: int = 128, seed: int = 0, batch_size: int = 64,
+          workers: int = 2, n_boot: int = 1000) -> dict[str, evaluation.EvalResult]:
+    """Group -> EvalResult: K samples per problem of every group in one evaluation, graded, with
+    `mean@K`, `pass@K` and `distinct@K` (greedy with temperature 0 and k = 1: `greedy_acc`)."""
     recs = [(g, r) for g, rs in groups.items() for r in rs]
     if not recs:
         raise ValueError("no probing problems: every group is empty")
-    gens = generate.generate(model, tokenizer, [r["prompt"] for _, r in recs], n=k, temperature=temperature,
-                             top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
-                             batch_size=batch_size)
-    ok = grade_many([recs[g["prompt_index"]][1] for g in gens], [g["text"] for g in gens], workers=workers)
-    out = {g: [] for g in groups}
-    for i, (g, r) in enumerate(recs):
-        rows = [(x["text"], v) for x, v in zip(gens[i * k:(i + 1) * k], ok[i * k:(i + 1) * k])]
-        out[g].append({"id": r["id"], "texts": [t for t, _ in rows], "correct": [v for _, v in rows]})
-    return out
-
-
-def summarize(graded: dict[str, list[dict]], n_boot: int = 1000, seed: int = 0) -> dict[str, dict]:
-    """Group -> {pass@1, pass@k, distinct, each with _lo/_hi, n_items, k} from `sample_and_grade`."""
-    from vtkit import metrics as vm
-    out = {}
-    for g, items in graded.items():
-        if not items:
-            continue
-        k = len(items[0]["correct"])
-        per = {"pass@1": [vm.pass_at_k(k, sum(it["correct"]), 1) for it in items],
-               "pass@k": [vm.pass_at_k(k, sum(it["correct"]), k) for it in items],
-               "distinct": [distinct_valid(it["texts"], it["correct"]) for it in items]}
-        row = {"n_items": len(items), "k": k}
-        for name, vals in per.items():
-            row[name] = float(np.mean(vals))
-            row[f"{name}_lo"], row[f"{name}_hi"] = vm.bootstrap_ci(vals, n_boot=n_boot, seed=seed)
-        out[g] = row
-    return out
-
-
-def score(model, tokenizer, groups, n_boot: int = 1000, **kw) -> dict[str, dict]:
-    """`summarize(sample_and_grade(...))`: per group Pass@1, Pass@K and distinct valid solutions."""
-    return summarize(sample_and_grade(model, tokenizer, groups, **kw), n_boot=n_boot, seed=kw.get("seed", 0))
+    proto = evaluation.Protocol("spectrum-probe", "auto", n=k, temperature=temperature, top_p=top_p, top_k=top_k,
+                                max_new_tokens=max_new_tokens, ks=(1, k), seed=seed, batch_size=batch_size,
+                                n_boot=n_boot)
+    res = evaluation.evaluate((model, tokenizer), [r for _, r in recs], proto, workers=workers, distinct=k > 1)
+    return {g: res.select([i for i, (gg, _) in enumerate(recs) if gg == g]) for g in groups if groups[g]}
 
 
 def score_checkpoints(paths, groups, *, n_boot: int = 1000, **kw) -> list[dict]:
     """Score every checkpoint folder on the probing groups; one row per (checkpoint, group) with
-    `checkpoint` (the path as given), `index` (its position) and the `summarize` fields."""
-    from vtkit import models
+    `checkpoint` (the path as given), `index` (its position), `k` and the EvalResult's flat metrics."""
     rows = []
     for i, p in enumerate(paths):
         model, tok = models.load(str(p))
-        for g, s in score(model, tok, groups, n_boot=n_boot, **kw).items():
-            rows.append({"checkpoint": str(p), "index": i, "group": g, **s})
+        for g, res in score(model, tok, groups, n_boot=n_boot, **kw).items():
+            rows.append({"checkpoint": str(p), "index": i, "group": g, "k": kw.get("k", 8), **res.flat()})
         del model
     return rows
+
+
+def _rule_keys(rule: str, row: dict) -> tuple[str, str]:
+    k = row["k"]
+    return (f"distinct@{k}", f"pass@{k}") if rule == "distinct" else (f"pass@{k}", f"distinct@{k}")
 
 
 def select_specialists(rows, rule: str = "distinct") -> dict[str, str]:
@@ -401,11 +304,11 @@ def select_specialists(rows, rule: str = "distinct") -> dict[str, str]:
     rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
     if not rows:
         raise ValueError("no scores to select from: score at least one checkpoint first")
-    need = {"checkpoint", "index", "group", "distinct", "pass@k"}
-    missing = need - set(rows[0])
+    need = {"checkpoint", "index", "group", "k"}
+    missing = need - set(rows[0]) or set(_rule_keys(rule, rows[0])) - set(rows[0])
     if missing:
-        raise KeyError(f"score rows lack {sorted(missing)}; pass what score_checkpoints returns")
-    first, second = ("distinct", "pass@k") if rule == "distinct" else ("pass@k", "distinct")
+        raise KeyError(f"score rows lack {sorted(missing)}; pass what score_checkpoints returns (K > 1 samples)")
+    first, second = _rule_keys(rule, rows[0])
     best: dict = {}
     for r in rows:
         key = (r[first], r[second], r["index"])
@@ -422,7 +325,7 @@ def best_single(rows, rule: str = "distinct") -> str:
     rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
     if not rows:
         raise ValueError("no scores to select from: score at least one checkpoint first")
-    first, second = ("distinct", "pass@k") if rule == "distinct" else ("pass@k", "distinct")
+    first, second = _rule_keys(rule, rows[0])
     per: dict = {}
     for r in rows:
         per.setdefault((r["index"], r["checkpoint"]), []).append((r[first], r[second]))
@@ -480,11 +383,8 @@ def merge_checkpoints(paths_or_models, weights=None):
     and are cast back to the first checkpoint's dtypes. Folders are loaded one at a time; the
     returned model is the first checkpoint's module with the merged values (a loaded model passed
     first is copied, never modified)."""
-    import copy
 
-    import torch
 
-    from vtkit import models
     items = list(paths_or_models)
     w = check_weights(weights, len(items))
     total = sum(w)
@@ -527,7 +427,6 @@ def merge_checkpoints(paths_or_models, weights=None):
 
 def save_merged(model, tokenizer, path, sources=(), weights=None) -> Path:
     """Write the merged HF checkpoint (vtkit.models.save) plus merge.json (sources, weights)."""
-    from vtkit import models, runinfo
     path = models.save(model, tokenizer, path)
     sources = [str(s) for s in sources]
     w = check_weights(weights, len(sources)) if sources else weights

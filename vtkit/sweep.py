@@ -10,7 +10,7 @@ What a run leaves in each stage directory (`<out>/<name>/<run_id>[/<stage>]/`):
 and the experiment folder gets `results.parquet`/`.csv` (one row per run and stage of the current
 plan, rebuilt from disk after every sweep; `status` is ok, failed, or pending for a run never
 started, e.g. after Ctrl-C), `sweep.json` (column roles, for `vtkit report`), `experiment.yaml`
-(the spec as run) and `_sweep/` (per-run worker logs, a lock, submitit files).
+(the spec as run) and `_sweep/` (per-run worker logs, stage status files, a lock, submitit files).
 
 Resume: a stage is done only when `_DONE` exists. Rerunning skips finished runs, redoes runs with
 no marker from their first unfinished stage (wiping that stage's partial output first), and leaves
@@ -23,7 +23,10 @@ that executes the run's stages in order. The child gets `OMP_NUM_THREADS`/`MKL_N
 process of a run (worker, Jupyter kernel, anything the notebook starts) carries a
 `VTKIT_RUN_TOKEN` in its environment, so a timeout kills all of them, even the ones that left the
 process tree; the worker also dies with the runner (Linux parent-death signal) and the kernel
-follows its parent. Output of runs goes to their logs; the terminal shows one progress bar.
+follows its parent. Output of runs goes to their logs; the terminal shows one progress line that
+counts stages and names the stage each running run is in, with the time spent in it:
+    demo: 7/20 stages, 12:03 | seed=0: rl 3:10 | seed=1: merge 0:45
+(the worker rewrites `_sweep/<run_id>.stage` as each stage starts; the runner polls those files).
 
 SLURM executor: submitit, one array job with one task per run, `slurm_array_parallelism = jobs`;
 `resources` become gpus_per_node / cpus_per_task, `timeout_s` becomes timeout_min, and `slurm:`
@@ -98,11 +101,30 @@ def mark_failed(out_dir: Path, run_id: str, stage: str, error: str, tb: str = ""
 
 
 # ---------------------------------------------------------------------------------- one run
-def run_spec(run: xp.Run, exp: xp.Experiment) -> dict:
-    """Everything a worker needs to execute `run`, as plain JSON."""
+def run_spec(run: xp.Run, exp: xp.Experiment, status: str | os.PathLike | None = None) -> dict:
+    """Everything a worker needs to execute `run`, as plain JSON.
+
+    `status`: a file the worker rewrites as each stage starts (see `write_stage_status`), which the
+    runner's progress line polls; None: no such file.
+    """
     return {"run_id": run.run_id, "dir": str(run.dir), "kernel": exp.kernel, "cpus": exp.resources["cpus"],
+            "status": str(status) if status is not None else None,
             "stages": [{"name": s.name, "notebook": str(s.notebook), "params": s.params, "out_dir": str(s.out_dir)}
                        for s in run.stages]}
+
+
+def write_stage_status(spec: dict, index: int) -> None:
+    """Tell the runner which stage the run is in: `{"index": i, "stage": name}` (name None: finished)."""
+    if spec.get("status"):
+        stages = spec["stages"]
+        with contextlib.suppress(OSError):  # progress is a courtesy; it must never fail a run
+            runinfo.write_json(spec["status"], {"index": index, "stage": stages[index]["name"] if index < len(stages) else None})
+
+
+def read_stage_status(path: str | os.PathLike) -> tuple[int, str | None] | None:
+    """(index, stage name) from a status file `write_stage_status` wrote; None when absent or unreadable."""
+    d = _read_json(Path(path))
+    return (int(d["index"]), d.get("stage")) if isinstance(d.get("index"), int) else None
 
 
 def thread_env(cpus: int) -> dict:
@@ -133,7 +155,8 @@ def execute_run(spec: dict) -> dict:
         return {"run_id": spec["run_id"], "ok": True, "error": None}
     for s in stages[first:]:  # unfinished output is not trusted: start those stages clean
         shutil.rmtree(s["out_dir"], ignore_errors=True)
-    for s in stages[first:]:
+    for i, s in enumerate(stages[first:], start=first):
+        write_stage_status(spec, i)
         out = Path(s["out_dir"])
         out.mkdir(parents=True, exist_ok=True)
         t0, started = time.time(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -156,6 +179,7 @@ def execute_run(spec: dict) -> dict:
             return {"run_id": spec["run_id"], "ok": False, "error": f"{s['name']}: {error[0]}"}
         runinfo.write_json(out / DONE, {"run_id": spec["run_id"], "stage": s["name"], "wall_s": wall,
                                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_stage_status(spec, len(stages))
     return {"run_id": spec["run_id"], "ok": True, "error": None}
 
 
@@ -239,7 +263,7 @@ def visible_gpus() -> list[str]:
     if shutil.which("nvidia-smi"):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-            return [str(i) for i, line in enumerate(l for l in r.stdout.splitlines() if l.startswith("GPU "))]
+            return [str(i) for i, line in enumerate(ln for ln in r.stdout.splitlines() if ln.startswith("GPU "))]
     with contextlib.suppress(Exception):
         import torch
 
@@ -464,6 +488,136 @@ def write_results(exp: xp.Experiment, runs: list[xp.Run], exp_dir: Path):
     return df
 
 
+# ---------------------------------------------------------------------------------- progress
+POLL_S = 0.5  # how often the progress line reads the runs' status files
+QUIET_REFRESH_S = 30.0  # when stderr is no terminal (a log file): redraw this rarely unless something changed
+
+
+def _clock(seconds: float) -> str:
+    """`m:ss`, or `h:mm:ss` from an hour on."""
+    s = max(0, int(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def progress_line(name: str, done: int, total: int, active: list[tuple[str, str | None, float]],
+                  failed: int = 0, elapsed: float | None = None, unit: str = "stages") -> str:
+    """The sweep's one progress line, e.g. `demo: 7/20 stages, 12:03 | seed=0: rl 3:10 | seed=1: merge 0:45`.
+
+    done/total: finished stages (a failed stage and the ones it blocks count as finished) out of
+    all stages of the runs this sweep executes; `active`: (run label, stage or None, seconds in it)
+    of each run that has started and not ended; elapsed: seconds since the sweep started.
+    """
+    head = f"{name}: {done}/{total} {unit}"
+    if failed:
+        head += f", {failed} failed"
+    if elapsed is not None:
+        head += f", {_clock(elapsed)}"
+    parts = [head]
+    for label, stage, secs in active:
+        parts.append(f"{label}: {stage} {_clock(secs)}" if stage else f"{label} {_clock(secs)}")
+    return " | ".join(parts)
+
+
+def run_label(run: xp.Run, width: int = 28) -> str:
+    """A run's short name on the progress line: its varied values (`seed=0`), else its run id."""
+    text = ",".join(f"{k.split('.')[-1]}={xp._fmt(v)}" for k, v in run.varied.items()) or run.run_id
+    return text if len(text) <= width else text[:width - 1] + "~"
+
+
+class StageProgress:
+    """Which stage each run is in, from the status files its worker writes (`write_stage_status`).
+
+    Thread-safe: the bar thread polls, the sweep's thread reports ended runs (`finish`).
+    """
+
+    def __init__(self, name: str, runs: list[xp.Run], status_paths: dict[str, Path], single: bool = False):
+        self.name, self.runs, self.paths, self.single = name, runs, status_paths, single
+        self.n_stages = {r.run_id: len(r.stages) for r in runs}
+        self.base = {}  # run_id -> stages already done when the sweep started
+        for r in runs:
+            states = [stage_status(st.out_dir) for st in r.stages]
+            self.base[r.run_id] = next((i for i, st in enumerate(states) if st != "done"), len(states))
+        self.labels = {r.run_id: run_label(r) for r in runs}
+        self.current: dict[str, tuple[int, str | None, float]] = {}  # run_id -> (index, stage, seen since)
+        self.ended: dict[str, bool] = {}  # run_id -> ok
+        self.t0 = time.time()
+        self.lock = threading.Lock()
+
+    def poll(self) -> bool:
+        """Read the status files of unfinished runs; True when some run moved to another stage."""
+        changed = False
+        with self.lock:
+            for rid, path in self.paths.items():
+                if rid in self.ended:
+                    continue
+                got = read_stage_status(path)
+                if got is not None and got[0] != self.current.get(rid, (None,))[0]:
+                    self.current[rid] = (got[0], got[1], time.time())
+                    changed = True
+        return changed
+
+    def finish(self, run_id: str, ok: bool) -> None:
+        with self.lock:
+            self.ended[run_id] = ok
+
+    def done(self) -> int:
+        with self.lock:
+            return sum(self.n_stages[rid] if rid in self.ended else max(self.base[rid], self.current.get(rid, (0,))[0])
+                       for rid in self.n_stages)
+
+    def line(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        done = self.done()
+        with self.lock:
+            active = [(self.labels[rid], None if self.single else stage, now - since)
+                      for rid, (i, stage, since) in self.current.items() if rid not in self.ended and stage]
+            failed = sum(not ok for ok in self.ended.values())
+            total = sum(self.n_stages.values())
+        return progress_line(self.name, done, total, active, failed=failed, elapsed=now - self.t0,
+                             unit="runs" if self.single else "stages")
+
+
+@contextlib.contextmanager
+def _progress_bar(tracker: StageProgress, enabled: bool):
+    """One tqdm line showing `tracker.line()`, redrawn by a thread; yields a function `redraw(force)`."""
+    from tqdm.auto import tqdm
+
+    first = tracker.line()
+    bar = tqdm(total=sum(tracker.n_stages.values()), desc=first, bar_format="{desc}", file=sys.stderr,
+               disable=not enabled, dynamic_ncols=True)
+    tty = enabled and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    last = [0.0, first]  # when and what was drawn last
+    stop = threading.Event()
+    draw_lock = threading.Lock()
+
+    def redraw(force: bool = False) -> None:
+        with draw_lock:
+            moved = tracker.poll()
+            now = time.time()
+            if force or moved or now - last[0] >= (1.0 if tty else QUIET_REFRESH_S):
+                line = tracker.line(now)
+                if line != last[1]:
+                    last[:] = now, line
+                    bar.set_description_str(line, refresh=True)
+
+    def loop() -> None:
+        while not stop.wait(POLL_S):
+            with contextlib.suppress(Exception):  # a progress glitch must not end the sweep
+                redraw()
+
+    thread = threading.Thread(target=loop, name="vtkit-progress", daemon=True)
+    if enabled:
+        thread.start()
+    try:
+        yield redraw if enabled else (lambda force=False: None)
+    finally:
+        stop.set()
+        if enabled:
+            thread.join()
+            redraw(force=True)
+        bar.close()
+
+
 # ---------------------------------------------------------------------------------- the sweep
 @dataclass
 class SweepResult:
@@ -542,23 +696,20 @@ def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | 
         if todo:
             check_kernel(exp.kernel)
             ex = (LocalExecutor(exp, work, jobs, gpu_ids) if executor == "local" else SubmititExecutor(exp, work, jobs))
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo), desc=exp.name, unit="run", file=sys.stderr, disable=not progress,
-                       dynamic_ncols=True)
-            n_failed = 0
-
-            def on_done(res: dict) -> None:
-                nonlocal n_failed
-                result.executed.append(res["run_id"])
-                n_failed += not res["ok"]
-                bar.set_postfix(failed=n_failed, refresh=False)
-                bar.update(1)
+            status = {r.run_id: work / f"{r.run_id}.stage" for r in todo}
+            for path in status.values():  # a status file left by an earlier sweep is stale
+                path.unlink(missing_ok=True)
+            tracker = StageProgress(exp.name, todo, status, single=exp.single)
 
             try:
-                ex.run([run_spec(r, exp) for r in todo], on_done)
+                with _progress_bar(tracker, progress) as redraw:
+                    def on_done(res: dict) -> None:
+                        result.executed.append(res["run_id"])
+                        tracker.finish(res["run_id"], res["ok"])
+                        redraw(force=True)
+
+                    ex.run([run_spec(r, exp, status[r.run_id]) for r in todo], on_done)
             finally:
-                bar.close()
                 result.table = write_results(exp, runs, exp_dir)  # also after Ctrl-C: what finished counts
         else:
             result.table = write_results(exp, runs, exp_dir)

@@ -18,13 +18,39 @@ per token than unpacked rows for tiny-1m at 16 x 256); pass `packing="bfd"` or `
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Iterable
 
 import datasets
 import torch
+from trl import SFTConfig, SFTTrainer
+
+from vtkit import models, tasks
+
+REPORT_TO = ("none", "tensorboard", "wandb", "trackio", "mlflow", "all")
+
+
+def tracking_dir(out_dir, report_to: str) -> Path | None:
+    """Check `report_to` (transformers' name of an experiment tracker) and point TensorBoard at
+    `out_dir/tensorboard` (transformers reads TENSORBOARD_LOGGING_DIR when the trainer is built).
+    Returns that folder, or None when nothing is tracked. Open it with
+    `tensorboard --logdir runs/` (the `tensorboard` package is a kit dependency)."""
+    names = [report_to] if isinstance(report_to, str) else list(report_to)
+    bad = [r for r in names if r not in REPORT_TO]
+    if bad:
+        raise ValueError(f"report_to={report_to!r}: unknown tracker(s) {bad}; use one of {', '.join(REPORT_TO)}")
+    if "tensorboard" not in names and "all" not in names:
+        return None
+    path = Path(out_dir) / "tensorboard"
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(path)
+    return path
 
 
 def to_conversations(records: Iterable[dict], max_solutions: int | None = None) -> datasets.Dataset:
@@ -45,15 +71,15 @@ def to_conversations(records: Iterable[dict], max_solutions: int | None = None) 
 def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e-3, min_lr: float | None = None,
         warmup: float = 0.05, batch_size: int = 16, grad_accum: int = 1, max_length: int = 512,
         packing: bool | str = "auto", save_steps: int | None = None, max_steps: int = -1, seed: int = 0,
-        weight_decay: float = 0.0, max_solutions: int | None = None, logging_steps: int = 10):
+        weight_decay: float = 0.0, max_solutions: int | None = None, logging_steps: int = 10,
+        report_to: str = "none"):
     """Fine-tune `model` in place on `records` (task records or a `messages` Dataset).
 
     Returns `(model, log_history)`. With `save_steps`, model-only checkpoints land in
     `out_dir/checkpoint-<step>` (the Spectrum merge notebook scores them). `min_lr` defaults to
-    lr / 625, the report's 5e-5 -> 8e-8 ratio.
+    lr / 625, the report's 5e-5 -> 8e-8 ratio. `report_to`: "tensorboard" (events under
+    `out_dir/tensorboard`) or another transformers tracker name; "none" by default.
     """
-    from trl import SFTConfig, SFTTrainer
-
     data = records if isinstance(records, datasets.Dataset) and "messages" in records.column_names \
         else to_conversations(records, max_solutions)
     data = data.select_columns(["messages"])
@@ -63,6 +89,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         raise ValueError(f"packing must be 'auto', False, True/'bfd' or 'wrapped', got {packing!r}")
     min_lr = lr / 625 if min_lr is None else min_lr
     cuda = torch.cuda.is_available()
+    tracking_dir(out_dir, report_to)
     args = SFTConfig(
         output_dir=str(out_dir),
         num_train_epochs=epochs,
@@ -84,13 +111,12 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         save_total_limit=None,
         logging_steps=logging_steps,
         logging_first_step=True,  # a loss point even for runs shorter than logging_steps
-        report_to="none",
+        report_to=report_to,
         disable_tqdm=True,
         seed=seed,
         data_seed=seed,
         bf16=cuda,
         use_cpu=not cuda,
-        gradient_checkpointing=False,
         dataloader_num_workers=0,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
@@ -112,3 +138,56 @@ def loss_curve(log_history) -> list[tuple[int, float]]:
     """(step, training loss) pairs from a trainer log history."""
     return [(h["step"], h["loss"]) for h in log_history if "loss" in h and math.isfinite(h["loss"])]
 
+
+# ----------------------------------------------------------------------------- a quick SFT start
+
+def preset_start(cfg: dict, seed: int = 0):
+    """The RL preset's standalone start, for notebooks run without a pipeline checkpoint: a cached
+    quick SFT of a fresh `cfg["model"]` on `cfg["start_data"]` (tiny; `sft_start`, always seed 0 so
+    every run shares one start), else `cfg["model"]` as it is. Returns (model, tokenizer, what it is)."""
+    if cfg.get("start_data"):
+        model, tok, path = sft_start(cfg["model"], cfg["start_data"], epochs=cfg["start_epochs"],
+                                     lr=cfg["start_lr"], seed=0)
+        n = {d: v["n"] for d, v in cfg["start_data"].items()}
+        return model, tok, (f"a quick SFT of a fresh {cfg['model']} on {n} records, {cfg['start_epochs']} epochs "
+                            f"(vtkit.train.sft; cached at {path})")
+    model, tok = models.load(cfg["model"], seed=seed)
+    return model, tok, cfg["model"]
+
+
+def sft_start(size: str, data: dict, epochs: float, lr: float, batch_size: int = 16, max_length: int = 256,
+              seed: int = 0, cache: bool = True):
+    """(model, tokenizer, path): a fresh tiny model SFT'd (vtkit.train.sft) on `data`, cached by its settings.
+
+    data: {domain: {"n": count, **tasks.make keywords}}. For a notebook run standalone (no earlier
+    stage's checkpoint). The cache folder is `vtkit.models.cache_dir()/sft_start/<hash of the
+    settings and of vtkit's task, train and model code>`, written atomically, so concurrent sweep
+    runs share one copy and never read a half-written one.
+    """
+    settings = {"size": size, "data": data, "epochs": float(epochs), "lr": float(lr), "batch_size": int(batch_size),
+                "max_length": int(max_length), "seed": int(seed)}  # 3 and 3.0 epochs: one cache entry
+    src = Path(__file__).parent
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for f in ["train.py", "models.py", "tokenizer.py", *sorted(str(p.relative_to(src)) for p in (src / "tasks").glob("*.py"))]:
+        h.update((src / f).read_bytes())
+    path = models.cache_dir() / "sft_start" / h.hexdigest()[:16]
+    if cache and (path / "config.json").exists():
+        model, tok = models.load(str(path))
+        return model, tok, path
+    model, tok = models.load(size, seed=seed)
+    spec = {d: {k: v for k, v in kw.items() if k != "n"} for d, kw in data.items()}
+    groups = tasks.make_groups(spec, {d: kw["n"] for d, kw in data.items()}, seed=seed, split="train")
+    records = [r for recs in groups.values() for r in recs]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_train = path.parent / f".train-{uuid.uuid4().hex[:8]}"
+    model, _ = sft(model, tok, records, tmp_train, epochs=epochs, lr=lr, batch_size=batch_size,
+                         max_length=max_length, seed=seed, logging_steps=50)
+    shutil.rmtree(tmp_train, ignore_errors=True)
+    if cache:
+        tmp = path.parent / f".{path.name}-{uuid.uuid4().hex[:8]}"
+        models.save(model, tok, tmp)
+        try:
+            os.replace(tmp, path)  # atomic; a concurrent writer's identical copy may already be there
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return model, tok, path

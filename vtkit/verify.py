@@ -3,14 +3,13 @@
     from vtkit import verify
     verify.extract_answer("<think>2+2</think> so \\boxed{4}")      # '4'
     verify.is_equivalent("1/2", "\\frac{1}{2}")                     # True (math-verify, gold first)
-    verify.grade(record, completion)                                # dispatch on record["domain"]
 
 Where the answer is (docs/contracts.md): the last `\\boxed{...}` (or `\\fbox{...}`) after the last
 `</think>`; the whole text when there is no `</think>`; nothing when a `<think>` is never closed
 (a truncated completion) or when the only boxed answer sits inside the think part. Code: the last
 fenced python block (```python, ```py, ```python3 or a bare ```), under the same think rule.
 
-How answers are compared, per domain of the record (`grade`):
+How answers are compared (the dispatch per record domain lives in `vtkit.evaluation.grade`):
 - math, `gym:*` and any other loader: `is_equivalent`, i.e. math-verify's `parse` + `verify` with
   the gold first (verify is not symmetric). Bare answers are wrapped in `\\boxed{}` so that plain
   numbers parse. Plain integers, a/b and \\frac{a}{b} are first compared exactly with Fraction
@@ -21,7 +20,7 @@ How answers are compared, per domain of the record (`grade`):
 - knowledge: exact match after normalisation (case, spaces, `\\text{}`, trailing period).
 - stem: the option letter when the record's meta has `choices`; else value with unit
   (`is_equivalent_units`: numbers within a relative 1e-6, unit strings equal after normalisation).
-- code: `vtkit.sandbox.run_tests(extract_code(...), record["tests"]).passed`.
+- code: `vtkit.sandbox.run_tests(extract_code(...), record["tests"]).passed` (in vtkit.evaluation).
 
 Threads: math-verify's timeouts use `signal.alarm`, which works only on the main thread. Off the
 main thread `is_equivalent` passes `parsing_timeout=None` / `timeout_seconds=None`. Since no
@@ -245,7 +244,7 @@ def is_equivalent(gold, pred) -> bool:
         if not gp or not pp:
             return False
         return bool(verify(gp, pp, timeout_seconds=t))
-    except Exception as e:  # noqa: BLE001: a grader must not crash a training run on garbage
+    except Exception as e:  # noqa: BLE001 -- a grader must not crash a training run on garbage
         log.debug("is_equivalent(%r, %r) failed: %s", gold, pred, e)
         return False
     except BaseException as e:  # math_verify.errors.TimeoutException derives from BaseException
@@ -310,33 +309,3 @@ def record_meta(record) -> dict:
     if not isinstance(meta, dict):
         raise ValueError(f"record {record.get('id', '?')}: meta must be a JSON object, got {type(meta).__name__}")
     return meta
-
-
-def grade(record, completion, **sandbox_kw) -> bool:
-    """Whether `completion` (text or chat messages) answers `record` correctly; see the module docstring.
-
-    `record` needs `domain` and `answer` (and `tests` for code); `sandbox_kw` go to `run_tests`."""
-    for key in ("domain", "answer"):
-        if key not in record:
-            raise ValueError(f"grade() needs the record field {key!r} (docs/contracts.md); got fields {sorted(record)}")
-    domain, gold = record["domain"], record["answer"]
-    text = completion_text(completion)
-    if domain == "code":
-        from vtkit import sandbox
-
-        code = extract_code(text)
-        if code is None:
-            return False
-        prefix = record_meta(record).get("code_prefix", "")
-        return sandbox.run_tests(prefix + code, record.get("tests") or "", **sandbox_kw).passed
-    if domain == "stem" and "choices" in record_meta(record):
-        letter = extract_choice(text)
-        return letter is not None and letter == str(gold).strip().upper()
-    pred = extract_answer(text)
-    if pred is None:
-        return False
-    if domain == "stem":
-        return is_equivalent_units(gold, pred)
-    if domain == "knowledge":
-        return normalize_text(pred) == normalize_text(gold)
-    return is_equivalent(gold, pred)

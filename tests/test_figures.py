@@ -1,0 +1,145 @@
+"""vtkit.figures: the results loader, the figure data (fits recovered from synthetic curves, the
+chance test) and the paper figures' files."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vtkit import figures
+from vtkit.fits import logistic
+
+SIZES = [24208, 51488, 105072, 214080, 431712, 1019008]
+
+
+# ---------------------------------------------------------------- results and figure data
+
+
+def _runs(sizes=SIZES, seeds=(0,), knowledge_n50=3e6, reasoning_n50=1e5, modes=("mixture",), exposures=(100,)):
+    rows = []
+    for s in seeds:
+        for N in sizes:
+            for mode in modes:
+                for e in exposures:
+                    frac = float(logistic(N, 1.0, 1.5, knowledge_n50)) + 0.002 * s
+                    max_bits = 20_000.0
+                    rows.append({"run_id": f"r{N}{mode}{e}{s}", "stage": "10_capacity_probe", "model": f"m{N}",
+                                 "mode": mode, "exposures": e, "seed": s, "status": "ok", "error": None,
+                                 "wall_s": 1.0, "out_dir": "/nowhere", "params": N, "bits": frac * max_bits,
+                                 "max_bits": max_bits, "bits_per_param": frac * max_bits / N,
+                                 "knowledge_fraction": frac, "acc_id": float(logistic(N, 0.9, 2.0, reasoning_n50)),
+                                 "acc_ood": 0.1})
+    return pd.DataFrame(rows)
+
+
+def test_saturation_fits_recover_the_midpoints():
+    sat = figures.saturation_data(_runs())
+    assert sat["source"] == "mixture" and sat["exposures"] == 100
+    assert math.log10(sat["N50_reasoning"]) == pytest.approx(5.0, abs=0.05)
+    assert math.log10(sat["N50_knowledge"]) == pytest.approx(math.log10(3e6), abs=0.05)
+    assert sat["log10_N50_ratio"] == pytest.approx(math.log10(30), abs=0.08)
+    assert sat["reasoning"]["fit"]["c"] == pytest.approx(0.9, abs=0.02)
+    # knowledge and reasoning from separate runs
+    sep = figures.saturation_data(_runs(modes=("knowledge", "reasoning")), source="auto")
+    assert sep["source"] == "separate" and sep["N50_reasoning"] == pytest.approx(sat["N50_reasoning"], rel=0.01)
+    # three sizes: the ceiling is fixed at 1; two: no fit, with the reason
+    three = figures.saturation_data(_runs(sizes=[1e4, 1e5, 1e6]))
+    assert three["reasoning"]["fit"]["ceiling_fixed"] and three["reasoning"]["fit"]["c"] == 1.0
+    two = figures.saturation_data(_runs(sizes=[1e4, 1e6]))
+    assert not two["knowledge"]["fit"]["ok"] and "needs >= 3" in two["knowledge"]["fit"]["reason"]
+    assert math.isnan(two["log10_N50_ratio"])
+    # accuracies no better than guessing the residue (1/23 on 64 problems) get no reasoning fit
+    guess = _runs().assign(acc_chance=1 / 23, n_eval=64, acc_id=[0.02, 0.05, 0.03, 0.06, 0.08, 0.05])
+    g = figures.saturation_data(guess)
+    assert not g["reasoning"]["fit"]["ok"] and "beats chance" in g["reasoning"]["fit"]["reason"]
+    assert g["knowledge"]["fit"]["ok"] and not g["reasoning"]["above_chance"].any()
+    assert figures.saturation_data(_runs().assign(acc_chance=1 / 23, n_eval=64))["reasoning"]["fit"]["ok"]
+    # a curve still rising steeply at the largest size has no ceiling in [0, 1] to report
+    steep = _runs(knowledge_n50=1e9)
+    steep["knowledge_fraction"] = np.asarray(SIZES, float) ** 0.5 / 2000
+    assert not figures.saturation_data(steep)["knowledge"]["fit"]["ok"]
+    assert figures.binomial_tail(0, 10, 0.3) == pytest.approx(1.0)
+    assert figures.binomial_tail(10, 10, 0.5) == pytest.approx(0.5**10)
+    with pytest.raises(ValueError, match="needs mode 'knowledge' and 'reasoning'"):
+        figures.saturation_data(_runs(modes=("knowledge",)))
+
+
+def test_bits_data_averages_seeds():
+    data = figures.bits_data(_runs(seeds=(0, 1), exposures=(10, 100)))
+    assert len(data) == 2 * len(SIZES) and (data["n_seeds"] == 2).all()
+    row = data[(data["exposures"] == 10) & (data["params"] == SIZES[0])].iloc[0]
+    assert row["bits_max"] - row["bits_min"] == pytest.approx(0.002 * 20_000)
+    assert row["bits"] == pytest.approx((row["bits_max"] + row["bits_min"]) / 2)
+
+
+def test_load_results_filters_and_fills_from_config(tmp_path):
+    df = _runs(sizes=SIZES[:3])
+    df.loc[0, "status"] = "failed"
+    other = {"run_id": "x", "stage": "figures", "status": "ok", "out_dir": "/nowhere"}  # another pipeline stage
+    df = pd.concat([df, pd.DataFrame([other])], ignore_index=True).drop(columns=["mode"])
+    for i, r in df.iterrows():  # the sweep did not vary `mode`: it lives in each run's config.json
+        d = tmp_path / f"run{i}"
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps({"mode": "mixture", "model": "x"}))
+        df.loc[i, "out_dir"] = str(d)
+    df.to_parquet(tmp_path / "results.parquet", index=False)
+    got = figures.load_results(tmp_path / "results.parquet")
+    assert len(got) == 2 and (got["mode"] == "mixture").all() and got["params"].dtype.kind in "if"
+    assert list(got["model"]) == ["m51488", "m105072"]  # the table's own values win over config.json
+    with pytest.raises(FileNotFoundError, match="vtkit sweep experiments/capacity_demo.yaml"):
+        figures.load_results(tmp_path / "missing.parquet")
+    pd.DataFrame({"run_id": ["a"], "status": ["ok"]}).to_csv(tmp_path / "r.csv", index=False)
+    with pytest.raises(ValueError, match="no capacity-probe metrics"):
+        figures.load_results(tmp_path / "r.csv")
+
+
+def test_family_slopes_per_decade():
+    lit = pd.DataFrame({"model": list("abcd"), "family": ["f"] * 4, "params_b": [1, 10, 1, 10],
+                        "benchmark": ["K", "K", "R", "R"], "category": ["knowledge"] * 2 + ["reasoning"] * 2,
+                        "score": [20, 60, 70, 80]})
+    s = figures.family_slopes(lit).set_index("benchmark")
+    assert s.loc["K", "slope_per_decade"] == pytest.approx(40) and s.loc["R", "slope_per_decade"] == pytest.approx(10)
+    assert s.loc["K", "small_over_large"] == pytest.approx(1 / 3)
+
+
+def test_figures_are_written(tmp_path):
+    runs = _runs(seeds=(0, 1), modes=("knowledge", "mixture", "reasoning"), exposures=(10, 100))
+    runs.loc[runs["params"] == SIZES[0], "bits"] = 0.0  # a run that stored nothing is drawn, not dropped
+    made = [*figures.fig_bits(runs, tmp_path / "a")[0], *figures.fig_saturation(runs, tmp_path / "b.png")[0]]
+    lit = figures.load_literature()
+    paths, slopes = figures.fig_families(lit, tmp_path / "c")
+    made += paths
+    assert sorted(p.name for p in made) == ["a.pdf", "a.png", "b.pdf", "b.png", "c.pdf", "c.png"]
+    assert all(p.stat().st_size > 2000 for p in made)
+    assert set(slopes["category"]) == {"knowledge", "reasoning"} and (slopes["n_sizes"] >= 2).all()
+
+
+def test_fig_bits_and_saturation_return_their_data(tmp_path):
+    runs = _runs(exposures=(10, 100))
+    paths, data = figures.fig_bits(runs, tmp_path / "a")
+    assert [p.name for p in paths] == ["a.pdf", "a.png"]
+    pd.testing.assert_frame_equal(data, figures.bits_data(runs))
+    paths, sat = figures.fig_saturation(runs, tmp_path / "b", exposures=10)
+    assert sat["exposures"] == 10 and sat["knowledge"]["fit"]["ok"]
+    assert sat["N50_knowledge"] == pytest.approx(figures.saturation_data(runs, exposures=10)["N50_knowledge"])
+    with pytest.raises(ValueError, match="no mixture runs at exposures=7"):
+        figures.saturation_data(runs, exposures=7)
+    with pytest.raises(ValueError, match="no knowledge or mixture runs"):
+        figures.bits_data(_runs(modes=("reasoning",)))
+
+
+def test_above_chance_is_a_one_sided_binomial_test():
+    # 10 of 10 at chance 1/2: p = 2^-10 < 0.01; 6 of 10: p ~ 0.38; the test is per point
+    got = figures.above_chance([1.0, 0.6, 0.0], [10, 10, 10], 0.5)
+    assert got.tolist() == [True, False, False]
+    assert figures.above_chance(0.3, 1000, 0.25).tolist() == [True]  # 300 of 1000 vs 250 expected
+    assert figures.binomial_tail(3, 5, 0.5) == pytest.approx((10 + 5 + 1) / 32)
+
+
+def test_fit_needs_three_sizes_and_a_ceiling_in_range():
+    N = np.repeat([1e4, 1e5, 1e6, 1e7], 2)
+    ok = figures._fit(N, logistic(N, 0.8, 2.0, 1e5), "x")
+    assert ok["ok"] and ok["c"] == pytest.approx(0.8, abs=0.02) and ok["N50"] == pytest.approx(1e5, rel=0.05)
+    assert not figures._fit([1, 2], [0.1, 0.2], "x")["ok"]
+    assert figures.ALLEN_ZHU_LI == {1000: 2.0, 100: 1.0} and "capacity_demo.yaml" in figures.DEMO_COMMAND
