@@ -239,9 +239,9 @@ def _kill_others(deadline):
         if not left or time.monotonic() > deadline:
             return
         time.sleep(0.002)
-def _wipe_tmp(keep):
-    for name in os.listdir("/tmp"):
-        path = os.path.join("/tmp", name)
+def _wipe(folder, keep=None):
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
         if path != keep:
             shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else \
                 _unlink(path)
@@ -339,8 +339,8 @@ def _serve(base, tail):
             drain(r)
         for fd in data:
             os.close(fd)
-        shutil.rmtree(wd, ignore_errors=True)
-        _wipe_tmp(base)
+        _wipe(base)         # the job's directory and anything a same-uid program left beside it
+        _wipe("/tmp", keep=base)
         res, out, err = (bytes(data[p[0]]) for p in pipes)
         reply = {"records": res.decode("utf-8", "replace"), "stdout": out.decode("utf-8", "replace")[-tail:],
                  "stderr": err.decode("utf-8", "replace")[-tail:], "stdout_bytes": count[pipes[1][0]],
