@@ -10,7 +10,8 @@ generate, train         batched sampling; SFT through trl with the reports' sche
 spectrum                Spectrum: curriculum filters, checkpoint scoring, specialist selection, merging
 rewards, rl, rlrun      Signal: reward registry; the MGPO trainer; one RL phase with its curves
 distill                 offline self-distillation: verified traces, learning potential, band selection
-instructions, reward_model   instruction constraints (IFEval ids) and the rubric reward model
+instructions, reward_model   instruction constraints (IFEval's 25 ids) and the rubric reward model
+ifeval, grade           IFEval's files and four metrics; `vtkit grade` for generations made elsewhere
 clr                     Claim-Level Reliability at test time
 capacity, family, fits, figures   the compression-coverage probes: capacity probe, family probe, fits, paper figures
 presets, runinfo, plots preset resolution, run records, the figure style
