@@ -42,8 +42,9 @@ def default_input_data() -> Path:
     return Path(str(resources.files("vtkit") / "data" / "ifeval_input_data.jsonl"))
 
 
-def _jsonl(path, what: str):
-    """(line number, dict) for every non-blank line; a clear error for a line that is not a JSON object."""
+def jsonl_rows(path, what: str, error: type = IFEvalError):
+    """(line number, dict) for every non-blank line of a JSON-lines file; `error` (naming the file,
+    the line and the fix) for a line that is not a JSON object."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} file {path} does not exist")
@@ -54,10 +55,10 @@ def _jsonl(path, what: str):
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise IFEvalError(f"{path}:{n}: not valid JSON ({e.msg}); {what} files hold one JSON object "
-                                  "per line") from e
+                raise error(f"{path}:{n}: not valid JSON ({e.msg}); {what} files hold one JSON object "
+                            "per line") from e
             if not isinstance(row, dict):
-                raise IFEvalError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+                raise error(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
             yield n, row
 
 
@@ -66,7 +67,7 @@ def load_input_data(path=None) -> list[dict]:
     or the hub's rows saved as jsonl; every instruction id must be one vtkit can check."""
     path = Path(path) if path is not None else default_input_data()
     items = []
-    for n, row in _jsonl(path, "IFEval input data"):
+    for n, row in jsonl_rows(path, "IFEval input data"):
         missing = [k for k in ("prompt", "instruction_id_list", "kwargs") if k not in row]
         if missing:
             raise IFEvalError(f"{path}:{n}: missing field(s) {missing}; IFEval input data has {list(INPUT_FIELDS)} "
@@ -95,7 +96,7 @@ def read_responses(path, items: list[dict]) -> list[str]:
     path = Path(path)
     by_prompt: dict[str, tuple[int, str]] = {}
     known = {it["prompt"] for it in items}
-    for n, row in _jsonl(path, "response"):
+    for n, row in jsonl_rows(path, "response"):
         missing = [k for k in ("prompt", "response") if k not in row]
         if missing:
             raise IFEvalError(f"{path}:{n}: missing field(s) {missing}; each line must be "
