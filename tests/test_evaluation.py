@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from vtkit import evalsets, evaluation as ev, instructions, tasks
+from vtkit import evalsets, ifeval, instructions, tasks
+from vtkit import evaluation as ev
 
 FIX = Path(__file__).parent / "fixtures" / "evalsets"
 
@@ -365,7 +366,7 @@ def test_ifeval_strict_loose_prompt_and_instruction_level(monkeypatch):
     # IFEval's instruction level: followed instructions over all instructions, every sample pooled
     assert m["inst_level_strict_acc"] == pytest.approx((1 + 0 + 2 + 1 + 1 + 0) / (1 + 1 + 2 + 2 + 1 + 1))
     assert m["inst_level_loose_acc"] == pytest.approx((1 + 0 + 2 + 2 + 1 + 0) / 8)
-    for k in ev.IFEVAL_METRICS:
+    for k in ifeval.METRICS:
         assert m[f"{k}_lo"] <= m[k] <= m[f"{k}_hi"]
     assert res.per_item["inst_level_strict"] == pytest.approx([1 / 2, 3 / 4, 1 / 2])
     assert not any(k.startswith("prompt_strict") or k.startswith("inst_strict") for k in m)

@@ -71,7 +71,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vtkit import evalsets, instructions, models, sandbox, verify
+from vtkit import evalsets, ifeval, instructions, models, sandbox, verify
 from vtkit import generate as gen
 from vtkit import judge as vjudge
 from vtkit import metrics as vm
@@ -81,8 +81,6 @@ from vtkit.facts import alias_match, normalize_answer
 
 DOMAINS = ("auto", "math", "stem", "code", "ifeval", "knowledge")
 INSTRUCTION_DOMAINS = ("ifeval", "instruct")
-IFEVAL_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
-                  "inst_level_loose_acc")
 
 
 @dataclass(frozen=True)
@@ -449,10 +447,12 @@ def summarize_samples(samples: list[dict], protocol: Protocol, *, distinct: bool
         headline = "prompt_level_strict_acc"
         per_item["inst_level_strict"] = [sum(sum(s["strict"]) for s in g) / sum(len(s["strict"]) for s in g)
                                          for g in items]
-        for level in ("strict", "loose"):
+        for level in ("strict", "loose"):   # intervals over items
             _rate(out, f"prompt_level_{level}_acc", [np.mean([all(s[level]) for s in g]) for g in items], nb, seed)
             _ratio(out, f"inst_level_{level}_acc", [sum(sum(s[level]) for s in g) for g in items],
                    [sum(len(s[level]) for s in g) for g in items], nb, seed)
+        # the point estimates as IFEval defines them, over every sample (vtkit.ifeval, also `vtkit grade`)
+        out.update(ifeval.metrics([s["strict"] for s in samples], [s["loose"] for s in samples]))
     if any("math_verify" in s for s in samples):
         for src in ("math_verify", "judge"):
             _rate(out, f"{headline}_{src}", [np.mean([s[src] for s in g]) for g in items], nb, seed)
