@@ -1,7 +1,6 @@
 """vtkit.verify: answer/code/choice extraction, math-verify equivalence (also in threads), units; grading through vtkit.evaluation."""
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -121,13 +120,15 @@ def test_is_equivalent_in_threads_matches_main_thread():
     assert threaded == main == [w for _, _, w in EQUIV] * 4
 
 
-def test_exploding_answers_are_refused_fast_in_threads():
+def test_exploding_answers_never_reach_sympy_in_threads(monkeypatch):   # their speed: benchmarks/bench_guards.py
+    import math_verify
+    calls = []   # is_equivalent swallows grader errors, so record calls instead of raising
+    monkeypatch.setattr(math_verify, "parse", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(math_verify, "verify", lambda *a, **k: calls.append(a))
     bad = [("1", "9^{9^{9}}"), ("2", "10^{10000}"), ("1", "(10^{100})!"), ("3", "2**(2**(2**64))")]
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(2) as ex:
         got = list(ex.map(lambda gp: V.is_equivalent(*gp), bad))
-    assert got == [False] * 4
-    assert time.perf_counter() - t0 < 2.0
+    assert got == [False] * 4 and calls == []   # compared as strings only
     assert V.is_equivalent("10^{10000}", "10^{10000}")  # identical strings still match
 
 

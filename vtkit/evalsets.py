@@ -51,6 +51,7 @@ from __future__ import annotations
 import ast
 import base64
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -63,7 +64,15 @@ import urllib.request
 import zlib
 from contextlib import contextmanager
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
+from urllib.parse import urlparse
+
+import datasets
+import huggingface_hub.constants as hc
+import pyarrow.parquet as pq
+from datasets import Dataset, Features, Sequence, Value
+from huggingface_hub import hf_hub_download, list_repo_files
 
 MATH_SUFFIX = "Let's think step by step and output the final answer within \\boxed{}."
 GPQA_SUFFIX = ("Answer with the letter of the correct option. Let's think step by step and output "
@@ -111,7 +120,6 @@ KNOWLEDGE_NAMES = ("triviaqa", "nq_open", "popqa", "simpleqa")
 
 def features():
     """The record schema as `datasets.Features` (explicit, so empty lists keep their type)."""
-    from datasets import Features, Sequence, Value
     return Features({"id": Value("string"), "domain": Value("string"),
                      "subdomain": Value("string"), "prompt": Value("string"),
                      "answer": Value("string"), "tests": Value("string"),
@@ -127,7 +135,6 @@ def load(name: str, *, path: str | os.PathLike | None = None, split: str | None 
     `seed`: GPQA choice shuffling. Loader options: livecodebench takes `version_tag`
     (default "release_v6"), `start_date`, `end_date` ("YYYY-MM-DD", inclusive).
     """
-    from datasets import Dataset
     if name not in HUB:
         raise ValueError(f"unknown benchmark {name!r}; valid names: {', '.join(NAMES)}")
     allowed = {"version_tag", "start_date", "end_date"} if name == "livecodebench" else set()
@@ -193,8 +200,6 @@ def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
 @contextmanager
 def _offline(on: bool):
     """Flip datasets/huggingface_hub into offline mode (HF cache only) for the duration."""
-    import datasets
-    import huggingface_hub.constants as hc
     old = (datasets.config.HF_HUB_OFFLINE, hc.HF_HUB_OFFLINE)
     if on:
         datasets.config.HF_HUB_OFFLINE = hc.HF_HUB_OFFLINE = True
@@ -205,7 +210,6 @@ def _offline(on: bool):
 
 
 def _hub_addr() -> tuple[str, int]:
-    from urllib.parse import urlparse
     u = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     return u.hostname, u.port or (443 if u.scheme == "https" else 80)
 
@@ -225,7 +229,6 @@ def _rows(name: str, path, split: str | None) -> list[dict]:
             except OSError as e:
                 raise RuntimeError(_need_local(name, f"download failed ({e})")) from e
         return _read_local(Path(path), split)
-    import datasets
     try:
         with _offline(not _reachable(*_hub_addr())):
             ds = datasets.load_dataset(hub_id, config, split=split)
@@ -238,7 +241,6 @@ def _download(url: str) -> Path:
     cache = Path.home() / ".cache" / "vtkit" / "evalsets"
     dest = cache / (hashlib.sha1(url.encode()).hexdigest()[:12] + "-" + url.rsplit("/", 1)[-1])
     if not dest.exists():
-        from urllib.parse import urlparse
         u = urlparse(url)
         if not _reachable(u.hostname, u.port or (443 if u.scheme == "https" else 80)):
             raise OSError(f"{u.hostname} is unreachable")
@@ -256,7 +258,6 @@ def _read_local(path: Path, split: str | None) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"local copy {path} does not exist")
     if path.is_dir():
-        import datasets
         if (path / "dataset_dict.json").exists():
             dd = datasets.load_from_disk(str(path))
             if split not in dd:
@@ -278,14 +279,12 @@ def _read_local(path: Path, split: str | None) -> list[dict]:
 
 def shipped(name: str) -> Path:
     """The copy of benchmark `name` that ships in vtkit/data (IFEval's prompts, HumanEval)."""
-    from importlib import resources
     return Path(str(resources.files("vtkit") / "data" / SHIPPED[name]))
 
 
 def _read_file(p: Path) -> list[dict]:
     """Plain readers (no type inference: CSV cells stay strings, answers keep their spelling)."""
     if p.suffix == ".jsonl" or p.name.endswith(".jsonl.gz"):
-        import gzip
         opener = gzip.open if p.suffix == ".gz" else open
         with opener(p, "rt", encoding="utf-8") as f:
             rows = []
@@ -301,7 +300,6 @@ def _read_file(p: Path) -> list[dict]:
         data = json.loads(p.read_text(encoding="utf-8"))
         return data if isinstance(data, list) else data.get("data", data.get("rows"))
     if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
         return pq.read_table(p).to_pylist()
     if p.suffix in (".csv", ".tsv"):
         with open(p, encoding="utf-8", newline="") as f:
@@ -627,7 +625,6 @@ def _livecodebench_rows(path, split, version_tag="release_v6", start_date=None, 
     path = path if path is not None else _local_default("livecodebench")
     if path is None:
         try:
-            from huggingface_hub import hf_hub_download, list_repo_files
             with _offline(not _reachable(*_hub_addr())):
                 repo = HUB["livecodebench"][0]
                 if not files:
