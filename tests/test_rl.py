@@ -271,6 +271,27 @@ def test_override_scales_local_slice_of_global_groups(tiny, monkeypatch):
     assert t2._metrics["train"]["mgpo/weight_min"][-1] == pytest.approx(math.exp(-lam * bernoulli_kl_to_half(4 / 6)))
 
 
+def test_negative_scale_and_rft_control(tiny, monkeypatch):
+    """negative_advantage_scale damps only negative (weighted) advantages; advantage_mode='rft' replaces the
+    advantage by the 0/1 correctness of each local row (the rejection-sampling fine-tuning control)."""
+    acc = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])   # groups of 2: p = 0.5, 1, 0
+    adv_local = torch.tensor([0.7, -0.3, 1.1])
+    fake = _FakeState(torch.stack([torch.zeros(6), acc], dim=1), adv_local)
+    _patch_parent(monkeypatch, fake)
+    monkeypatch.setattr(type(_bare_trainer(tiny).accelerator), "process_index", property(lambda self: 0))
+    t = _bare_trainer(tiny, mgpo_lambda=0.0, mgpo_accuracy_reward="accuracy", negative_advantage_scale=0.25)
+    assert torch.equal(t._generate_and_score_completions([{}] * 3)["advantages"], torch.tensor([0.7, -0.075, 1.1]))
+    t = _bare_trainer(tiny, mgpo_lambda=0.0, mgpo_accuracy_reward="accuracy", negative_advantage_scale=0.0)
+    assert torch.equal(t._generate_and_score_completions([{}] * 3)["advantages"], torch.tensor([0.7, 0.0, 1.1]))
+    t = _bare_trainer(tiny, mgpo_lambda=1.0, mgpo_accuracy_reward="accuracy", advantage_mode="rft")
+    assert torch.equal(t._generate_and_score_completions([{}] * 3)["advantages"], torch.tensor([1.0, 0.0, 1.0]))
+    monkeypatch.setattr(type(t.accelerator), "process_index", property(lambda self: 1))
+    assert torch.equal(t._generate_and_score_completions([{}] * 3)["advantages"], torch.tensor([1.0, 0.0, 0.0]))
+    for bad in (dict(negative_advantage_scale=1.5), dict(advantage_mode="ppo"), dict(advantage_mode="rft")):
+        with pytest.raises(ValueError, match="negative_advantage_scale|advantage_mode"):
+            MGPOConfig(output_dir=OUT, use_cpu=True, report_to="none", **bad)
+
+
 def test_override_long2short_shapes_accuracy_and_keeps_raw_p(tiny, monkeypatch):
     t = _bare_trainer(tiny, mgpo_lambda=1.0, mgpo_accuracy_reward="accuracy", long2short_lambda=0.2,
                       per_device_train_batch_size=6, num_generations=3)

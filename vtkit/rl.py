@@ -35,6 +35,11 @@ Departures from the paper / choices of ours:
 - "Correct" means accuracy reward >= `mgpo_correct_threshold` (1.0 for vtkit's 0/1 rewards).
 - The weight multiplies trl's advantage whatever its `scale_rewards` / aggregation setting; with the
   defaults this is the report's A'_i = w(q) * (r_i - mean_G) / std_G.
+- `negative_advantage_scale` (default 1, the method) multiplies the negative weighted advantages; the
+  tiny preset sets 0 (positive samples only): on the demo's start the symmetric update gained +0.08 in
+  32 steps, positive-only +0.14, and the negative half alone is what collapsed models at tiny
+  (docs/LOG.md, "RL at tiny"). `advantage_mode="rft"` is the control: advantage = 1 for a verified sample, else 0
+  (rejection-sampling fine-tuning on exactly the samples RL sees).
 """
 from __future__ import annotations
 
@@ -174,6 +179,8 @@ def long2short_group_tensor(acc: torch.Tensor, lengths: torch.Tensor, num_genera
 
 # ----------------------------------------------------------------------------- trainer
 
+ADVANTAGE_MODES = ("mgpo", "rft")
+
 @dataclass
 class MGPOConfig(GRPOConfig):
     """GRPOConfig plus the MGPO / Long2Short knobs."""
@@ -187,6 +194,13 @@ class MGPOConfig(GRPOConfig):
         "help": "An accuracy reward >= this counts as correct (1.0 for 0/1 rewards)."})
     long2short_lambda: float = field(default=0.0, metadata={
         "help": "Long2Short lambda (report: 0.2 in its second Math stage); 0 disables the shaping."})
+    negative_advantage_scale: float = field(default=1.0, metadata={
+        "help": "Multiplies every negative advantage (after the MGPO weight): 1 = the method (symmetric), 0 = "
+                "positive samples only. Ours, not the reports' (docs/method.md, 'Signal')."})
+    advantage_mode: str = field(default="mgpo", metadata={
+        "help": "'mgpo': the weighted group-relative advantage; 'rft': the control of rejection-sampling "
+                "fine-tuning on the same samples, advantage = 1 for a correct sample and 0 otherwise (no "
+                "baseline, no weight), i.e. SFT on the verified samples of each step."})
 
     def __post_init__(self):
         super().__post_init__()
@@ -194,6 +208,13 @@ class MGPOConfig(GRPOConfig):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        v = self.negative_advantage_scale
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1):
+            raise ValueError(f"negative_advantage_scale must be a number in [0, 1] (1 = the method), got {v!r}")
+        if self.advantage_mode not in ADVANTAGE_MODES:
+            raise ValueError(f"advantage_mode must be one of {ADVANTAGE_MODES}, got {self.advantage_mode!r}")
+        if self.advantage_mode == "rft" and not self.mgpo_accuracy_reward:
+            raise ValueError("advantage_mode='rft' needs mgpo_accuracy_reward (the 0/1 accuracy reward's name)")
         if (self.mgpo_lambda > 0 or self.long2short_lambda > 0) and not self.mgpo_accuracy_reward:
             raise ValueError("mgpo_lambda > 0 or long2short_lambda > 0 needs mgpo_accuracy_reward: the name of the "
                              "reward function that returns the verifiable 0/1 accuracy (e.g. 'accuracy')")
@@ -244,7 +265,16 @@ class MGPOTrainer(GRPOTrainer):
         w_local, p, w = local_sample_weights(self._mgpo_acc, self._group_size(), self.args.mgpo_lambda,
                                              self.args.mgpo_correct_threshold, self.accelerator.process_index,
                                              n_local)
-        output["advantages"] = adv * w_local.to(device=adv.device, dtype=adv.dtype)
+        a = self.args
+        if a.advantage_mode == "rft":  # the control: SFT on this step's verified samples
+            sl = slice(self.accelerator.process_index * n_local, (self.accelerator.process_index + 1) * n_local)
+            acc_local = self._mgpo_acc[sl]  # trl's slice of the gathered batch
+            new = (acc_local >= a.mgpo_correct_threshold).to(device=adv.device, dtype=adv.dtype)
+        else:
+            new = adv * w_local.to(device=adv.device, dtype=adv.dtype)
+            if a.negative_advantage_scale != 1.0:
+                new = torch.where(new < 0, new * a.negative_advantage_scale, new)
+        output["advantages"] = new
         # keep trl's completions table consistent: it logged the unweighted global advantages last
         logged = self._logs["advantages"]
         n_global = w.numel() * self._group_size()

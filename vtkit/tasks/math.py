@@ -14,6 +14,12 @@ shuffled as in iGSM (kw `shuffle`).
 Solutions: one trace per distinct topological order of the operations (up to `max_solutions`),
 each step written out with its numbers ("= 5 * 7 = 35 mod 23 = 12."), then the boxed answer.
 Subdomains are operation mixes: `add` (+), `mul` (*), `mixed` (+, -, *).
+
+Trace styles (kw `trace`): "named" (the default, above) writes each step with the quantities' names;
+"numeric" writes the same steps without them ("5 * 7 = 35 mod 23 = 12."), so the trace is the
+arithmetic alone and every token of it decides the answer: the RL setting at tiny, where a sampled
+name that the reward never reads only adds noise to the policy gradient (docs/LOG.md). Prompts,
+answers, ids and the random stream are the same in both styles; only `solutions` differ.
 """
 import random
 
@@ -23,6 +29,7 @@ NAMES = ("Ann", "Bob", "Cat", "Dan", "Eve", "Fay", "Gus", "Hal")  # few names: s
 ITEMS = ("apples", "pens", "cups", "eggs", "coins", "books")
 OPS = {"add": ("+",), "mul": ("*",), "mixed": ("+", "-", "*")}
 WORDS = {"+": "plus", "-": "minus", "*": "times"}
+TRACES = ("named", "numeric")
 DEFAULT_DIFFICULTY = (1, 4)  # easy enough for tiny models; ask for more (any depth) explicitly
 DEFAULT_MOD = 23  # Physics of LMs 2.1
 
@@ -84,10 +91,11 @@ def _statement(nodes, j) -> str:
     return f"{n['person']} has as many {n['item']} as {a} {WORDS[n['op']]} {b}."
 
 
-def _step(nodes, j, mod) -> str:
+def _step(nodes, j, mod, trace="named") -> str:
     n = nodes[j]
     a, b = (nodes[x] for x in n["args"])
-    line = f"{n['name']} = {a['name']} {n['op']} {b['name']} = {a['value']} {n['op']} {b['value']} = {n['raw']}"
+    line = f"{a['value']} {n['op']} {b['value']} = {n['raw']}" if trace == "numeric" else \
+        f"{n['name']} = {a['name']} {n['op']} {b['name']} = {a['value']} {n['op']} {b['value']} = {n['raw']}"
     return line + (f" mod {mod} = {n['value']}." if n["raw"] != n["value"] else ".")
 
 
@@ -113,7 +121,8 @@ def _orders(rng, nodes, max_solutions) -> list[list[int]]:
     return found
 
 
-def problem(rng: random.Random, d: int, subdomain: str, mod: int, shuffle: bool, max_solutions: int):
+def problem(rng: random.Random, d: int, subdomain: str, mod: int, shuffle: bool, max_solutions: int,
+            trace: str = "named"):
     """One problem: (canonical key, build() -> record fields). The key ignores statement order
     (a presentation), so a shuffled copy of a test problem can never appear in train."""
     nodes = _graph(rng, d, OPS[subdomain], mod)
@@ -126,8 +135,10 @@ def problem(rng: random.Random, d: int, subdomain: str, mod: int, shuffle: bool,
     prompt = " ".join(statements) + f" {question} Work mod {mod}. {BOXED_INSTRUCTION}"
 
     def build():  # the costly part, only for problems kept in the split
-        solutions = [boxed_solution("\n".join(_step(nodes, j, mod) for j in order), target["value"])
+        solutions = [boxed_solution("\n".join(_step(nodes, j, mod, trace) for j in order), target["value"])
                      for order in _orders(rng, nodes, max_solutions)]
+        if trace == "numeric":  # two orders can read the same without names
+            solutions = list(dict.fromkeys(solutions))
         meta = {"mod": mod, "target": target["name"], "n_ops": d, "ops": subdomain,
                 "nodes": [{k: v for k, v in n.items() if k in ("name", "op", "args", "value")} for n in nodes]}
         return dict(subdomain=subdomain, prompt=prompt, answer=str(target["value"]), solutions=solutions, meta=meta)
@@ -135,8 +146,10 @@ def problem(rng: random.Random, d: int, subdomain: str, mod: int, shuffle: bool,
 
 
 def generate(n, seed=0, difficulty=None, split="train", mod=DEFAULT_MOD, subdomain=None,
-             shuffle=True, max_solutions=4) -> list[dict]:
-    """n records; `subdomain` is None (all mixes), one of OPS, or a list of them."""
+             shuffle=True, max_solutions=4, trace="named") -> list[dict]:
+    """n records; `subdomain` is None (all mixes), one of OPS, or a list of them; `trace` one of TRACES."""
+    if trace not in TRACES:
+        raise ValueError(f"unknown math trace style {trace!r}: use one of {TRACES}")
     lo, hi = difficulty_range(difficulty, DEFAULT_DIFFICULTY, None, "math")
     if not isinstance(mod, int) or isinstance(mod, bool) or mod < 2:
         raise ValueError(f"mod must be an int >= 2 (a prime such as 23 is intended), got {mod!r}")
@@ -150,7 +163,7 @@ def generate(n, seed=0, difficulty=None, split="train", mod=DEFAULT_MOD, subdoma
 
     def sample():
         d = rng.randint(lo, hi)
-        key, build = problem(rng, d, rng.choice(subs), mod, shuffle, max_solutions)
+        key, build = problem(rng, d, rng.choice(subs), mod, shuffle, max_solutions, trace)
         return key, lambda: (d, key, build())
 
     items = draw(n, split, sample, "math")
