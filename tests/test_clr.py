@@ -1,4 +1,6 @@
 """CLR: reliability, parsing, selection by summed reliability, subsampling, and end-to-end runs."""
+import re
+
 import pytest
 
 from vtkit import clr
@@ -259,7 +261,17 @@ def test_training_conversations_teach_both_skills_with_true_labels():
                     f"{target['op']} {b['value']} = {raw}"
             truth += f" mod 23 = {raw % 23}." if raw != raw % 23 else "."
             assert (claim == truth) == bool(row["label"]), (claim, truth, row["label"])
-            assert f"<think>\n{truth}\n</think>" in reply               # the recomputation
+            # the recomputation: the claim's own operands, each stated number against the truth
+            nums = [int(x) for x in re.findall(r"-?\d+", claim.split(" = ", 2)[2])]
+            x, y = nums[0], nums[1]
+            think = reply.split("<think>\n")[1].split("\n</think>")[0].splitlines()
+            raw = apply(target["op"], x, y)
+            assert think[0] == f"{x} {target['op']} {y} = {raw}, claim {nums[2]}: " + \
+                ("yes" if raw == nums[2] else "no")
+            if "mod" in claim:
+                assert think[1] == f"{raw} mod 23 = {raw % 23}, claim {nums[-1]}: " + \
+                    ("yes" if raw % 23 == nums[-1] else "no")
+            assert all(t.endswith("yes") for t in think) == bool(row["label"])   # checkable
         elif row["kind"] == "extract":
             assert user.startswith(clr.CLAIM_EXTRACTION_PROMPT[:40])
             traj = user.split("Attempted solution:\n")[1].split("\n\nWrite the claims")[0]
@@ -272,6 +284,13 @@ def test_training_conversations_teach_both_skills_with_true_labels():
                                                          corrupt_fraction=0.5)["messages"]
     assert ds["messages"] != clr.training_conversations(recs, seed=1, M=3, solve_per_record=1,
                                                          corrupt_fraction=0.5)["messages"]
+    # the other recomputations: the correct line (not knowable from the claim), or none
+    ref = clr.training_conversations(recs, seed=0, M=3, recompute="reference")
+    none = clr.training_conversations(recs, seed=0, M=3, recompute=None)
+    for a, b in zip(ref.filter(lambda r: r["kind"] == "verify"), none.filter(lambda r: r["kind"] == "verify")):
+        claim = a["messages"][0]["content"].split("Claim:\n")[1].split("\n")[0]
+        think = a["messages"][1]["content"].split("<think>\n")[1].split("\n</think>")[0]
+        assert (think == claim) == bool(a["label"]) and b["messages"][1]["content"] == "\\boxed{%d}" % b["label"]
 
 
 def test_training_conversations_corrupt_extraction_copies_the_wrong_answer():
@@ -293,6 +312,8 @@ def test_training_conversations_and_verification_input_errors():
         clr.training_conversations(recs, M=0)
     with pytest.raises(ValueError, match="probabilities"):
         clr.training_conversations(recs, corrupt_fraction=1.5)
+    with pytest.raises(ValueError, match="recompute"):
+        clr.training_conversations(recs, recompute=True)
     with pytest.raises(ValueError, match="no labelled claims"):
         clr.verifier_accuracy(None, None, [])
 
@@ -309,11 +330,66 @@ def test_verifier_accuracy_scores_verdicts(monkeypatch):
     monkeypatch.setattr(generate, "generate", says_valid_when_digit_sum_even)
     got = clr.verifier_accuracy(None, None, ex)
     pred = [int(sum(map(int, numbers(e["claim"]))) % 2 == 0) for e in ex]
-    assert got["verifier_accuracy"] == pytest.approx(sum(p == e["label"] for p, e in zip(pred, ex)) / 10)
-    assert got["verifier_valid_recall"] == pytest.approx(
+    k = sum(p == e["label"] for p, e in zip(pred, ex))
+    assert got["verifier_acc"] == pytest.approx(k / 10)
+    assert (got["verifier_acc_lo"], got["verifier_acc_hi"]) == pytest.approx(clr.wilson_interval(k, 10))
+    assert got["verifier_acc_lo"] < got["verifier_acc"] < got["verifier_acc_hi"] or k in (0, 10)
+    assert got["verifier_recall_valid"] == pytest.approx(
         sum(p == 1 for p, e in zip(pred, ex) if e["label"] == 1) / 5)
-    assert got["verifier_unreadable"] == 0 and got["verifier_n"] == 10
+    assert got["verifier_recall_invalid"] == pytest.approx(
+        sum(p == 0 for p, e in zip(pred, ex) if e["label"] == 0) / 5)
+    assert got["verifier_unreadable"] == 0 and got["verifier_n"] == 10 and "replies" not in got
     monkeypatch.setattr(generate, "generate", lambda m, t, prompts, **kw: [{"text": "hmm"}] * len(prompts))
-    got = clr.verifier_accuracy(None, None, ex)
-    assert got["verifier_unreadable"] == 1 and got["verifier_accuracy"] == 0.5   # unreadable = invalid
-    assert got["verifier_invalid_recall"] == 1 and got["verifier_valid_recall"] == 0
+    got = clr.verifier_accuracy(None, None, ex, return_replies=True)
+    assert got["verifier_unreadable"] == 1 and got["verifier_acc"] == 0.5   # unreadable = invalid
+    assert got["verifier_recall_invalid"] == 1 and got["verifier_recall_valid"] == 0
+    assert got["replies"] == ["hmm"] * 10
+
+
+def test_wilson_interval():
+    lo, hi = clr.wilson_interval(85, 100)
+    assert lo == pytest.approx(0.767, abs=1e-3) and hi == pytest.approx(0.907, abs=1e-3)
+    assert clr.wilson_interval(0, 20)[0] == 0 and clr.wilson_interval(20, 20)[1] == pytest.approx(1)
+    assert clr.wilson_interval(10, 20)[0] == pytest.approx(1 - clr.wilson_interval(10, 20)[1])
+    assert all(v != v for v in clr.wilson_interval(0, 0))
+
+
+@pytest.mark.parametrize("claim,mod,think,v", [
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5.", 7,
+     "2 * 6 = 12, claim 12: yes\n12 mod 7 = 5, claim 5: yes", 1),
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 13 mod 7 = 5.", 7,
+     "2 * 6 = 12, claim 13: no\n12 mod 7 = 5, claim 5: yes", 0),
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 5 = 12 mod 7 = 5.", None,       # a wrong operand
+     "2 * 5 = 10, claim 12: no\n10 mod 7 = 3, claim 5: no", 0),
+    ("Gus's eggs = Dan's cups + Eve's apples = 0 + 6 = 6.", 7, "0 + 6 = 6, claim 6: yes", 1),
+    ("x = a + b = 3 + 5 = 8.", 7, "3 + 5 = 8, claim 8: yes\n8 mod 7 = 1, claim 8: no", 0),  # unreduced
+    ("x = a + b = 3 + 5 = 8.", None, "3 + 5 = 8, claim 8: yes", 1),             # no modulus known
+    (LINE, None, "12 - 14 = -2, claim -2: yes\n-2 mod 23 = 21, claim 21: yes", 1),
+])
+def test_recompute_claim_checks_the_claims_own_arithmetic(claim, mod, think, v):
+    assert clr.recompute_claim(claim, mod) == (think, v)
+    assert clr.parse_verdict(clr.verification_target(v, think)) == v
+
+
+def test_recompute_claim_needs_arithmetic():
+    assert clr.recompute_claim("the triangle is right-angled", 7) is None
+    assert clr.recompute_claim("Cold water mile = 21 minutes", 7) is None
+    assert clr.parse_arithmetic("y = 4 * 3 = 12 mod 7 = 5.") == {"a": 4, "op": "*", "b": 3, "raw": 12,
+                                                                  "mod": 7, "result": 5}
+
+
+def test_verification_examples_are_checkable_and_balanced():
+    from vtkit import tasks
+    recs = list(tasks.make("math", 60, seed=3, difficulty=(1, 2), split="validation",
+                           mod=7, subdomain=["add", "mul"]))
+    ex = clr.verification_examples(recs, seed=2, per_record=4)
+    assert len(ex) == 240 and sum(e["label"] for e in ex) == 120
+    for e in ex:
+        nums = [int(x) for x in re.findall(r"\d+", e["claim"].split(" = ", 2)[2])]
+        a, op, b = nums[0], e["claim"].split(" = ", 2)[2].split()[1], nums[1]
+        raw = a + b if op == "+" else a * b
+        right = nums[2] == raw and (nums[-1] == raw % 7 if len(nums) > 3 else raw < 7)
+        assert right == bool(e["label"]), e            # invalid claims: wrong arithmetic, always
+    # without the check some corruptions keep the arithmetic right (0 * 4 = 0 -> 0 * 6 = 0)
+    loose = clr.verification_examples(recs, seed=2, per_record=4, checkable=False)
+    assert any(e["label"] == 0 and clr.recompute_claim(e["claim"], 7)[1] == 1 for e in loose)

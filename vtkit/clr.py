@@ -344,6 +344,45 @@ def diagnostics(items, trajectories, M: int) -> dict:
             "claims_exact": mean(c == expected_claims(traj, M) for c, traj in with_lines)}
 
 
+_ARITH = re.compile(r"(?<![\w.])(\d+) ([+*-]) (\d+) = (-?\d+)(?: mod (\d+) = (-?\d+))?\.?\s*$")
+
+
+def parse_arithmetic(claim: str) -> dict | None:
+    """The arithmetic a claim ends with, `a op b = raw` and optionally `mod p = result`
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5." -> a=2, op="*", b=6, raw=12,
+    mod=7, result=5); None when the claim states no such step (integers, +, -, * only)."""
+    m = _ARITH.search((claim or "").strip())
+    if not m:
+        return None
+    a, op, b, raw, mod, res = m.groups()
+    return {"a": int(a), "op": op, "b": int(b), "raw": int(raw),
+            "mod": int(mod) if mod else None, "result": int(res) if res else None}
+
+
+def recompute_claim(claim: str, mod: int | None = None) -> tuple[str, int] | None:
+    """(recomputation, verdict) for an arithmetic claim, computed from the claim's own operands.
+
+    One line per number the claim states, each the true value, the claimed one and yes/no:
+        "2 * 6 = 12, claim 13: no" then "12 mod 7 = 5, claim 5: yes"
+    The second line is there when the claim reduces mod p, or when `mod` (the task's modulus) is
+    given and the true value lies outside 0..mod-1 (an unreduced result is wrong in a mod-p task).
+    verdict 1 when every line says yes. This is the check a verifier can make from the claim alone:
+    it catches wrong results and operands that do not give the stated result, not a wrong operand
+    that happens to give it (0 * 4 = 0 stated as 0 * 6 = 0). None for non-arithmetic claims."""
+    c = parse_arithmetic(claim)
+    if c is None:
+        return None
+    a, op, b = c["a"], c["op"], c["b"]
+    raw = a + b if op == "+" else a - b if op == "-" else a * b
+    lines = [f"{a} {op} {b} = {raw}, claim {c['raw']}: {'yes' if raw == c['raw'] else 'no'}"]
+    p = c["mod"] or mod
+    if c["mod"] is not None or (p and not 0 <= raw < p):
+        claimed = c["result"] if c["result"] is not None else c["raw"]
+        lines.append(f"{raw} mod {p} = {raw % p}, claim {claimed}: "
+                     f"{'yes' if raw % p == claimed else 'no'}")
+    return "\n".join(lines), int(all(ln.endswith("yes") for ln in lines))
+
+
 def _other_number(old: str, rng: random.Random, mod: int | None) -> str:
     whole, dot, frac = old.partition(".")
     v = int(whole)
@@ -394,21 +433,34 @@ def verification_target(label: int, recomputation: str | None = None) -> str:
 
 
 def verification_examples(records, seed: int = 0, per_record: int = 2,
-                          step_fraction: float = 0.5) -> list[dict]:
+                          step_fraction: float = 0.5, checkable: bool = True) -> list[dict]:
     """Labelled claims from records' reference traces: per record `per_record` claims, alternately
     a valid computation line and a corrupted one (kind "step" with probability step_fraction).
-    Rows: {id, question, claim, label (1 valid / 0 invalid), reference (the valid line)}."""
+    checkable=True redraws a corruption (up to 20 times, else drops it) until the claim's own
+    arithmetic is wrong (`recompute_claim` says 0), so that every invalid claim can be told from
+    the claim itself (a wrong operand can leave it right: 0 * 4 = 0 -> 0 * 6 = 0); claims that
+    state no arithmetic are kept as drawn. Rows: {id, question, claim, label (1 valid / 0
+    invalid), reference (the valid line)}."""
     rng = random.Random(f"clr-verify-{seed}")
     rows = []
     for r in records:
         lines = [ln for s in r["solutions"] for ln in computation_lines(s)]
         if not lines:
             continue
+        mod = _mod_of(r)
         for j in range(per_record):
             ref = rng.choice(lines)
             label = int(j % 2 == 0) if per_record > 1 else rng.randint(0, 1)
-            kind = "step" if rng.random() < step_fraction else "result"
-            claim = ref if label else corrupt_claim(ref, rng, kind=kind, mod=_mod_of(r))
+            claim = ref
+            for _ in range(20 if not label else 0):
+                kind = "step" if rng.random() < step_fraction else "result"
+                claim = corrupt_claim(ref, rng, kind=kind, mod=mod)
+                check = recompute_claim(claim, mod) if checkable else None
+                if check is None or check[1] == 0:
+                    break
+            else:
+                if not label:
+                    continue          # no checkable corruption of this line
             rows.append({"id": r["id"], "question": _problem_text(r), "claim": claim,
                          "label": label, "reference": ref})
     return rows
@@ -435,14 +487,18 @@ def _corrupted_trajectory(trajectory: str, rng: random.Random, mod: int | None) 
 def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_record: int = 1,
                            verify_per_record: int = 2, solve_per_record: int = 0,
                            corrupt_fraction: float = 0.25, step_fraction: float = 0.5,
-                           recompute: bool = True, max_trajectory_chars: int | None = None):
+                           recompute: str | None = "arithmetic",
+                           max_trajectory_chars: int | None = None):
     """SFT conversations that teach claim extraction and claim verification in CLR's own prompts.
 
     records: task records with reference `solutions`. Per record: `extract_per_record` extraction
     examples (a reference trace, corrupted with probability corrupt_fraction, -> its last M
     computation lines numbered, then its boxed answer); `verify_per_record` verification examples
-    (alternately valid and corrupted claims, see verification_examples; recompute=True puts the
-    reference line in a <think> block before the verdict, the check a thinking model would write);
+    (alternately valid and corrupted claims whose own arithmetic is wrong, see
+    verification_examples) with a <think> block before the verdict: recompute="arithmetic" (the
+    default) recomputes the claim from its own operands, number by number against what it states
+    (`recompute_claim`; the reference line for claims without arithmetic), "reference" writes the
+    correct line (which the verifier cannot know), None writes no think block;
     `solve_per_record` of the record's own solving conversations, so the model keeps solving.
     Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve) and
     label (verdict for verify rows, -1 otherwise); vtkit.train.sft takes it as is.
@@ -451,6 +507,8 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
         raise ValueError(f"M must be >= 1, got {M}")
     if not 0 <= corrupt_fraction <= 1 or not 0 <= step_fraction <= 1:
         raise ValueError("corrupt_fraction and step_fraction are probabilities in [0, 1]")
+    if recompute not in ("arithmetic", "reference", None):
+        raise ValueError(f"recompute must be 'arithmetic', 'reference' or None, got {recompute!r}")
     records = [dict(r) for r in records]
     usable = [r for r in records if any(computation_lines(s) for s in r.get("solutions") or [])]
     if not usable:
@@ -476,20 +534,39 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
                 extraction_target(traj, M))
         for _ in range(solve_per_record):
             add(r, "solve", r["prompt"], rng.choice(list(r["solutions"])))
+    mods = {r["id"]: _mod_of(r) for r in usable}
     for ex in verification_examples(usable, seed=seed, per_record=verify_per_record,
                                     step_fraction=step_fraction):
-        r = {"id": ex["id"]}
-        add(r, "verify", CLAIM_VERIFICATION_PROMPT.format(problem=ex["question"], claim=ex["claim"]),
-            verification_target(ex["label"], ex["reference"] if recompute else None), ex["label"])
+        think = None
+        if recompute == "arithmetic":
+            check = recompute_claim(ex["claim"], mods[ex["id"]])
+            think = check[0] if check is not None else ex["reference"]
+        elif recompute == "reference":
+            think = ex["reference"]
+        add({"id": ex["id"]}, "verify", CLAIM_VERIFICATION_PROMPT.format(
+            problem=ex["question"], claim=ex["claim"]),
+            verification_target(ex["label"], think), ex["label"])
     rng.shuffle(rows)
     return datasets.Dataset.from_list(rows)
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion k/n (95% by default); (nan, nan) for n = 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    mid, half = (p + z * z / (2 * n)), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    d = 1 + z * z / n
+    return max(0.0, (mid - half) / d), min(1.0, (mid + half) / d)
+
+
 def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
-                      batch_size: int = 64, seed: int = 0) -> dict:
+                      batch_size: int = 64, seed: int = 0, return_replies: bool = False) -> dict:
     """How well the model's greedy verdicts (CLAIM_VERIFICATION_PROMPT) match labelled claims
-    (verification_examples): accuracy, recall on valid and on invalid claims, and the share of
-    replies with no readable verdict."""
+    (verification_examples): `verifier_acc`, `verifier_recall_valid`, `verifier_recall_invalid`,
+    each with a Wilson 95% interval (`_lo`, `_hi`), the share of replies with no readable verdict
+    (`verifier_unreadable`, counted as invalid) and `verifier_n`; with return_replies, also
+    `replies` (the model's texts, in the order of examples)."""
     if not examples:
         raise ValueError("no labelled claims to check the verifier on")
     outs = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(
@@ -497,12 +574,16 @@ def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
     got = [parse_verdict(o["text"]) for o in outs]
     labels = [int(e["label"]) for e in examples]
-
-    def recall(lab):
-        idx = [i for i, y in enumerate(labels) if y == lab]
-        return sum(got[i] == lab for i in idx) / len(idx) if idx else float("nan")
+    out = {}
+    for name, idx in (("verifier_acc", range(len(labels))),
+                      ("verifier_recall_valid", [i for i, y in enumerate(labels) if y == 1]),
+                      ("verifier_recall_invalid", [i for i, y in enumerate(labels) if y == 0])):
+        k, n = sum(got[i] == labels[i] for i in idx), len(idx)
+        out[name] = k / n if n else float("nan")
+        out[f"{name}_lo"], out[f"{name}_hi"] = wilson_interval(k, n)
     readable = [bool(_BOXED.findall(_answer_part(o["text"])) or
                      re.search(r"\b(INVALID|VALID)\b", _answer_part(o["text"]), re.I)) for o in outs]
-    return {"verifier_accuracy": sum(g == y for g, y in zip(got, labels)) / len(labels),
-            "verifier_valid_recall": recall(1), "verifier_invalid_recall": recall(0),
-            "verifier_unreadable": 1 - sum(readable) / len(readable), "verifier_n": len(labels)}
+    out.update({"verifier_unreadable": 1 - sum(readable) / len(readable), "verifier_n": len(labels)})
+    if return_replies:
+        out["replies"] = [o["text"] for o in outs]
+    return out
