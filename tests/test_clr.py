@@ -393,3 +393,24 @@ def test_verification_examples_are_checkable_and_balanced():
     # without the check some corruptions keep the arithmetic right (0 * 4 = 0 -> 0 * 6 = 0)
     loose = clr.verification_examples(recs, seed=2, per_record=4, checkable=False)
     assert any(e["label"] == 0 and clr.recompute_claim(e["claim"], 7)[1] == 1 for e in loose)
+
+
+def test_claim_only_verification_prompt(monkeypatch):
+    from vtkit import generate
+    seen = []
+
+    def record(model, tok, prompts, **kw):
+        seen.extend(p for p in prompts if not p.startswith(clr.CLAIM_EXTRACTION_PROMPT[:40]))
+        return scripted_generate(model, tok, prompts, **kw)
+    monkeypatch.setattr(generate, "generate", record)
+    out = clr.run_clr(None, None, PROBLEMS, TRAJ, K=[5], M=2, R=1, seed=0, n_boot=10, verify_prompt="claim")
+    assert out["metrics"]["clr@5"] == 1.0                  # the same verdicts, so the same choice
+    assert seen and all(p.startswith("Check whether this claim is correct.") and "Q1" not in p for p in seen)
+    assert seen[2] == clr.CLAIM_CHECK_PROMPT.format(claim="step one of good-a")
+    ds = clr.training_conversations(math_records(n=3), M=2, verify_prompt="claim")
+    for row in ds.filter(lambda r: r["kind"] == "verify"):
+        user = row["messages"][0]["content"]
+        assert user.startswith("Check whether this claim is correct.") and "Work mod" not in user
+    assert clr.verify_prompt_template("Is {claim} right?") == "Is {claim} right?"
+    with pytest.raises(ValueError, match="verify_prompt"):
+        clr.verify_prompt_template("nonsense")

@@ -65,12 +65,28 @@ CLAIM_VERIFICATION_PROMPT = (
     "Problem:\n{problem}\n\nClaim:\n{claim}\n\n"
     "If the claim is correct, answer \\boxed{{1}} (VALID); if it is wrong or unjustified, answer "
     "\\boxed{{0}} (INVALID).")
+CLAIM_CHECK_PROMPT = (
+    "Check whether this claim is correct.\n\nClaim:\n{claim}\n\n"
+    "If it is correct, answer \\boxed{{1}}; if it is wrong, answer \\boxed{{0}}.")
+VERIFY_PROMPTS = {"problem": CLAIM_VERIFICATION_PROMPT, "claim": CLAIM_CHECK_PROMPT}
 
 _CLAIM_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:\*\*)?(?:claim\s*)?(\d{1,3})\s*(?:\*\*)?[.):\]]\s*"
                          r"(?:\*\*)?\s*(.+?)\s*$", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\{\s*([^{}]*?)\s*\}")
 _VALID_WORDS = {"1": 1, "valid": 1, "true": 1, "yes": 1, "correct": 1,
                 "0": 0, "invalid": 0, "false": 0, "no": 0, "incorrect": 0}
+
+
+def verify_prompt_template(verify_prompt: str) -> str:
+    """A verification prompt by name ("problem": the claim with its problem, the default; "claim":
+    the claim alone, `CLAIM_CHECK_PROMPT`, for claims that carry everything needed to check them)
+    or a template of its own with a {claim} field (and optionally {problem})."""
+    if verify_prompt in VERIFY_PROMPTS:
+        return VERIFY_PROMPTS[verify_prompt]
+    if "{claim}" not in verify_prompt:
+        raise ValueError(f"verify_prompt must be one of {sorted(VERIFY_PROMPTS)} or a template with "
+                         f"a {{claim}} field, got {verify_prompt!r}")
+    return verify_prompt
 
 
 def _answer_part(text: str) -> str:
@@ -198,14 +214,16 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
             golds: Sequence[str] | None = None, equiv: Callable | None = None,
             answer_from: str = "trajectory", temperature: float = 0.0,
             extract_tokens: int = 1024, verify_tokens: int = 512, batch_size: int = 64,
-            max_trajectory_chars: int | None = None, n_boot: int = 1000) -> dict:
+            max_trajectory_chars: int | None = None, n_boot: int = 1000,
+            verify_prompt: str = "problem") -> dict:
     """CLR vs majority vote vs mean@1 on the same subsamples; see the module docstring.
 
     problems: records (with `answer`, and `meta["question"]` or `prompt`) or question strings
     with `golds`; trajectories: per problem, a list of completions (strings or generate records);
     K: an int or a list of ints. extract_tokens/verify_tokens: max_new_tokens of the two steps
     (the report's model thinks first, so give it room); max_trajectory_chars: clip long
-    trajectories in the extraction prompt to their last characters (None: whole).
+    trajectories in the extraction prompt to their last characters (None: whole); verify_prompt:
+    see `verify_prompt_template`.
     Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details}.
     """
     equiv = equiv or _equiv_default()
@@ -227,6 +245,7 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
             raise ValueError(f"K={k} exceeds the trajectories of some problem (min "
                              f"{min(map(len, trajectories))}); sample more or lower K")
     questions = [_problem_text(p) for p in problems]
+    vprompt = verify_prompt_template(verify_prompt)
 
     # 1. claims (and the extraction's answer) once per trajectory
     flat = [(i, j) for i, ts in enumerate(trajectories) for j in range(len(ts))]
@@ -237,7 +256,7 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
     claims = {ij: parse_claims(r["text"], M) for ij, r in zip(flat, ex)}
     # 2. one verdict per claim
     asks = [(ij, c) for ij in flat for c in claims[ij]]
-    vr = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(
+    vr = gen.generate(model, tokenizer, [vprompt.format(
         problem=questions[ij[0]], claim=c) for ij, c in asks],
         max_new_tokens=verify_tokens, **gen_kw) if asks else []
     verdicts: dict = {ij: [] for ij in flat}
@@ -488,7 +507,7 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
                            verify_per_record: int = 2, solve_per_record: int = 0,
                            corrupt_fraction: float = 0.25, step_fraction: float = 0.5,
                            recompute: str | None = "arithmetic",
-                           max_trajectory_chars: int | None = None):
+                           max_trajectory_chars: int | None = None, verify_prompt: str = "problem"):
     """SFT conversations that teach claim extraction and claim verification in CLR's own prompts.
 
     records: task records with reference `solutions`. Per record: `extract_per_record` extraction
@@ -500,6 +519,7 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
     (`recompute_claim`; the reference line for claims without arithmetic), "reference" writes the
     correct line (which the verifier cannot know), None writes no think block;
     `solve_per_record` of the record's own solving conversations, so the model keeps solving.
+    verify_prompt: the verification prompt (`verify_prompt_template`), the one run_clr will use.
     Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve) and
     label (verdict for verify rows, -1 otherwise); vtkit.train.sft takes it as is.
     """
@@ -509,6 +529,7 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
         raise ValueError("corrupt_fraction and step_fraction are probabilities in [0, 1]")
     if recompute not in ("arithmetic", "reference", None):
         raise ValueError(f"recompute must be 'arithmetic', 'reference' or None, got {recompute!r}")
+    vprompt = verify_prompt_template(verify_prompt)
     records = [dict(r) for r in records]
     usable = [r for r in records if any(computation_lines(s) for s in r.get("solutions") or [])]
     if not usable:
@@ -543,7 +564,7 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
             think = check[0] if check is not None else ex["reference"]
         elif recompute == "reference":
             think = ex["reference"]
-        add({"id": ex["id"]}, "verify", CLAIM_VERIFICATION_PROMPT.format(
+        add({"id": ex["id"]}, "verify", vprompt.format(
             problem=ex["question"], claim=ex["claim"]),
             verification_target(ex["label"], think), ex["label"])
     rng.shuffle(rows)
@@ -561,15 +582,17 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
-                      batch_size: int = 64, seed: int = 0, return_replies: bool = False) -> dict:
-    """How well the model's greedy verdicts (CLAIM_VERIFICATION_PROMPT) match labelled claims
+                      batch_size: int = 64, seed: int = 0, return_replies: bool = False,
+                      verify_prompt: str = "problem") -> dict:
+    """How well the model's greedy verdicts (the `verify_prompt`) match labelled claims
     (verification_examples): `verifier_acc`, `verifier_recall_valid`, `verifier_recall_invalid`,
     each with a Wilson 95% interval (`_lo`, `_hi`), the share of replies with no readable verdict
     (`verifier_unreadable`, counted as invalid) and `verifier_n`; with return_replies, also
     `replies` (the model's texts, in the order of examples)."""
     if not examples:
         raise ValueError("no labelled claims to check the verifier on")
-    outs = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(
+    vprompt = verify_prompt_template(verify_prompt)
+    outs = gen.generate(model, tokenizer, [vprompt.format(
         problem=e["question"], claim=e["claim"]) for e in examples], n=1, temperature=0.0,
         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
     got = [parse_verdict(o["text"]) for o in outs]
