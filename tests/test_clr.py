@@ -120,6 +120,11 @@ def test_run_clr_aggregates_on_identical_subsamples(monkeypatch):
     assert out["items"][0]["question"] == "Q1"
     assert out["items"][0]["reliability"] == [0.0, 1.0, 0.0, 1.0, 0.0]
     assert out["items"][0]["claims"][1] == ["step one of good-a", "step two of good-a"]
+    for name in ("clr", "majority", "mean1"):            # per-problem scores average to the metric
+        for k in (1, 3, 5):
+            vals = [it["scores"][f"{name}@{k}"] for it in out["items"]]
+            assert sum(vals) / 3 == pytest.approx(m[f"{name}@{k}"])
+    assert [it["scores"]["clr@5"] for it in out["items"]] == [1.0, 1.0, 1.0]
     for row in out["per_k"]:
         for name in ("clr", "majority", "mean1"):
             assert row[f"{name}_lo"] <= row[name] <= row[f"{name}_hi"]
@@ -414,3 +419,12 @@ def test_claim_only_verification_prompt(monkeypatch):
     assert clr.verify_prompt_template("Is {claim} right?") == "Is {claim} right?"
     with pytest.raises(ValueError, match="verify_prompt"):
         clr.verify_prompt_template("nonsense")
+
+
+def test_training_conversations_draw_verification_from_other_records():
+    recs, more = math_records(n=3), math_records(n=20, seed=5)
+    ds = clr.training_conversations(recs, M=2, verify_per_record=4, verify_records=more)
+    verify = ds.filter(lambda r: r["kind"] == "verify")
+    assert len(verify) == 80 and set(verify["id"]) <= {r["id"] for r in more}
+    assert sum(verify["label"]) == 40
+    assert {r["id"] for r in ds.filter(lambda r: r["kind"] == "extract")} == {r["id"] for r in recs}

@@ -224,7 +224,8 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
     (the report's model thinks first, so give it room); max_trajectory_chars: clip long
     trajectories in the extraction prompt to their last characters (None: whole); verify_prompt:
     see `verify_prompt_template`.
-    Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details}.
+    Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details, with `scores`
+    {"clr@K": accuracy over the R subsamples, ...} to pool problems across runs}.
     """
     equiv = equiv or _equiv_default()
     problems = list(problems)
@@ -283,6 +284,8 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
 
     # 4. R subsamples of K per problem; the same subsample for all three methods
     per_k, flat_metrics = [], {}
+    for it in items:
+        it["scores"] = {}     # per problem: each method's accuracy at each K over the R subsamples
     for k in Ks:
         acc = {"clr": [], "majority": [], "mean1": []}
         for i, it in enumerate(items):
@@ -296,6 +299,7 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
                 got["mean1"] += sum(it["correct"][j] for j in sub) / k
             for name in acc:
                 acc[name].append(got[name] / R)
+                it["scores"][f"{name}@{k}"] = got[name] / R
         row = {"K": k}
         for name, vals in acc.items():
             lo, hi = vm.bootstrap_ci(vals, n_boot=n_boot, seed=seed)
@@ -507,7 +511,8 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
                            verify_per_record: int = 2, solve_per_record: int = 0,
                            corrupt_fraction: float = 0.25, step_fraction: float = 0.5,
                            recompute: str | None = "arithmetic",
-                           max_trajectory_chars: int | None = None, verify_prompt: str = "problem"):
+                           max_trajectory_chars: int | None = None, verify_prompt: str = "problem",
+                           verify_records=None):
     """SFT conversations that teach claim extraction and claim verification in CLR's own prompts.
 
     records: task records with reference `solutions`. Per record: `extract_per_record` extraction
@@ -520,6 +525,8 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
     correct line (which the verifier cannot know), None writes no think block;
     `solve_per_record` of the record's own solving conversations, so the model keeps solving.
     verify_prompt: the verification prompt (`verify_prompt_template`), the one run_clr will use.
+    verify_records: other records to draw the verification examples from (default: `records`),
+    so that many short verification examples need not bring as many long extraction ones.
     Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve) and
     label (verdict for verify rows, -1 otherwise); vtkit.train.sft takes it as is.
     """
@@ -555,8 +562,10 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
                 extraction_target(traj, M))
         for _ in range(solve_per_record):
             add(r, "solve", r["prompt"], rng.choice(list(r["solutions"])))
-    mods = {r["id"]: _mod_of(r) for r in usable}
-    for ex in verification_examples(usable, seed=seed, per_record=verify_per_record,
+    vrecs = usable if verify_records is None else \
+        [r for r in verify_records if any(computation_lines(s) for s in r.get("solutions") or [])]
+    mods = {r["id"]: _mod_of(r) for r in vrecs}
+    for ex in verification_examples(vrecs, seed=seed, per_record=verify_per_record,
                                     step_fraction=step_fraction):
         think = None
         if recompute == "arithmetic":
