@@ -268,7 +268,7 @@ def test_training_conversations_teach_both_skills_with_true_labels():
             assert (claim == truth) == bool(row["label"]), (claim, truth, row["label"])
             # the recomputation: the claim's own operands, each stated number against the truth
             nums = [int(x) for x in re.findall(r"-?\d+", claim.split(" = ", 2)[2])]
-            x, y = nums[0], nums[1]
+            x, y = (nums[1], nums[0]) if target["op"] in "+*" else (nums[0], nums[1])   # swapped
             think = reply.split("<think>\n")[1].split("\n</think>")[0].splitlines()
             raw = apply(target["op"], x, y)
             assert think[0] == f"{x} {target['op']} {y} = {raw}, claim {nums[2]}: " + \
@@ -361,18 +361,21 @@ def test_wilson_interval():
 
 @pytest.mark.parametrize("claim,mod,think,v", [
     ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5.", 7,
-     "2 * 6 = 12, claim 12: yes\n12 mod 7 = 5, claim 5: yes", 1),
+     "6 * 2 = 12, claim 12: yes\n12 mod 7 = 5, claim 5: yes", 1),
     ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 13 mod 7 = 5.", 7,
-     "2 * 6 = 12, claim 13: no\n12 mod 7 = 5, claim 5: yes", 0),
+     "6 * 2 = 12, claim 13: no\n12 mod 7 = 5, claim 5: yes", 0),
     ("Dan's cups = Fay's eggs * Gus's coins = 2 * 5 = 12 mod 7 = 5.", None,       # a wrong operand
-     "2 * 5 = 10, claim 12: no\n10 mod 7 = 3, claim 5: no", 0),
-    ("Gus's eggs = Dan's cups + Eve's apples = 0 + 6 = 6.", 7, "0 + 6 = 6, claim 6: yes", 1),
-    ("x = a + b = 3 + 5 = 8.", 7, "3 + 5 = 8, claim 8: yes\n8 mod 7 = 1, claim 8: no", 0),  # unreduced
-    ("x = a + b = 3 + 5 = 8.", None, "3 + 5 = 8, claim 8: yes", 1),             # no modulus known
+     "5 * 2 = 10, claim 12: no\n10 mod 7 = 3, claim 5: no", 0),
+    ("Gus's eggs = Dan's cups + Eve's apples = 0 + 6 = 6.", 7, "6 + 0 = 6, claim 6: yes", 1),
+    ("x = a + b = 3 + 5 = 8.", 7, "5 + 3 = 8, claim 8: yes\n8 mod 7 = 1, claim 8: no", 0),  # unreduced
+    ("x = a + b = 3 + 5 = 8.", None, "5 + 3 = 8, claim 8: yes", 1),             # no modulus known
     (LINE, None, "12 - 14 = -2, claim -2: yes\n-2 mod 23 = 21, claim 21: yes", 1),
 ])
 def test_recompute_claim_checks_the_claims_own_arithmetic(claim, mod, think, v):
     assert clr.recompute_claim(claim, mod) == (think, v)
+    plain = clr.recompute_claim(claim, mod, swap=False)        # operands in the claim's order
+    assert plain[1] == v and plain[0].splitlines()[1:] == think.splitlines()[1:]
+    assert plain[0].split(" = ")[0] == claim.split(" = ")[-2 if "mod" not in claim else -3]
     assert clr.parse_verdict(clr.verification_target(v, think)) == v
 
 

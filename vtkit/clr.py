@@ -382,11 +382,14 @@ def parse_arithmetic(claim: str) -> dict | None:
             "mod": int(mod) if mod else None, "result": int(res) if res else None}
 
 
-def recompute_claim(claim: str, mod: int | None = None) -> tuple[str, int] | None:
+def recompute_claim(claim: str, mod: int | None = None, swap: bool = True) -> tuple[str, int] | None:
     """(recomputation, verdict) for an arithmetic claim, computed from the claim's own operands.
 
     One line per number the claim states, each the true value, the claimed one and yes/no:
-        "2 * 6 = 12, claim 13: no" then "12 mod 7 = 5, claim 5: yes"
+        "6 * 2 = 12, claim 13: no" then "12 mod 7 = 5, claim 5: yes"
+    swap: write + and * with their operands swapped ("6 * 2" for the claim's "2 * 6"), so that the
+    line cannot be completed by copying the claim's own "2 * 6 = 13" (a tiny verifier taught on
+    unswapped lines learns that copy, right for every valid claim, instead of the sum).
     The second line is there when the claim reduces mod p, or when `mod` (the task's modulus) is
     given and the true value lies outside 0..mod-1 (an unreduced result is wrong in a mod-p task).
     verdict 1 when every line says yes. This is the check a verifier can make from the claim alone:
@@ -397,7 +400,8 @@ def recompute_claim(claim: str, mod: int | None = None) -> tuple[str, int] | Non
         return None
     a, op, b = c["a"], c["op"], c["b"]
     raw = a + b if op == "+" else a - b if op == "-" else a * b
-    lines = [f"{a} {op} {b} = {raw}, claim {c['raw']}: {'yes' if raw == c['raw'] else 'no'}"]
+    x, y = (b, a) if swap and op in "+*" else (a, b)
+    lines = [f"{x} {op} {y} = {raw}, claim {c['raw']}: {'yes' if raw == c['raw'] else 'no'}"]
     p = c["mod"] or mod
     if c["mod"] is not None or (p and not 0 <= raw < p):
         claimed = c["result"] if c["result"] is not None else c["raw"]
