@@ -1,4 +1,6 @@
 """CLR: reliability, parsing, selection by summed reliability, subsampling, and end-to-end runs."""
+import re
+
 import pytest
 
 from vtkit import clr
@@ -118,6 +120,11 @@ def test_run_clr_aggregates_on_identical_subsamples(monkeypatch):
     assert out["items"][0]["question"] == "Q1"
     assert out["items"][0]["reliability"] == [0.0, 1.0, 0.0, 1.0, 0.0]
     assert out["items"][0]["claims"][1] == ["step one of good-a", "step two of good-a"]
+    for name in ("clr", "majority", "mean1"):            # per-problem scores average to the metric
+        for k in (1, 3, 5):
+            vals = [it["scores"][f"{name}@{k}"] for it in out["items"]]
+            assert sum(vals) / 3 == pytest.approx(m[f"{name}@{k}"])
+    assert [it["scores"]["clr@5"] for it in out["items"]] == [1.0, 1.0, 1.0]
     for row in out["per_k"]:
         for name in ("clr", "majority", "mean1"):
             assert row[f"{name}_lo"] <= row[name] <= row[f"{name}_hi"]
@@ -259,7 +266,17 @@ def test_training_conversations_teach_both_skills_with_true_labels():
                     f"{target['op']} {b['value']} = {raw}"
             truth += f" mod 23 = {raw % 23}." if raw != raw % 23 else "."
             assert (claim == truth) == bool(row["label"]), (claim, truth, row["label"])
-            assert f"<think>\n{truth}\n</think>" in reply               # the recomputation
+            # the recomputation: the claim's own operands, each stated number against the truth
+            nums = [int(x) for x in re.findall(r"-?\d+", claim.split(" = ", 2)[2])]
+            x, y = (nums[1], nums[0]) if target["op"] in "+*" else (nums[0], nums[1])   # swapped
+            think = reply.split("<think>\n")[1].split("\n</think>")[0].splitlines()
+            raw = apply(target["op"], x, y)
+            assert think[0] == f"{x} {target['op']} {y} = {raw}, claim {nums[2]}: " + \
+                ("yes" if raw == nums[2] else "no")
+            if "mod" in claim:
+                assert think[1] == f"{raw} mod 23 = {raw % 23}, claim {nums[-1]}: " + \
+                    ("yes" if raw % 23 == nums[-1] else "no")
+            assert all(t.endswith("yes") for t in think) == bool(row["label"])   # checkable
         elif row["kind"] == "extract":
             assert user.startswith(clr.CLAIM_EXTRACTION_PROMPT[:40])
             traj = user.split("Attempted solution:\n")[1].split("\n\nWrite the claims")[0]
@@ -272,6 +289,13 @@ def test_training_conversations_teach_both_skills_with_true_labels():
                                                          corrupt_fraction=0.5)["messages"]
     assert ds["messages"] != clr.training_conversations(recs, seed=1, M=3, solve_per_record=1,
                                                          corrupt_fraction=0.5)["messages"]
+    # the other recomputations: the correct line (not knowable from the claim), or none
+    ref = clr.training_conversations(recs, seed=0, M=3, recompute="reference")
+    none = clr.training_conversations(recs, seed=0, M=3, recompute=None)
+    for a, b in zip(ref.filter(lambda r: r["kind"] == "verify"), none.filter(lambda r: r["kind"] == "verify")):
+        claim = a["messages"][0]["content"].split("Claim:\n")[1].split("\n")[0]
+        think = a["messages"][1]["content"].split("<think>\n")[1].split("\n</think>")[0]
+        assert (think == claim) == bool(a["label"]) and b["messages"][1]["content"] == "\\boxed{%d}" % b["label"]
 
 
 def test_training_conversations_corrupt_extraction_copies_the_wrong_answer():
@@ -293,6 +317,8 @@ def test_training_conversations_and_verification_input_errors():
         clr.training_conversations(recs, M=0)
     with pytest.raises(ValueError, match="probabilities"):
         clr.training_conversations(recs, corrupt_fraction=1.5)
+    with pytest.raises(ValueError, match="recompute"):
+        clr.training_conversations(recs, recompute=True)
     with pytest.raises(ValueError, match="no labelled claims"):
         clr.verifier_accuracy(None, None, [])
 
@@ -309,11 +335,99 @@ def test_verifier_accuracy_scores_verdicts(monkeypatch):
     monkeypatch.setattr(generate, "generate", says_valid_when_digit_sum_even)
     got = clr.verifier_accuracy(None, None, ex)
     pred = [int(sum(map(int, numbers(e["claim"]))) % 2 == 0) for e in ex]
-    assert got["verifier_accuracy"] == pytest.approx(sum(p == e["label"] for p, e in zip(pred, ex)) / 10)
-    assert got["verifier_valid_recall"] == pytest.approx(
+    k = sum(p == e["label"] for p, e in zip(pred, ex))
+    assert got["verifier_acc"] == pytest.approx(k / 10)
+    assert (got["verifier_acc_lo"], got["verifier_acc_hi"]) == pytest.approx(clr.wilson_interval(k, 10))
+    assert got["verifier_acc_lo"] < got["verifier_acc"] < got["verifier_acc_hi"] or k in (0, 10)
+    assert got["verifier_recall_valid"] == pytest.approx(
         sum(p == 1 for p, e in zip(pred, ex) if e["label"] == 1) / 5)
-    assert got["verifier_unreadable"] == 0 and got["verifier_n"] == 10
+    assert got["verifier_recall_invalid"] == pytest.approx(
+        sum(p == 0 for p, e in zip(pred, ex) if e["label"] == 0) / 5)
+    assert got["verifier_unreadable"] == 0 and got["verifier_n"] == 10 and "replies" not in got
     monkeypatch.setattr(generate, "generate", lambda m, t, prompts, **kw: [{"text": "hmm"}] * len(prompts))
-    got = clr.verifier_accuracy(None, None, ex)
-    assert got["verifier_unreadable"] == 1 and got["verifier_accuracy"] == 0.5   # unreadable = invalid
-    assert got["verifier_invalid_recall"] == 1 and got["verifier_valid_recall"] == 0
+    got = clr.verifier_accuracy(None, None, ex, return_replies=True)
+    assert got["verifier_unreadable"] == 1 and got["verifier_acc"] == 0.5   # unreadable = invalid
+    assert got["verifier_recall_invalid"] == 1 and got["verifier_recall_valid"] == 0
+    assert got["replies"] == ["hmm"] * 10
+
+
+def test_wilson_interval():
+    lo, hi = clr.wilson_interval(85, 100)
+    assert lo == pytest.approx(0.767, abs=1e-3) and hi == pytest.approx(0.907, abs=1e-3)
+    assert clr.wilson_interval(0, 20)[0] == 0 and clr.wilson_interval(20, 20)[1] == pytest.approx(1)
+    assert clr.wilson_interval(10, 20)[0] == pytest.approx(1 - clr.wilson_interval(10, 20)[1])
+    assert all(v != v for v in clr.wilson_interval(0, 0))
+
+
+@pytest.mark.parametrize("claim,mod,think,v", [
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5.", 7,
+     "6 * 2 = 12, claim 12: yes\n12 mod 7 = 5, claim 5: yes", 1),
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 13 mod 7 = 5.", 7,
+     "6 * 2 = 12, claim 13: no\n12 mod 7 = 5, claim 5: yes", 0),
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 5 = 12 mod 7 = 5.", None,       # a wrong operand
+     "5 * 2 = 10, claim 12: no\n10 mod 7 = 3, claim 5: no", 0),
+    ("Gus's eggs = Dan's cups + Eve's apples = 0 + 6 = 6.", 7, "6 + 0 = 6, claim 6: yes", 1),
+    ("x = a + b = 3 + 5 = 8.", 7, "5 + 3 = 8, claim 8: yes\n8 mod 7 = 1, claim 8: no", 0),  # unreduced
+    ("x = a + b = 3 + 5 = 8.", None, "5 + 3 = 8, claim 8: yes", 1),             # no modulus known
+    (LINE, None, "12 - 14 = -2, claim -2: yes\n-2 mod 23 = 21, claim 21: yes", 1),
+])
+def test_recompute_claim_checks_the_claims_own_arithmetic(claim, mod, think, v):
+    assert clr.recompute_claim(claim, mod) == (think, v)
+    plain = clr.recompute_claim(claim, mod, swap=False)        # operands in the claim's order
+    assert plain[1] == v and plain[0].splitlines()[1:] == think.splitlines()[1:]
+    assert plain[0].split(" = ")[0] == claim.split(" = ")[-2 if "mod" not in claim else -3]
+    assert clr.parse_verdict(clr.verification_target(v, think)) == v
+
+
+def test_recompute_claim_needs_arithmetic():
+    assert clr.recompute_claim("the triangle is right-angled", 7) is None
+    assert clr.recompute_claim("Cold water mile = 21 minutes", 7) is None
+    assert clr.parse_arithmetic("y = 4 * 3 = 12 mod 7 = 5.") == {"a": 4, "op": "*", "b": 3, "raw": 12,
+                                                                  "mod": 7, "result": 5}
+
+
+def test_verification_examples_are_checkable_and_balanced():
+    from vtkit import tasks
+    recs = list(tasks.make("math", 60, seed=3, difficulty=(1, 2), split="validation",
+                           mod=7, subdomain=["add", "mul"]))
+    ex = clr.verification_examples(recs, seed=2, per_record=4)
+    assert len(ex) == 240 and sum(e["label"] for e in ex) == 120
+    for e in ex:
+        nums = [int(x) for x in re.findall(r"\d+", e["claim"].split(" = ", 2)[2])]
+        a, op, b = nums[0], e["claim"].split(" = ", 2)[2].split()[1], nums[1]
+        raw = a + b if op == "+" else a * b
+        right = nums[2] == raw and (nums[-1] == raw % 7 if len(nums) > 3 else raw < 7)
+        assert right == bool(e["label"]), e            # invalid claims: wrong arithmetic, always
+    # without the check some corruptions keep the arithmetic right (0 * 4 = 0 -> 0 * 6 = 0)
+    loose = clr.verification_examples(recs, seed=2, per_record=4, checkable=False)
+    assert any(e["label"] == 0 and clr.recompute_claim(e["claim"], 7)[1] == 1 for e in loose)
+
+
+def test_claim_only_verification_prompt(monkeypatch):
+    from vtkit import generate
+    seen = []
+
+    def record(model, tok, prompts, **kw):
+        seen.extend(p for p in prompts if not p.startswith(clr.CLAIM_EXTRACTION_PROMPT[:40]))
+        return scripted_generate(model, tok, prompts, **kw)
+    monkeypatch.setattr(generate, "generate", record)
+    out = clr.run_clr(None, None, PROBLEMS, TRAJ, K=[5], M=2, R=1, seed=0, n_boot=10, verify_prompt="claim")
+    assert out["metrics"]["clr@5"] == 1.0                  # the same verdicts, so the same choice
+    assert seen and all(p.startswith("Check whether this claim is correct.") and "Q1" not in p for p in seen)
+    assert seen[2] == clr.CLAIM_CHECK_PROMPT.format(claim="step one of good-a")
+    ds = clr.training_conversations(math_records(n=3), M=2, verify_prompt="claim")
+    for row in ds.filter(lambda r: r["kind"] == "verify"):
+        user = row["messages"][0]["content"]
+        assert user.startswith("Check whether this claim is correct.") and "Work mod" not in user
+    assert clr.verify_prompt_template("Is {claim} right?") == "Is {claim} right?"
+    with pytest.raises(ValueError, match="verify_prompt"):
+        clr.verify_prompt_template("nonsense")
+
+
+def test_training_conversations_draw_verification_from_other_records():
+    recs, more = math_records(n=3), math_records(n=20, seed=5)
+    ds = clr.training_conversations(recs, M=2, verify_per_record=4, verify_records=more)
+    verify = ds.filter(lambda r: r["kind"] == "verify")
+    assert len(verify) == 80 and set(verify["id"]) <= {r["id"] for r in more}
+    assert sum(verify["label"]) == 40
+    assert {r["id"] for r in ds.filter(lambda r: r["kind"] == "extract")} == {r["id"] for r in recs}

@@ -171,7 +171,10 @@ def test_clr_compares_with_majority_on_the_same_samples(demo):
     assert m["n_trajectories"] == m["n_problems"] * k
     assert m["clr@1"] == pytest.approx(m["majority@1"]) == pytest.approx(m["mean1@1"])  # one sample: no choice
     assert m["clr_minus_majority"] == pytest.approx(m[f"clr@{k}"] - m[f"majority@{k}"])
-    assert 0 <= m["verifier_accuracy"] <= 1 and m["verifier_n"] > 0
+    assert m["verifier_n"] > 0 and m["verifier_acc_lo"] <= m["verifier_acc"] <= m["verifier_acc_hi"]
+    for cls in ("valid", "invalid"):
+        assert 0 <= m[f"verifier_recall_{cls}_lo"] <= m[f"verifier_recall_{cls}"] <= m[f"verifier_recall_{cls}_hi"] <= 1
+    assert (d / "verifier_held_out.jsonl").exists() and (d / "fig_clr.png").exists()
 
 
 def test_family_probe_scores_every_model(demo):

@@ -65,12 +65,28 @@ CLAIM_VERIFICATION_PROMPT = (
     "Problem:\n{problem}\n\nClaim:\n{claim}\n\n"
     "If the claim is correct, answer \\boxed{{1}} (VALID); if it is wrong or unjustified, answer "
     "\\boxed{{0}} (INVALID).")
+CLAIM_CHECK_PROMPT = (
+    "Check whether this claim is correct.\n\nClaim:\n{claim}\n\n"
+    "If it is correct, answer \\boxed{{1}}; if it is wrong, answer \\boxed{{0}}.")
+VERIFY_PROMPTS = {"problem": CLAIM_VERIFICATION_PROMPT, "claim": CLAIM_CHECK_PROMPT}
 
 _CLAIM_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:\*\*)?(?:claim\s*)?(\d{1,3})\s*(?:\*\*)?[.):\]]\s*"
                          r"(?:\*\*)?\s*(.+?)\s*$", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\{\s*([^{}]*?)\s*\}")
 _VALID_WORDS = {"1": 1, "valid": 1, "true": 1, "yes": 1, "correct": 1,
                 "0": 0, "invalid": 0, "false": 0, "no": 0, "incorrect": 0}
+
+
+def verify_prompt_template(verify_prompt: str) -> str:
+    """A verification prompt by name ("problem": the claim with its problem, the default; "claim":
+    the claim alone, `CLAIM_CHECK_PROMPT`, for claims that carry everything needed to check them)
+    or a template of its own with a {claim} field (and optionally {problem})."""
+    if verify_prompt in VERIFY_PROMPTS:
+        return VERIFY_PROMPTS[verify_prompt]
+    if "{claim}" not in verify_prompt:
+        raise ValueError(f"verify_prompt must be one of {sorted(VERIFY_PROMPTS)} or a template with "
+                         f"a {{claim}} field, got {verify_prompt!r}")
+    return verify_prompt
 
 
 def _answer_part(text: str) -> str:
@@ -198,15 +214,18 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
             golds: Sequence[str] | None = None, equiv: Callable | None = None,
             answer_from: str = "trajectory", temperature: float = 0.0,
             extract_tokens: int = 1024, verify_tokens: int = 512, batch_size: int = 64,
-            max_trajectory_chars: int | None = None, n_boot: int = 1000) -> dict:
+            max_trajectory_chars: int | None = None, n_boot: int = 1000,
+            verify_prompt: str = "problem") -> dict:
     """CLR vs majority vote vs mean@1 on the same subsamples; see the module docstring.
 
     problems: records (with `answer`, and `meta["question"]` or `prompt`) or question strings
     with `golds`; trajectories: per problem, a list of completions (strings or generate records);
     K: an int or a list of ints. extract_tokens/verify_tokens: max_new_tokens of the two steps
     (the report's model thinks first, so give it room); max_trajectory_chars: clip long
-    trajectories in the extraction prompt to their last characters (None: whole).
-    Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details}.
+    trajectories in the extraction prompt to their last characters (None: whole); verify_prompt:
+    see `verify_prompt_template`.
+    Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details, with `scores`
+    {"clr@K": accuracy over the R subsamples, ...} to pool problems across runs}.
     """
     equiv = equiv or _equiv_default()
     problems = list(problems)
@@ -227,6 +246,7 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
             raise ValueError(f"K={k} exceeds the trajectories of some problem (min "
                              f"{min(map(len, trajectories))}); sample more or lower K")
     questions = [_problem_text(p) for p in problems]
+    vprompt = verify_prompt_template(verify_prompt)
 
     # 1. claims (and the extraction's answer) once per trajectory
     flat = [(i, j) for i, ts in enumerate(trajectories) for j in range(len(ts))]
@@ -237,7 +257,7 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
     claims = {ij: parse_claims(r["text"], M) for ij, r in zip(flat, ex)}
     # 2. one verdict per claim
     asks = [(ij, c) for ij in flat for c in claims[ij]]
-    vr = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(
+    vr = gen.generate(model, tokenizer, [vprompt.format(
         problem=questions[ij[0]], claim=c) for ij, c in asks],
         max_new_tokens=verify_tokens, **gen_kw) if asks else []
     verdicts: dict = {ij: [] for ij in flat}
@@ -264,6 +284,8 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
 
     # 4. R subsamples of K per problem; the same subsample for all three methods
     per_k, flat_metrics = [], {}
+    for it in items:
+        it["scores"] = {}     # per problem: each method's accuracy at each K over the R subsamples
     for k in Ks:
         acc = {"clr": [], "majority": [], "mean1": []}
         for i, it in enumerate(items):
@@ -277,6 +299,7 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
                 got["mean1"] += sum(it["correct"][j] for j in sub) / k
             for name in acc:
                 acc[name].append(got[name] / R)
+                it["scores"][f"{name}@{k}"] = got[name] / R
         row = {"K": k}
         for name, vals in acc.items():
             lo, hi = vm.bootstrap_ci(vals, n_boot=n_boot, seed=seed)
@@ -344,6 +367,49 @@ def diagnostics(items, trajectories, M: int) -> dict:
             "claims_exact": mean(c == expected_claims(traj, M) for c, traj in with_lines)}
 
 
+_ARITH = re.compile(r"(?<![\w.])(\d+) ([+*-]) (\d+) = (-?\d+)(?: mod (\d+) = (-?\d+))?\.?\s*$")
+
+
+def parse_arithmetic(claim: str) -> dict | None:
+    """The arithmetic a claim ends with, `a op b = raw` and optionally `mod p = result`
+    ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5." -> a=2, op="*", b=6, raw=12,
+    mod=7, result=5); None when the claim states no such step (integers, +, -, * only)."""
+    m = _ARITH.search((claim or "").strip())
+    if not m:
+        return None
+    a, op, b, raw, mod, res = m.groups()
+    return {"a": int(a), "op": op, "b": int(b), "raw": int(raw),
+            "mod": int(mod) if mod else None, "result": int(res) if res else None}
+
+
+def recompute_claim(claim: str, mod: int | None = None, swap: bool = True) -> tuple[str, int] | None:
+    """(recomputation, verdict) for an arithmetic claim, computed from the claim's own operands.
+
+    One line per number the claim states, each the true value, the claimed one and yes/no:
+        "6 * 2 = 12, claim 13: no" then "12 mod 7 = 5, claim 5: yes"
+    swap: write + and * with their operands swapped ("6 * 2" for the claim's "2 * 6"), so that the
+    line cannot be completed by copying the claim's own "2 * 6 = 13" (a tiny verifier taught on
+    unswapped lines learns that copy, right for every valid claim, instead of the sum).
+    The second line is there when the claim reduces mod p, or when `mod` (the task's modulus) is
+    given and the true value lies outside 0..mod-1 (an unreduced result is wrong in a mod-p task).
+    verdict 1 when every line says yes. This is the check a verifier can make from the claim alone:
+    it catches wrong results and operands that do not give the stated result, not a wrong operand
+    that happens to give it (0 * 4 = 0 stated as 0 * 6 = 0). None for non-arithmetic claims."""
+    c = parse_arithmetic(claim)
+    if c is None:
+        return None
+    a, op, b = c["a"], c["op"], c["b"]
+    raw = a + b if op == "+" else a - b if op == "-" else a * b
+    x, y = (b, a) if swap and op in "+*" else (a, b)
+    lines = [f"{x} {op} {y} = {raw}, claim {c['raw']}: {'yes' if raw == c['raw'] else 'no'}"]
+    p = c["mod"] or mod
+    if c["mod"] is not None or (p and not 0 <= raw < p):
+        claimed = c["result"] if c["result"] is not None else c["raw"]
+        lines.append(f"{raw} mod {p} = {raw % p}, claim {claimed}: "
+                     f"{'yes' if raw % p == claimed else 'no'}")
+    return "\n".join(lines), int(all(ln.endswith("yes") for ln in lines))
+
+
 def _other_number(old: str, rng: random.Random, mod: int | None) -> str:
     whole, dot, frac = old.partition(".")
     v = int(whole)
@@ -394,21 +460,34 @@ def verification_target(label: int, recomputation: str | None = None) -> str:
 
 
 def verification_examples(records, seed: int = 0, per_record: int = 2,
-                          step_fraction: float = 0.5) -> list[dict]:
+                          step_fraction: float = 0.5, checkable: bool = True) -> list[dict]:
     """Labelled claims from records' reference traces: per record `per_record` claims, alternately
     a valid computation line and a corrupted one (kind "step" with probability step_fraction).
-    Rows: {id, question, claim, label (1 valid / 0 invalid), reference (the valid line)}."""
+    checkable=True redraws a corruption (up to 20 times, else drops it) until the claim's own
+    arithmetic is wrong (`recompute_claim` says 0), so that every invalid claim can be told from
+    the claim itself (a wrong operand can leave it right: 0 * 4 = 0 -> 0 * 6 = 0); claims that
+    state no arithmetic are kept as drawn. Rows: {id, question, claim, label (1 valid / 0
+    invalid), reference (the valid line)}."""
     rng = random.Random(f"clr-verify-{seed}")
     rows = []
     for r in records:
         lines = [ln for s in r["solutions"] for ln in computation_lines(s)]
         if not lines:
             continue
+        mod = _mod_of(r)
         for j in range(per_record):
             ref = rng.choice(lines)
             label = int(j % 2 == 0) if per_record > 1 else rng.randint(0, 1)
-            kind = "step" if rng.random() < step_fraction else "result"
-            claim = ref if label else corrupt_claim(ref, rng, kind=kind, mod=_mod_of(r))
+            claim = ref
+            for _ in range(20 if not label else 0):
+                kind = "step" if rng.random() < step_fraction else "result"
+                claim = corrupt_claim(ref, rng, kind=kind, mod=mod)
+                check = recompute_claim(claim, mod) if checkable else None
+                if check is None or check[1] == 0:
+                    break
+            else:
+                if not label:
+                    continue          # no checkable corruption of this line
             rows.append({"id": r["id"], "question": _problem_text(r), "claim": claim,
                          "label": label, "reference": ref})
     return rows
@@ -435,15 +514,23 @@ def _corrupted_trajectory(trajectory: str, rng: random.Random, mod: int | None) 
 def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_record: int = 1,
                            verify_per_record: int = 2, solve_per_record: int = 0,
                            corrupt_fraction: float = 0.25, step_fraction: float = 0.5,
-                           recompute: bool = True, max_trajectory_chars: int | None = None):
+                           recompute: str | None = "arithmetic",
+                           max_trajectory_chars: int | None = None, verify_prompt: str = "problem",
+                           verify_records=None):
     """SFT conversations that teach claim extraction and claim verification in CLR's own prompts.
 
     records: task records with reference `solutions`. Per record: `extract_per_record` extraction
     examples (a reference trace, corrupted with probability corrupt_fraction, -> its last M
     computation lines numbered, then its boxed answer); `verify_per_record` verification examples
-    (alternately valid and corrupted claims, see verification_examples; recompute=True puts the
-    reference line in a <think> block before the verdict, the check a thinking model would write);
+    (alternately valid and corrupted claims whose own arithmetic is wrong, see
+    verification_examples) with a <think> block before the verdict: recompute="arithmetic" (the
+    default) recomputes the claim from its own operands, number by number against what it states
+    (`recompute_claim`; the reference line for claims without arithmetic), "reference" writes the
+    correct line (which the verifier cannot know), None writes no think block;
     `solve_per_record` of the record's own solving conversations, so the model keeps solving.
+    verify_prompt: the verification prompt (`verify_prompt_template`), the one run_clr will use.
+    verify_records: other records to draw the verification examples from (default: `records`),
+    so that many short verification examples need not bring as many long extraction ones.
     Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve) and
     label (verdict for verify rows, -1 otherwise); vtkit.train.sft takes it as is.
     """
@@ -451,6 +538,9 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
         raise ValueError(f"M must be >= 1, got {M}")
     if not 0 <= corrupt_fraction <= 1 or not 0 <= step_fraction <= 1:
         raise ValueError("corrupt_fraction and step_fraction are probabilities in [0, 1]")
+    if recompute not in ("arithmetic", "reference", None):
+        raise ValueError(f"recompute must be 'arithmetic', 'reference' or None, got {recompute!r}")
+    vprompt = verify_prompt_template(verify_prompt)
     records = [dict(r) for r in records]
     usable = [r for r in records if any(computation_lines(s) for s in r.get("solutions") or [])]
     if not usable:
@@ -476,33 +566,60 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
                 extraction_target(traj, M))
         for _ in range(solve_per_record):
             add(r, "solve", r["prompt"], rng.choice(list(r["solutions"])))
-    for ex in verification_examples(usable, seed=seed, per_record=verify_per_record,
+    vrecs = usable if verify_records is None else \
+        [r for r in verify_records if any(computation_lines(s) for s in r.get("solutions") or [])]
+    mods = {r["id"]: _mod_of(r) for r in vrecs}
+    for ex in verification_examples(vrecs, seed=seed, per_record=verify_per_record,
                                     step_fraction=step_fraction):
-        r = {"id": ex["id"]}
-        add(r, "verify", CLAIM_VERIFICATION_PROMPT.format(problem=ex["question"], claim=ex["claim"]),
-            verification_target(ex["label"], ex["reference"] if recompute else None), ex["label"])
+        think = None
+        if recompute == "arithmetic":
+            check = recompute_claim(ex["claim"], mods[ex["id"]])
+            think = check[0] if check is not None else ex["reference"]
+        elif recompute == "reference":
+            think = ex["reference"]
+        add({"id": ex["id"]}, "verify", vprompt.format(
+            problem=ex["question"], claim=ex["claim"]),
+            verification_target(ex["label"], think), ex["label"])
     rng.shuffle(rows)
     return datasets.Dataset.from_list(rows)
 
 
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion k/n (95% by default); (nan, nan) for n = 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    mid, half = (p + z * z / (2 * n)), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    d = 1 + z * z / n
+    return max(0.0, (mid - half) / d), min(1.0, (mid + half) / d)
+
+
 def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
-                      batch_size: int = 64, seed: int = 0) -> dict:
-    """How well the model's greedy verdicts (CLAIM_VERIFICATION_PROMPT) match labelled claims
-    (verification_examples): accuracy, recall on valid and on invalid claims, and the share of
-    replies with no readable verdict."""
+                      batch_size: int = 64, seed: int = 0, return_replies: bool = False,
+                      verify_prompt: str = "problem") -> dict:
+    """How well the model's greedy verdicts (the `verify_prompt`) match labelled claims
+    (verification_examples): `verifier_acc`, `verifier_recall_valid`, `verifier_recall_invalid`,
+    each with a Wilson 95% interval (`_lo`, `_hi`), the share of replies with no readable verdict
+    (`verifier_unreadable`, counted as invalid) and `verifier_n`; with return_replies, also
+    `replies` (the model's texts, in the order of examples)."""
     if not examples:
         raise ValueError("no labelled claims to check the verifier on")
-    outs = gen.generate(model, tokenizer, [CLAIM_VERIFICATION_PROMPT.format(
+    vprompt = verify_prompt_template(verify_prompt)
+    outs = gen.generate(model, tokenizer, [vprompt.format(
         problem=e["question"], claim=e["claim"]) for e in examples], n=1, temperature=0.0,
         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
     got = [parse_verdict(o["text"]) for o in outs]
     labels = [int(e["label"]) for e in examples]
-
-    def recall(lab):
-        idx = [i for i, y in enumerate(labels) if y == lab]
-        return sum(got[i] == lab for i in idx) / len(idx) if idx else float("nan")
+    out = {}
+    for name, idx in (("verifier_acc", range(len(labels))),
+                      ("verifier_recall_valid", [i for i, y in enumerate(labels) if y == 1]),
+                      ("verifier_recall_invalid", [i for i, y in enumerate(labels) if y == 0])):
+        k, n = sum(got[i] == labels[i] for i in idx), len(idx)
+        out[name] = k / n if n else float("nan")
+        out[f"{name}_lo"], out[f"{name}_hi"] = wilson_interval(k, n)
     readable = [bool(_BOXED.findall(_answer_part(o["text"])) or
                      re.search(r"\b(INVALID|VALID)\b", _answer_part(o["text"]), re.I)) for o in outs]
-    return {"verifier_accuracy": sum(g == y for g, y in zip(got, labels)) / len(labels),
-            "verifier_valid_recall": recall(1), "verifier_invalid_recall": recall(0),
-            "verifier_unreadable": 1 - sum(readable) / len(readable), "verifier_n": len(labels)}
+    out.update({"verifier_unreadable": 1 - sum(readable) / len(readable), "verifier_n": len(labels)})
+    if return_replies:
+        out["replies"] = [o["text"] for o in outs]
+    return out
