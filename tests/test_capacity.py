@@ -500,3 +500,13 @@ def test_early_stopping_restores_the_best_weights():
     assert [s for s, _ in log["val_losses"]][:2] == [8, 16]  # once per epoch of 8 steps
     with pytest.raises(ValueError, match="non-empty `val`"):
         capacity.train_lm(model, tok, train, val=[])
+
+
+def test_batch_tokens_give_short_and_long_rows_the_same_tokens_per_step():
+    ids = [[5] * 9] * 300 + [[5] * 110] * 40
+    batches = capacity._batches(ids, 128, np.random.default_rng(0), epochs=2, batch_tokens=1152)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == sorted(list(range(340)) * 2)  # every row once per epoch
+    assert all(len(b) * max(len(ids[i]) for i in b) <= 1152 for b in batches)
+    assert max(len(b) for b in batches) == 128 and min(len(b) for b in batches if len(ids[b[0]]) == 110) >= 1
+    assert sum(len(ids[b[0]]) == 110 for b in batches) >= 2 * 40 // 10  # ~10 problems a step, not 128

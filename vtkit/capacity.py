@@ -388,6 +388,10 @@ def coded_biographies(people, tokenizer) -> list[list[int]]:
     people order, so the codes of people[:k] do not depend on who follows)."""
     alpha = code_alphabet(tokenizer)
     K = len(alpha)
+    people = list(people)
+    if len(people) > K * K // 2:
+        raise ValueError(f"coded_biographies: {len(people):,} people need more than {NAME_TOKENS} name tokens "
+                         f"({K}^{NAME_TOKENS} = {K * K:,} codes; keep people <= half of them)")
     index = _value_index()
     used, out = set(), []
     for p in people:
@@ -644,16 +648,29 @@ def _as_ids(docs, tokenizer, max_length: int) -> list[list[int]]:
     return [x[:max_length] for x in out]
 
 
-def _batches(ids: list[list[int]], batch_size: int, rng, epochs: int = 1) -> list[list[int]]:
+def _batches(ids: list[list[int]], batch_size: int, rng, epochs: int = 1,
+             batch_tokens: int | None = None) -> list[list[int]]:
     """Rows of similar length together: shuffled, sorted by length within chunks of 32 batches, then
-    the batches shuffled; each epoch a fresh order."""
+    the batches shuffled; each epoch a fresh order. batch_tokens: rows per batch chosen so that rows x
+    the longest row stays within it (at most batch_size rows): 9-token biographies and ~110-token
+    problems then take about the same tokens, and compute, per step."""
     batches = []
     for _ in range(epochs):
         order = rng.permutation(len(ids))
         chunk = batch_size * 32
         for s in range(0, len(order), chunk):
             part = sorted(order[s:s + chunk].tolist(), key=lambda i: len(ids[i]))
-            batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+            if batch_tokens is None:
+                batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+                continue
+            cur = []
+            for i in part:  # ascending length: the new row is the longest
+                if cur and (len(cur) + 1 > batch_size or (len(cur) + 1) * len(ids[i]) > batch_tokens):
+                    batches.append(cur)
+                    cur = []
+                cur.append(i)
+            if cur:
+                batches.append(cur)
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -706,10 +723,11 @@ def lm_loss(model, tokenizer, docs, *, batch_size: int = 256, max_length: int = 
 def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16, max_length: int = 512,
              warmup: float = 0.05, min_lr_ratio: float = 0.1, weight_decay: float = 0.0, seed: int = 0,
              log_every: int = 50, epochs: int = 1, val=None, eval_every: int | None = None,
-             patience: int = 3, min_delta: float = 0.0) -> dict:
+             patience: int = 3, min_delta: float = 0.0, batch_tokens: int | None = None) -> dict:
     """Next-token training on `texts` (strings or token-id lists; loss on every token), in place.
 
-    One pass per epoch over the shuffled documents, rows of similar length batched together, no
+    One pass per epoch over the shuffled documents, rows of similar length batched together
+    (batch_size rows, or with batch_tokens as many rows as fit that many tokens, at most batch_size), no
     attention mask (right padding is invisible to causal attention; see _lm_loss); AdamW, linear
     warmup then cosine decay to lr x min_lr_ratio over all `epochs`.
     Early stopping: with `val` (held-out documents) the validation loss is measured every
@@ -734,7 +752,7 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
     ids = _as_ids(texts, tokenizer, max_length)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rng = np.random.default_rng(seed)
-    batches = _batches(ids, batch_size, rng, epochs)
+    batches = _batches(ids, batch_size, rng, epochs, batch_tokens)
     total = len(batches)
     per_epoch = max(1, total // epochs)
     every = eval_every or per_epoch
