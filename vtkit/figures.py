@@ -542,6 +542,7 @@ def fig_hypothesis(df, path, source: str = "auto", exposures: int | None = None,
     Returns (saved paths, hypothesis_data)."""
     data = hypothesis_data(df, source, exposures, n_boot=n_boot, seed=seed)
     fig, ax = plots.figure("single")
+    handles = []
     Ns = np.concatenate([data["reasoning"]["N"], data["knowledge"]["N"]])
     lo, hi = Ns.min() / 1.5, Ns.max() * 1.5
     for key, color, marker, label in (("reasoning", "C0", "o", "reasoning (accuracy above chance)"),
@@ -552,9 +553,13 @@ def fig_hypothesis(df, path, source: str = "auto", exposures: int | None = None,
         ax.errorbar(d["N"], d["y"], yerr=[np.clip(d["y"] - d["y_lo"], 0, None), np.clip(d["y_hi"] - d["y"], 0, None)],
                     fmt="none", ecolor=color, lw=0.8)
         ax.scatter(d["N"], d["y"], edgecolors=color, facecolors=np.where(d["solid"], color, "white"), marker=marker,
-                   zorder=3, label=label)
-        if fit.get("ok"):
-            ax.plot(grid, logistic(grid, 1.0, fit["k"], fit["N50"]), color=color, lw=1)
+                   zorder=3)
+        handles.append(ax.scatter([], [], color=color, marker=marker, label=label))
+        if fit.get("ok"):  # solid over the sizes measured, dotted where it extrapolates
+            inside = (grid >= d["N"].min()) & (grid <= d["N"].max())
+            ax.plot(grid[inside], logistic(grid[inside], 1.0, fit["k"], fit["N50"]), color=color, lw=1)
+            ax.plot(grid, np.where(inside, np.nan, logistic(grid, 1.0, fit["k"], fit["N50"])), color=color, lw=0.8,
+                    ls=(0, (1, 2)))
             for qk, ls in (("N50", "--"), ("N90", ":")):
                 if np.isfinite(d[f"{qk}_lo"]):
                     ax.axvspan(d[f"{qk}_lo"], d[f"{qk}_hi"], color=color, alpha=0.08, lw=0)
@@ -567,6 +572,6 @@ def fig_hypothesis(df, path, source: str = "auto", exposures: int | None = None,
     ax.set_ylabel("fraction of its own ceiling")
     regime = int(data["knowledge"]["solid"].sum())
     ax.set_title(f"{data['source']} runs, {data['exposures']} exposures; knowledge in the capacity regime at "
-                 f"{regime} of {len(data['knowledge']['solid'])} sizes (hollow: not)", fontsize=6)
-    ax.legend(fontsize=6, loc="upper left")
+                 f"{regime} of {len(data['knowledge']['solid'])} sizes (hollow: not; dotted: extrapolated)", fontsize=6)
+    ax.legend(handles=handles, fontsize=6, loc="lower right")
     return plots.savefig(fig, path, close=True), data
