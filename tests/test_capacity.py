@@ -510,3 +510,44 @@ def test_batch_tokens_give_short_and_long_rows_the_same_tokens_per_step():
     assert all(len(b) * max(len(ids[i]) for i in b) <= 1152 for b in batches)
     assert max(len(b) for b in batches) == 128 and min(len(b) for b in batches if len(ids[b[0]]) == 110) >= 1
     assert sum(len(ids[b[0]]) == 110 for b in batches) >= 2 * 40 // 10  # ~10 problems a step, not 128
+
+
+# ---------------------------------------------------------------- the notebooks at the tiny preset
+
+
+@pytest.mark.notebook
+def test_probe_and_figures_notebooks_at_the_tiny_preset(tmp_path):
+    """Notebook 10 at the tiny preset in reasoning mode (early stopping; the people a knowledge run
+    would see measured as a control), shrunk to seconds, then notebook 20 on a results table of
+    capacity-regime runs: its reading names both saturation sizes."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from vtkit import notebook as nbk
+
+    root = Path(__file__).resolve().parents[1]
+    small = {"n_people": 30, "overrides": {"n_problems": 48, "n_val": 8, "max_epochs": 2, "patience": 1}}
+    run = tmp_path / "probe"
+    nbk.execute(root / "notebooks" / "10_capacity_probe.ipynb", run,
+                {"preset": "tiny", "mode": "reasoning", "n_eval": 4, **small}, cwd=root / "notebooks")
+    m = json.loads((run / "metrics.json").read_text())
+    log = json.loads((run / "train_log.json").read_text())
+    assert m["n_people"] == 0 and m["n_people_scored"] == 30 and m["bits_offered"] == 0.0  # the control
+    assert 1 <= len(log["val_losses"]) <= 2 and m["epochs_run"] <= 2 and m["n_problems"] == 48
+    assert 0 <= m["acc_id_lo"] <= m["acc_id"] <= m["acc_id_hi"] <= 1 and m["acc_chance"] == pytest.approx(1 / 7)
+    import sys
+    sys.path.insert(0, str(root / "tests"))
+    from test_figures import _capacity_runs
+    table = _capacity_runs().assign(bits_per_param=lambda d: d["bits"] / d["params"], model="m", run_id="r",
+                                    stage="10_capacity_probe", error=None)
+    table.to_parquet(tmp_path / "results.parquet", index=False)
+    figs = tmp_path / "figures"
+    nbk.execute(root / "notebooks" / "20_figures.ipynb", figs,
+                {"preset": "tiny", "capacity_results": str(tmp_path / "results.parquet")}, cwd=root / "notebooks")
+    got = json.loads((figs / "metrics.json").read_text())
+    assert got["fit_ok_reasoning"] and got["fit_ok_knowledge"] and got["knowledge_sizes_in_regime"] == 5
+    assert got["N50_lo_reasoning"] <= got["N50_reasoning"] <= got["N50_hi_reasoning"]
+    assert "consistent with the hypothesis" in got["reading"]
+    assert all((figs / f"fig_{n}.png").exists() for n in ("a_bits", "b_saturation", "c_families"))
