@@ -195,6 +195,12 @@ def test_hypothesis_says_what_it_cannot_measure():
     flat.loc[flat["mode"] == "reasoning", "acc_id"] = 1 / 7
     g = figures.hypothesis_data(flat, n_boot=20)
     assert not g["reasoning"]["fit"]["ok"] and "no size beats chance" in g["reasoning"]["fit"]["reason"]
+    # a non-monotone reasoning curve with no ceiling in (0, 1]: refitted with the ceiling fixed at 1
+    bumpy = _capacity_runs()
+    bumpy.loc[bumpy["mode"] == "reasoning", "acc_id"] = np.tile([0.6, 0.35, 0.9, 0.96, 0.97], 2)
+    b = figures.hypothesis_data(bumpy, n_boot=20)
+    assert b["reasoning"]["fit"]["ok"] and b["reasoning"]["fit"]["ceiling_fixed"] and b["reasoning"]["ceiling"] == 1.0
+    assert "its fixed ceiling" in b["statement"]
     assert math.isnan(g["reasoning"]["N50"]) and "Reasoning: no fit" in g["statement"]
     # knowledge filling its set before reasoning reaches its ceiling: reported, not read as the hypothesis
     early = _capacity_runs(r_n50=3e5)

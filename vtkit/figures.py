@@ -359,8 +359,8 @@ def hypothesis_data(df, source: str = "auto", exposures: int | None = None, n_bo
     """Figure (b): for reasoning and for knowledge, the fraction of its own ceiling each size reaches.
 
     Reasoning: accuracy above chance, (acc_id - chance) / (1 - chance), a logistic in log N with a
-    free ceiling c (<= 1; fixed at 1 with only 3 sizes); its own ceiling is c, so the curve plotted
-    is y / c. Fitted only when some size beats chance (one-sided binomial, level alpha, seeds pooled).
+    free ceiling c (<= 1; fixed at 1, every problem right, with only 3 sizes or when the free fit
+    finds no ceiling in (0, 1]); its own ceiling is c, so the curve plotted is y / c. Fitted only when some size beats chance (one-sided binomial, level alpha, seeds pooled).
     Knowledge: bits stored over K, the largest knowledge set offered among the runs (its ceiling:
     all the facts there are), from runs in the capacity regime only (capacity_ratio >= REGIME; runs
     without the column count as in it), a logistic with the ceiling fixed at 1; and the growth of
@@ -406,8 +406,10 @@ def hypothesis_data(df, source: str = "auto", exposures: int | None = None, n_bo
     def r_y(acc):
         return (np.asarray(acc, float) - chance) / (1 - chance)
 
+    r_ceiling = [None]  # free with >= 4 sizes; fixed at 1 (every problem right) with 3, or when the free fit fails
+
     def r_fit(N, y, start=None):
-        return _curve(N, y, None if np.unique(N).size >= 4 else 1.0, start)
+        return _curve(N, y, r_ceiling[0] if np.unique(N).size >= 4 else 1.0, start)
 
     def k_fit(N, y, start=None):
         return _curve(N, y, 1.0, start)
@@ -423,6 +425,9 @@ def hypothesis_data(df, source: str = "auto", exposures: int | None = None, n_bo
     rN, racc, rn = per_size(rs, "acc_id")
     ry = r_y(racc)
     rfit = r_fit(rs["params"].to_numpy(float), r_y(rs["acc_id"]))
+    if not rfit.get("ok") and "ceiling" in rfit.get("reason", "") and np.unique(rs["params"]).size >= 4:
+        r_ceiling[0] = 1.0  # the sizes do not pin a ceiling below 1: fix it at perfect accuracy
+        rfit = r_fit(rs["params"].to_numpy(float), r_y(rs["acc_id"]))
     if not beats.any():
         rfit = {**rfit, "ok": False, "reason": f"no size beats chance ({chance:.3f}) at binomial p < {alpha}"}
     kin = kn[kn["in_regime"]]
@@ -503,7 +508,8 @@ def hypothesis_statement(h: dict) -> str:
     lines = []
     if r["fit"].get("ok"):
         where = "inside" if r["N"].min() <= r["N90"] <= r["N"].max() else "outside (extrapolated)"
-        lines.append(f"Reasoning reaches 50% of its ceiling (accuracy above chance {r['ceiling']:.2f}) at "
+        fixed = " fixed" if r["fit"].get("ceiling_fixed") else ""
+        lines.append(f"Reasoning reaches 50% of its{fixed} ceiling (accuracy above chance {r['ceiling']:.2f}) at "
                      f"{_fmt(r['N50'])} parameters [{_fmt(r['N50_lo'])}, {_fmt(r['N50_hi'])}] and 90% at "
                      f"{_fmt(r['N90'])} [{_fmt(r['N90_lo'])}, {_fmt(r['N90_hi'])}], {where} the sizes measured.")
     else:
