@@ -523,7 +523,6 @@ def test_probe_and_figures_notebooks_at_the_tiny_preset(tmp_path):
     import json
     from pathlib import Path
 
-    import pandas as pd
 
     from vtkit import notebook as nbk
 
