@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from vtkit import capacity, models
+from vtkit import capacity, models, presets
 from vtkit.tasks import knowledge as bios
 
 # ---------------------------------------------------------------- knowledge_bits on given log-probs
@@ -376,3 +376,190 @@ def test_reasoning_eval_grades_real_completions(tiny25, monkeypatch):
     calls.clear()
     only = capacity.reasoning_eval(model, tok, depths=(1, 2), n=4, k=0)
     assert calls == [(1, 0.0)] and only["greedy_acc"] == 1.0 and not any("@" in key for key in only)
+
+
+# ---------------------------------------------------------------- the capacity regime: coded facts, sizing, early stopping
+
+
+def test_capacity_people_offer_twice_the_ceiling(tiny25):
+    _, tok = tiny25
+    for n_params in (24208, 214080, 9_675_584):
+        n = capacity.capacity_people(n_params)  # factor 2 x 2 bits/param
+        bits = n * bios.KNOWLEDGE_BITS_PER_PERSON
+        assert 4 * n_params <= bits < 4 * n_params + bios.KNOWLEDGE_BITS_PER_PERSON
+    assert capacity.capacity_people(24208, factor=1.0) == math.ceil(2 * 24208 / bios.KNOWLEDGE_BITS_PER_PERSON)
+    with pytest.raises(ValueError, match="n_params >= 1"):
+        capacity.capacity_people(0)
+
+
+def test_coded_biographies_hold_every_fact_in_nine_tokens(tiny25):
+    _, tok = tiny25
+    ps = bios.people(300, seed=0)
+    seqs = capacity.coded_biographies(ps, tok)
+    assert all(len(s) == capacity.CODED_LENGTH == 9 for s in seqs)
+    assert len({tuple(s[:2]) for s in seqs}) == 300  # names: unique keys
+    assert capacity.coded_biographies(ps[:10], tok) == seqs[:10]  # prefix-stable
+    alpha = capacity.code_alphabet(tok)
+    sets = bios.value_sets()
+    for p, s in zip(ps[:20], seqs):  # decode every field back to the person's value
+        day, month, year = p["birth_date"].split(" ")
+        dm = alpha.index(s[2])
+        assert (bios.MONTHS[dm // 28], dm % 28 + 1, 1900 + alpha.index(s[3])) == (month, int(day), int(year))
+        for j, a in enumerate(("birth_city", "university", "major", "employer", "gender")):
+            assert sets[a][alpha.index(s[4 + j])] == p[a]
+    assert sum(math.log2(size) for _, _, size in capacity.CODED_FIELDS) == pytest.approx(bios.KNOWLEDGE_BITS_PER_PERSON)
+
+
+def test_capacity_corpus_offers_the_sized_set_with_exact_exposures(tiny25):
+    model, tok = tiny25
+    N = models.param_count(model)
+    k = capacity.probe_corpus("knowledge", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
+                              capacity_factor=0.05)
+    assert k["n_people"] == capacity.capacity_people(N, 0.05) and k["exposures_actual"] == 7
+    assert k["bits_offered"] == pytest.approx(k["n_people"] * bios.KNOWLEDGE_BITS_PER_PERSON)
+    assert k["capacity_ratio"] == pytest.approx(k["bits_offered"] / (2 * N)) and k["capacity_ratio"] >= 0.05
+    assert k["tokens"] == 9 * 7 * k["n_people"] and k["val"] == []
+    seqs = capacity.coded_biographies(k["people"], tok)
+    from collections import Counter
+    counts = Counter(tuple(t) for t in k["texts"])
+    assert set(counts) == {tuple(s) for s in seqs} and set(counts.values()) == {7}  # each person exactly 7 times
+    m = capacity.probe_corpus("mixture", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
+                              capacity_factor=0.05, n_problems=20, n_val=5, mix_epochs=3, math_kw={"mod": 7, "shuffle": False},
+                              ops="add")
+    probs = [t for t in m["texts"] if isinstance(t, str)]
+    assert m["n_people"] == k["n_people"] and m["n_problems"] == 20 and len(probs) == 60 and len(set(probs)) == 20
+    assert len(m["val"]) == 5 and not set(m["val"]) & set(probs)  # held out from training
+    assert all("Work mod 7." in t and " times " not in t for t in probs)
+    r = capacity.probe_corpus("reasoning", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
+                              capacity_factor=0.05, n_problems=20, n_val=5)
+    assert len(r["texts"]) == 20 and r["n_people"] == 0 and len(r["eval_people"]) == k["n_people"]
+    with pytest.raises(ValueError, match="needs n_params"):
+        capacity.probe_corpus("knowledge", None, 7, tok, capacity_factor=2.0)
+    with pytest.raises(ValueError, match="n_problems"):
+        capacity.probe_corpus("reasoning", None, 7, tok, n_params=N, capacity_factor=2.0)
+
+
+def test_coded_bits_are_set_normalised_log_probs(tiny25):
+    """measure_coded equals a softmax over each field's candidate tokens given the prefix, one by one."""
+    model, tok = tiny25
+    ps = bios.people(3, seed=5)
+    got = capacity.measure_coded(model, tok, ps)
+    alpha = capacity.code_alphabet(tok)
+    seqs = capacity.coded_biographies(ps, tok)
+    bits = []
+    with torch.no_grad():
+        for s in seqs:
+            for j, (_, _, size) in enumerate(capacity.CODED_FIELDS):
+                pos = capacity.NAME_TOKENS + j
+                logits = model(input_ids=torch.tensor([s[:pos]])).logits[0, -1]
+                lp = torch.log_softmax(logits[alpha[:size]].double(), -1)[alpha.index(s[pos])]
+                bits.append(max(0.0, math.log2(size) + float(lp) / math.log(2)))
+    np.testing.assert_allclose(got["bits"], bits, atol=1e-6)
+    assert got["max_bits"] == pytest.approx(3 * bios.KNOWLEDGE_BITS_PER_PERSON)
+    assert got["person_bits"].shape == (3,) and got["person_bits"].sum() == pytest.approx(got["total_bits"])
+    same = capacity.knowledge_eval(model, tok, ps, untrained=model, knowledge_format="coded")
+    assert same["bits"] == 0 and same["n_people_scored"] == 3 and same["bits_se"] >= 0
+
+
+def test_coded_training_stores_bits(tiny25):
+    """A few hundred steps on 40 people at 100 exposures: well above the untrained model."""
+    _, tok = tiny25
+    model, _ = models.load("tiny-25k", seed=0, dtype="float32")
+    ps = bios.people(40, seed=1)
+    docs, _ = capacity.coded_corpus(ps, 100, tok, seed=0)
+    capacity.train_lm(model, tok, docs, lr=1e-2, batch_size=64, seed=0)
+    fresh, _ = models.load("tiny-25k", seed=0, dtype="float32")
+    kn = capacity.knowledge_eval(model, tok, ps, untrained=fresh, knowledge_format="coded")
+    assert kn["knowledge_fraction"] > 0.5, kn["knowledge_fraction"]
+
+
+def test_loss_without_attention_mask_equals_the_masked_loss(tiny25):
+    model, tok = tiny25
+    docs = [[5, 9, 11, 40, 7], [8, 12], [30, 31, 32]]
+    x = capacity._tensor(docs, [0, 1, 2])
+    assert (x[1, 2:] == -100).all()
+    mask = (x >= 0).long()
+    ids = x.masked_fill(x < 0, 0)
+    with torch.no_grad():
+        mine = capacity._lm_loss(model, x, pad=0)
+        ref = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
+    assert float(mine) == pytest.approx(float(ref), rel=1e-5)
+
+
+def test_early_stopping_restores_the_best_weights():
+    """Validation text unlike the training text: its loss gets worse as training memorises, so
+    training stops before its planned epochs with the weights of the best measurement."""
+    model, tok = models.load("tiny-25k", seed=0, dtype="float32")
+    train = ["Ann Bo was born in Baford. Ann Bo works for Zig Labs."] * 64
+    val = ["Zu Ka studied at Grancai College and majored in Trel Science."] * 4
+    log = capacity.train_lm(model, tok, train, lr=3e-2, batch_size=8, epochs=30, val=val, patience=2, seed=0)
+    assert log["stopped_early"] and log["steps"] < log["steps_planned"]
+    best = min(v for _, v in log["val_losses"])
+    assert log["best_val_loss"] == best and log["val_losses"][-1][1] > best
+    assert capacity.lm_loss(model, tok, val) == pytest.approx(best, rel=1e-5)  # the best weights are back
+    assert [s for s, _ in log["val_losses"]][:2] == [8, 16]  # once per epoch of 8 steps
+    with pytest.raises(ValueError, match="non-empty `val`"):
+        capacity.train_lm(model, tok, train, val=[])
+
+
+def test_batch_tokens_give_short_and_long_rows_the_same_tokens_per_step():
+    ids = [[5] * 9] * 300 + [[5] * 110] * 40
+    batches = capacity._batches(ids, 128, np.random.default_rng(0), epochs=2, batch_tokens=1152)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == sorted(list(range(340)) * 2)  # every row once per epoch
+    assert all(len(b) * max(len(ids[i]) for i in b) <= 1152 for b in batches)
+    assert max(len(b) for b in batches) == 128 and min(len(b) for b in batches if len(ids[b[0]]) == 110) >= 1
+    assert sum(len(ids[b[0]]) == 110 for b in batches) >= 2 * 40 // 10  # ~10 problems a step, not 128
+
+
+# ---------------------------------------------------------------- the notebooks at the tiny preset
+
+
+@pytest.mark.notebook
+def test_probe_and_figures_notebooks_at_the_tiny_preset(tmp_path):
+    """Notebook 10 at the tiny preset in reasoning mode (early stopping; the people a knowledge run
+    would see measured as a control), shrunk to seconds, then notebook 20 on a results table of
+    capacity-regime runs: its reading names both saturation sizes."""
+    import json
+    from pathlib import Path
+
+
+    from vtkit import notebook as nbk
+
+    root = Path(__file__).resolve().parents[1]
+    small = {"n_people": 30, "overrides": {"n_problems": 48, "n_val": 8, "max_epochs": 2, "patience": 1}}
+    run = tmp_path / "probe"
+    nbk.execute(root / "notebooks" / "10_capacity_probe.ipynb", run,
+                {"preset": "tiny", "mode": "reasoning", "n_eval": 4, **small}, cwd=root / "notebooks")
+    m = json.loads((run / "metrics.json").read_text())
+    log = json.loads((run / "train_log.json").read_text())
+    assert m["n_people"] == 0 and m["n_people_scored"] == 30 and m["bits_offered"] == 0.0  # the control
+    assert 1 <= len(log["val_losses"]) <= 2 and m["epochs_run"] <= 2 and m["n_problems"] == 48
+    assert 0 <= m["acc_id_lo"] <= m["acc_id"] <= m["acc_id_hi"] <= 1 and m["acc_chance"] == pytest.approx(1 / 7)
+    import sys
+    sys.path.insert(0, str(root / "tests"))
+    from test_figures import _capacity_runs
+    table = _capacity_runs().assign(bits_per_param=lambda d: d["bits"] / d["params"], model="m", run_id="r",
+                                    stage="10_capacity_probe", error=None)
+    table.to_parquet(tmp_path / "results.parquet", index=False)
+    figs = tmp_path / "figures"
+    nbk.execute(root / "notebooks" / "20_figures.ipynb", figs,
+                {"preset": "tiny", "capacity_results": str(tmp_path / "results.parquet")}, cwd=root / "notebooks")
+    got = json.loads((figs / "metrics.json").read_text())
+    assert got["fit_ok_reasoning"] and got["fit_ok_knowledge"] and got["knowledge_sizes_in_regime"] == 5
+    assert got["N50_lo_reasoning"] <= got["N50_reasoning"] <= got["N50_hi_reasoning"]
+    assert "consistent with the hypothesis" in got["reading"]
+    assert all((figs / f"fig_{n}.png").exists() for n in ("a_bits", "b_saturation", "c_families"))
+
+
+def test_learning_rate_comes_from_the_size_table_unless_given():
+    table = {"tiny-25k": 1e-2, "tiny-100k": 3e-3}
+    assert capacity.learning_rate(None, table, "tiny-100k") == 3e-3
+    assert capacity.learning_rate(5e-4, table, "tiny-100k") == 5e-4     # an explicit rate wins
+    with pytest.raises(ValueError, match="lr_by_model"):
+        capacity.learning_rate(None, table, "tiny-400k")                # names the fix
+    with pytest.raises(ValueError, match="positive"):
+        capacity.learning_rate(-1.0, table, "tiny-25k")
+    tiny = presets.resolve("tiny", "capacity")                          # every tiny size the grids use has a rate
+    for size in ("tiny-25k", "tiny-50k", "tiny-100k", "tiny-200k", "tiny-400k"):
+        assert capacity.learning_rate(tiny["lr"], tiny["lr_by_model"], size) > 0

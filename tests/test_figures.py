@@ -143,3 +143,81 @@ def test_fit_needs_three_sizes_and_a_ceiling_in_range():
     assert ok["ok"] and ok["c"] == pytest.approx(0.8, abs=0.02) and ok["N50"] == pytest.approx(1e5, rel=0.05)
     assert not figures._fit([1, 2], [0.1, 0.2], "x")["ok"]
     assert figures.ALLEN_ZHU_LI == {1000: 2.0, 100: 1.0} and "capacity_demo.yaml" in figures.DEMO_COMMAND
+
+
+# ---------------------------------------------------------------- the hypothesis figure (b)
+
+
+def _capacity_runs(seeds=(0, 1), r_n50=8e4, r_k=3.0, r_c=0.9, bpp=1.0, ratio=2.0, sizes=SIZES[:5]):
+    """knowledge runs storing bpp bits/param of 4 bits/param offered; reasoning runs whose accuracy
+    above chance (1/7) follows a logistic with a known midpoint and ceiling."""
+    rows = []
+    for s in seeds:
+        for N in sizes:
+            acc = 1 / 7 + (1 - 1 / 7) * float(logistic(N, r_c, r_k, r_n50))
+            common = {"params": N, "seed": s, "exposures": 100, "status": "ok", "acc_chance": 1 / 7, "n_eval": 128,
+                      "out_dir": "/nowhere"}
+            rows.append({**common, "mode": "knowledge", "bits": bpp * N * (1 + 0.01 * s), "bits_se": 0.01 * N,
+                         "bits_offered": ratio * 2 * N, "capacity_ratio": ratio, "max_bits": ratio * 2 * N,
+                         "acc_id": 1 / 7, "acc_ood": 1 / 7, "knowledge_fraction": bpp / (2 * ratio)})
+            rows.append({**common, "mode": "reasoning", "bits": 0.0, "bits_se": 0.0, "bits_offered": 0.0,
+                         "capacity_ratio": 0.0, "max_bits": 1.0, "acc_id": acc, "acc_ood": 0.2, "knowledge_fraction": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_hypothesis_fits_recover_known_half_points():
+    h = figures.hypothesis_data(_capacity_runs(), n_boot=60)
+    r, k = h["reasoning"], h["knowledge"]
+    assert h["source"] == "separate" and h["exposures"] == 100 and h["K"] == pytest.approx(4 * SIZES[4])
+    assert r["fit"]["ok"] and r["ceiling"] == pytest.approx(0.9, abs=0.01)
+    assert r["N50"] == pytest.approx(8e4, rel=0.03) and r["N90"] == pytest.approx(8e4 * 9 ** (1 / 3), rel=0.05)
+    assert r["N50_lo"] <= r["N50"] <= r["N50_hi"] and r["N90_lo"] <= r["N90"] <= r["N90_hi"]
+    assert r["y"].max() == pytest.approx(1.0, abs=0.1)  # the fraction of its own ceiling
+    # knowledge: 1 bit/param -> doubles per doubling; half the largest set is far beyond the sizes
+    assert k["doubling_factor"] == pytest.approx(2.0, abs=0.01) and k["slope"] == pytest.approx(1.0, abs=0.01)
+    assert k["bits_per_doubling"] == pytest.approx(SIZES[4] * 1.005 / 2, rel=0.01)
+    assert k["fit"]["ok"] and k["N50"] > SIZES[4] and k["y"][-1] == pytest.approx(0.25, rel=0.01)
+    assert k["doubling_factor_lo"] <= 2.0 <= k["doubling_factor_hi"]
+    assert "Reasoning reaches 50% of its ceiling" in h["statement"] and "consistent with the hypothesis" in h["statement"]
+
+
+def test_hypothesis_says_what_it_cannot_measure():
+    runs = _capacity_runs()
+    # knowledge outside the capacity regime (too few facts offered) is hollow and left out of the fit
+    runs.loc[(runs["mode"] == "knowledge") & (runs["params"] > SIZES[1]), "capacity_ratio"] = 0.5
+    h = figures.hypothesis_data(runs, n_boot=20)
+    assert h["knowledge"]["solid"].tolist() == [True, True, False, False, False]
+    assert not h["knowledge"]["fit"]["ok"] and "needs >= 3" in h["knowledge"]["fit"]["reason"]
+    assert "3 of 5 knowledge sizes are not in the capacity regime" in h["statement"]
+    assert "cannot be compared" in h["statement"]
+    # reasoning at chance everywhere: no reasoning fit, and the statement says so
+    flat = _capacity_runs()
+    flat.loc[flat["mode"] == "reasoning", "acc_id"] = 1 / 7
+    g = figures.hypothesis_data(flat, n_boot=20)
+    assert not g["reasoning"]["fit"]["ok"] and "no size beats chance" in g["reasoning"]["fit"]["reason"]
+    # a non-monotone reasoning curve with no ceiling in (0, 1]: refitted with the ceiling fixed at 1
+    bumpy = _capacity_runs()
+    bumpy.loc[bumpy["mode"] == "reasoning", "acc_id"] = np.tile([0.6, 0.35, 0.9, 0.96, 0.97], 2)
+    b = figures.hypothesis_data(bumpy, n_boot=20)
+    assert b["reasoning"]["fit"]["ok"] and b["reasoning"]["fit"]["ceiling_fixed"] and b["reasoning"]["ceiling"] == 1.0
+    assert "its fixed ceiling" in b["statement"]
+    assert math.isnan(g["reasoning"]["N50"]) and "Reasoning: no fit" in g["statement"]
+    # knowledge filling its set before reasoning reaches its ceiling: reported, not read as the hypothesis
+    early = _capacity_runs(r_n50=3e5)
+    kn = early["mode"] == "knowledge"
+    early.loc[kn, "bits"] = [float(logistic(N, 1.0, 3.0, 4e4)) * 4 * SIZES[4] for N in early.loc[kn, "params"]]
+    e = figures.hypothesis_data(early, n_boot=20)
+    assert e["knowledge"]["N50"] == pytest.approx(4e4, rel=0.05) and e["reasoning"]["N90"] > 3e5
+    assert "not what the hypothesis predicts" in e["statement"]
+
+
+def test_hypothesis_figure_from_mixture_runs(tmp_path):
+    runs = _capacity_runs(seeds=(0,))
+    runs["mode"] = "mixture"
+    mixed = runs.groupby("params", as_index=False).agg({**{c: "first" for c in runs.columns if c != "params"},
+                                                        "bits": "max", "acc_id": "max"})
+    paths, h = figures.fig_hypothesis(mixed, tmp_path / "b", n_boot=20)
+    assert h["source"] == "mixture" and [p.name for p in paths] == ["b.pdf", "b.png"]
+    assert all(p.stat().st_size > 2000 for p in paths)
+    with pytest.raises(ValueError, match="needs mode"):
+        figures.hypothesis_data(_capacity_runs().query("mode == 'knowledge'"))

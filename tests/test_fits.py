@@ -100,3 +100,20 @@ def test_published_scores_ship_as_package_data_with_their_sources():
     gemma = [r for r in rows if r["family"] == "gemma3" and r["benchmark"] == "TriviaQA"]
     fit = fit_powerlaw([float(r["params_b"]) * 1e9 for r in gemma], [float(r["score"]) for r in gemma])
     assert len(gemma) == 4 and 0.1 < fit["b"] < 0.5 and fit["r2"] > 0.9
+
+
+def test_size_at_inverts_the_logistic():
+    from vtkit.fits import size_at
+    fit = {"ok": True, "c": 0.8, "k": 2.0, "N50": 1e5}
+    assert size_at(fit, 0.5) == pytest.approx(1e5)
+    n90 = size_at(fit, 0.9)
+    assert n90 == pytest.approx(1e5 * 9 ** 0.5) and logistic(n90, 0.8, 2.0, 1e5) == pytest.approx(0.9 * 0.8)
+    assert math.isnan(size_at({"ok": False}, 0.5))
+    with pytest.raises(ValueError, match="q must be"):
+        size_at(fit, 1.0)
+    # a refit started from a previous fit lands on the same optimum
+    N = np.array([1e4, 3e4, 1e5, 3e5, 1e6])
+    y = logistic(N, 0.8, 2.0, 1e5)
+    first = fit_logistic_logN(N, y)
+    again = fit_logistic_logN(N, y, start=first)
+    assert again["N50"] == pytest.approx(first["N50"], rel=1e-4) and again["c"] == pytest.approx(0.8, abs=1e-3)

@@ -77,6 +77,7 @@ import torch
 from vtkit import evaluation, tasks
 from vtkit.tasks import biographies, make
 from vtkit.tasks import knowledge as bios
+from vtkit.tasks.common import stable_int
 
 MODES = ("knowledge", "reasoning", "mixture")
 
@@ -350,6 +351,150 @@ def measure_knowledge(model, tokenizer, people, value_sets=None, attributes=None
     return out
 
 
+# ---------------------------------------------------------------- coded biographies: the capacity regime
+
+# A coded biography is the person's name and attribute values, one token each (two for the name and
+# for the birth date), in a fixed order: the same bioS facts, ~47.6 bits per person, in 9 tokens
+# instead of a ~155-token prose biography (~57 with the field values alone: the 1k BPE spends 5-12
+# tokens on a syllable-made value). The information is what the probe measures; the prose only
+# costs training tokens. Value i of an attribute's set V is token ALPHABET[i]; the position says
+# which attribute it is. The birth date (12 x 28 x 200) is two tokens, day+month (336) then year (200).
+CODED_FIELDS = (("birth_date", "dm", 336), ("birth_date", "year", 200), ("birth_city", None, 200),
+                ("university", None, 300), ("major", None, 100), ("employer", None, 263), ("gender", None, 2))
+NAME_TOKENS = 2
+CODED_LENGTH = NAME_TOKENS + len(CODED_FIELDS)  # 9 tokens per biography
+CAPACITY_BPP = 2.0  # Allen-Zhu & Li's ceiling: ~2 bits per parameter at 1000 exposures
+
+
+def code_alphabet(tokenizer) -> list[int]:
+    """The ordinary tokens (no special token, nothing that decodes to whitespace), in id order."""
+    special = set(tokenizer.all_special_ids) | {tokenizer.convert_tokens_to_ids(t) for t in ("<think>", "</think>")}
+    alpha = [i for i in range(len(tokenizer)) if i not in special and tokenizer.decode([i]).strip()]
+    need = max(s for _, _, s in CODED_FIELDS)
+    if len(alpha) < need:
+        raise ValueError(f"code_alphabet: the tokenizer has {len(alpha)} ordinary tokens, {need} needed")
+    return alpha
+
+
+def _value_index() -> dict:
+    sets = bios.value_sets()
+    return {a: {v: i for i, v in enumerate(vals)} for a, vals in sets.items()}
+
+
+def coded_biographies(people, tokenizer) -> list[list[int]]:
+    """One coded biography (CODED_LENGTH token ids) per person of tasks.people() (full value sets).
+
+    The name is two alphabet tokens from a hash of the full name (re-hashed on a collision, in
+    people order, so the codes of people[:k] do not depend on who follows)."""
+    alpha = code_alphabet(tokenizer)
+    K = len(alpha)
+    people = list(people)
+    if len(people) > K * K // 2:
+        raise ValueError(f"coded_biographies: {len(people):,} people need more than {NAME_TOKENS} name tokens "
+                         f"({K}^{NAME_TOKENS} = {K * K:,} codes; keep people <= half of them)")
+    index = _value_index()
+    used, out = set(), []
+    for p in people:
+        attempt = 0
+        while True:
+            code = stable_int("coded-name", p["name"], attempt) % (K * K)
+            if code not in used:
+                break
+            attempt += 1
+        used.add(code)
+        seq = [alpha[code // K], alpha[code % K]]
+        for attr, part, _size in CODED_FIELDS:
+            if attr == "birth_date":
+                day, month, year = p[attr].split(" ")
+                i = (bios.MONTHS.index(month) * 28 + int(day) - 1) if part == "dm" else int(year) - 1900
+            else:
+                if p[attr] not in index[attr]:
+                    raise ValueError(f"coded_biographies: {p['name']}'s {attr} {p[attr]!r} is not in the full value "
+                                     "set; coded biographies need people() without value_sets overrides")
+                i = index[attr][p[attr]]
+            seq.append(alpha[i])
+        out.append(seq)
+    return out
+
+
+def coded_corpus(people, exposures: int, tokenizer, seed: int = 0) -> tuple[list[list[int]], int]:
+    """Each person's coded biography `exposures` times, all shuffled together: one pass shows every
+    fact exactly `exposures` times. Returns (token-id lists, total tokens)."""
+    if not isinstance(exposures, int) or exposures < 1:
+        raise ValueError(f"coded_corpus: exposures must be an int >= 1, got {exposures!r}")
+    seqs = coded_biographies(people, tokenizer)
+    docs = [s for s in seqs for _ in range(exposures)]
+    order = np.random.default_rng(seed).permutation(len(docs))
+    return [docs[i] for i in order], len(docs) * CODED_LENGTH
+
+
+@torch.no_grad()
+def measure_coded(model, tokenizer, people, batch_size: int = 2048) -> dict:
+    """knowledge_bits of coded biographies: each value's log p normalised over its value set (the
+    first |V| alphabet tokens) given the name and the values before it, so the bits of a person add
+    up by the chain rule to what the model stores about the person as a whole. One forward per
+    batch of people scores all their facts. Adds person_bits (np.ndarray), n_people,
+    bits_per_person, and the raw measure (log p over the whole vocabulary) as total_bits_raw."""
+    people = list(people)
+    if not people:
+        raise ValueError("measure_coded: no people")
+    alpha = torch.tensor(code_alphabet(tokenizer))
+    seqs = torch.tensor(coded_biographies(people, tokenizer))
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    lp_set, lp_raw = [], []
+    for s in range(0, len(seqs), batch_size):
+        x = seqs[s:s + batch_size].to(device)
+        logits = model(input_ids=x).logits.float()
+        cols = []
+        raws = []
+        for j, (_, _, size) in enumerate(CODED_FIELDS):
+            pos = NAME_TOKENS + j  # the token at pos is predicted at pos - 1
+            row = logits[:, pos - 1]
+            cand = alpha[:size].to(device)
+            own = (x[:, pos:pos + 1] == cand[None]).float().argmax(1)
+            cols.append(torch.log_softmax(row[:, cand], -1).gather(1, own[:, None])[:, 0])
+            raws.append(torch.log_softmax(row, -1).gather(1, x[:, pos:pos + 1])[:, 0])
+        lp_set.append(torch.stack(cols, 1).double().cpu())
+        lp_raw.append(torch.stack(raws, 1).double().cpu())
+    model.train(was)
+    lp = torch.cat(lp_set).numpy()
+    sizes = np.array([s for _, _, s in CODED_FIELDS] * len(people))
+    attrs = [a for a, _, _ in CODED_FIELDS] * len(people)
+    out = knowledge_bits(np.minimum(lp.ravel(), 0.0), sizes, attrs)
+    out["person_bits"] = out["bits"].reshape(len(people), len(CODED_FIELDS)).sum(1)
+    out["total_bits_raw"] = knowledge_bits(np.minimum(torch.cat(lp_raw).numpy().ravel(), 0.0), sizes)["total_bits"]
+    out["n_people"] = len(people)
+    out["bits_per_person"] = out["total_bits"] / len(people)
+    return out
+
+
+def capacity_people(n_params: int, factor: float = 2.0, bits_per_param: float = CAPACITY_BPP) -> int:
+    """People whose facts hold `factor` times the model's ceiling of `bits_per_param` x n_params bits
+    (bioS: KNOWLEDGE_BITS_PER_PERSON ~47.6 bits each): with factor >= 1 the model, not the data, limits
+    what is stored."""
+    if n_params < 1 or factor <= 0 or bits_per_param <= 0:
+        raise ValueError(f"capacity_people: need n_params >= 1, factor > 0, bits_per_param > 0 "
+                         f"(got {n_params}, {factor}, {bits_per_param})")
+    return int(math.ceil(factor * bits_per_param * n_params / bios.KNOWLEDGE_BITS_PER_PERSON))
+
+
+def learning_rate(lr: float | None, lr_by_model: dict | None, model: str) -> float:
+    """The run's learning rate: `lr` when given, else the preset's per-size table. The best rate falls
+    with size (at 100 exposures tiny-25k stores ~1.0 bit/param at 1e-2 and ~0.56 at 3e-3; tiny-100k
+    ~0.58 at 1e-2 and ~1.64 at 3e-3; docs/LOG.md, "Capacity probe")."""
+    if lr is not None:
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        return float(lr)
+    table = lr_by_model or {}
+    if model not in table:
+        raise ValueError(f"no learning rate for {model!r}: pass lr, or add {model!r} to the preset's lr_by_model "
+                         f"(it has {', '.join(table) or 'no sizes'})")
+    return float(table[model])
+
+
 # ---------------------------------------------------------------- corpora at a matched token budget
 
 
@@ -424,62 +569,190 @@ def bio_tokens(tokenizer, seed: int = 0, sample: int = 64) -> float:
     return total / len(texts)
 
 
-def probe_corpus(mode: str, token_budget: int, exposures: int, tokenizer, *, max_depth: int = 2,
-                 seed: int = 0, n_people: int | None = None, ops=None) -> dict:
+def probe_corpus(mode: str, token_budget: int | None, exposures: int, tokenizer, *, max_depth: int = 2,
+                 seed: int = 0, n_people: int | None = None, ops=None, knowledge_format: str = "prose",
+                 n_params: int | None = None, capacity_factor: float | None = None, n_problems: int | None = None,
+                 n_val: int = 0, mix_epochs: int = 1, math_kw: dict | None = None) -> dict:
     """The training texts of one capacity-probe run (see the module docstring for the three modes).
 
-    n_people: None sizes the knowledge set from the budget; an int fixes it (then the knowledge
-    part takes n_people x exposures biographies whatever the budget, and reasoning fills the rest).
-    ops: the math generator's operation mixes (None: all of add, mul, mixed; "add": + only).
-    Returns texts (shuffled), people (trained on), eval_people (the ones to measure: the trained
-    people, or in reasoning mode the people a knowledge run would have seen, as a control),
-    n_people, exposures_actual, tokens, tokens_knowledge, tokens_reasoning, n_problems.
+    Two designs. Budget (capacity_factor None): every mode fills `token_budget` tokens; n_people None
+    sizes the knowledge set from the budget, an int fixes it. Capacity (capacity_factor given, with
+    n_params): the knowledge set holds capacity_factor x the model's 2 bits/param ceiling
+    (capacity_people; n_people overrides it), each person `exposures` times; reasoning is n_problems
+    distinct problems plus n_val held-out ones for early stopping (`val`), shown once in reasoning
+    mode (train_lm's epochs repeat them) and `mix_epochs` times in a mixture; token_budget is unused.
+    knowledge_format: "prose" (bioS biographies, ~155 tokens) or "coded" (coded_biographies, 9 tokens;
+    texts are then token-id lists). ops: the math operation mixes (None: all; "add": + only);
+    math_kw: further math-generator options (mod, shuffle), e.g. {"mod": 7, "shuffle": False}.
+    Returns texts (shuffled), val (held-out reasoning texts, [] without), people (trained on),
+    eval_people (the trained people, or in reasoning mode the people a knowledge run would have
+    seen, as a control), n_people, exposures_actual, tokens, tokens_knowledge, tokens_reasoning,
+    n_problems, bits_offered (the knowledge set's bits, also for the control), capacity_ratio
+    (bits_offered over 2 bits/param x n_params; None without n_params).
     """
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not isinstance(exposures, int) or exposures < 1:
         raise ValueError(f"exposures must be an int >= 1, got {exposures!r}")
-    if not isinstance(token_budget, int) or token_budget < 1000:
-        raise ValueError(f"token_budget must be an int >= 1000 tokens, got {token_budget!r}")
-    per_bio = bio_tokens(tokenizer, seed)
-    share = {"knowledge": 1.0, "mixture": 0.5, "reasoning": 1.0}[mode]
-    n = n_people if n_people is not None else int(share * token_budget // (exposures * per_bio))
+    if knowledge_format not in ("prose", "coded"):
+        raise ValueError(f"knowledge_format must be 'prose' or 'coded', got {knowledge_format!r}")
+    math_kw = {**(math_kw or {}), **({"subdomain": ops} if ops is not None else {})}
+    capacity_design = capacity_factor is not None
+    if capacity_design:
+        if not n_params or n_params < 1:
+            raise ValueError("probe_corpus: the capacity design (capacity_factor) needs n_params, the model's "
+                             "parameter count (models.param_count)")
+        if mode != "knowledge" and (not n_problems or n_problems < 1):
+            raise ValueError(f"probe_corpus: {mode} runs of the capacity design need n_problems >= 1")
+        n = n_people if n_people is not None else capacity_people(n_params, capacity_factor)
+    else:
+        if not isinstance(token_budget, int) or token_budget < 1000:
+            raise ValueError(f"token_budget must be an int >= 1000 tokens, got {token_budget!r}")
+        per_bio = CODED_LENGTH if knowledge_format == "coded" else bio_tokens(tokenizer, seed)
+        share = {"knowledge": 1.0, "mixture": 0.5, "reasoning": 1.0}[mode]
+        n = n_people if n_people is not None else int(share * token_budget // (exposures * per_bio))
     if n < 1:
-        raise ValueError(f"a budget of {token_budget} tokens holds no person at {exposures} exposures "
-                         f"({exposures * per_bio:.0f} tokens each, {share:.0%} of the budget for knowledge); "
+        raise ValueError(f"a budget of {token_budget} tokens holds no person at {exposures} exposures; "
                          "raise token_budget or lower exposures")
     people = tasks.people(n, seed=seed)
-    k_texts, k_tokens = ([], 0) if mode == "reasoning" else knowledge_corpus(people, exposures, tokenizer, seed=seed)
-    r_texts, r_tokens, n_problems = [], 0, 0
-    need = token_budget - k_tokens if mode != "knowledge" else 0
-    if need > 0:
-        probe, _ = reasoning_corpus(64, max_depth, tokenizer, seed=seed, subdomain=ops)
+    k_texts, k_tokens = [], 0
+    if mode != "reasoning":
+        maker = coded_corpus if knowledge_format == "coded" else knowledge_corpus
+        k_texts, k_tokens = maker(people, exposures, tokenizer, seed=seed)
+    r_texts, r_tokens, val, n_prob = [], 0, [], 0
+    if capacity_design and mode != "knowledge":
+        pool, _ = reasoning_corpus(n_problems + n_val, max_depth, tokenizer, seed=seed, **math_kw)
+        train, val = pool[:n_problems], pool[n_problems:]
+        reps = mix_epochs if mode == "mixture" else 1
+        r_texts = [t for _ in range(reps) for t in train]
+        r_tokens, n_prob = int(token_lengths(r_texts, tokenizer).sum()), n_problems
+    elif not capacity_design and mode != "knowledge" and token_budget - k_tokens > 0:
+        need = token_budget - k_tokens
+        probe, _ = reasoning_corpus(64, max_depth, tokenizer, seed=seed, **math_kw)
         per_problem = token_lengths(probe, tokenizer).mean()
-        n_problems = int(math.ceil(need / per_problem * 1.05)) + 8  # a little spare: match_token_budget cuts
-        pool, _ = reasoning_corpus(n_problems, max_depth, tokenizer, seed=seed, subdomain=ops)
+        n_prob = int(math.ceil(need / per_problem * 1.05)) + 8  # a little spare: match_token_budget cuts
+        pool, _ = reasoning_corpus(n_prob, max_depth, tokenizer, seed=seed, **math_kw)
         r_texts, r_tokens = match_token_budget(pool, need, tokenizer, seed=seed)
-        n_problems = len(r_texts)
+        n_prob = len(r_texts)
     texts = k_texts + r_texts
     np.random.default_rng(seed).shuffle(texts)
-    return {"texts": texts, "people": people if mode != "reasoning" else [], "eval_people": people,
+    bits = n * bios.KNOWLEDGE_BITS_PER_PERSON
+    return {"texts": texts, "val": val, "people": people if mode != "reasoning" else [], "eval_people": people,
             "n_people": n if mode != "reasoning" else 0,
             "exposures_actual": len(k_texts) / n if mode != "reasoning" else 0.0,
             "tokens": k_tokens + r_tokens, "tokens_knowledge": k_tokens, "tokens_reasoning": r_tokens,
-            "n_problems": n_problems}
+            "n_problems": n_prob, "bits_offered": bits if mode != "reasoning" else 0.0,
+            "capacity_ratio": (bits / (CAPACITY_BPP * n_params) if n_params else None) if mode != "reasoning" else 0.0}
 
 
 # ---------------------------------------------------------------- training
 
 
+def _as_ids(docs, tokenizer, max_length: int) -> list[list[int]]:
+    """Token ids of each document (strings are tokenized, id lists kept), cut to max_length."""
+    docs = list(docs)
+    strs = [i for i, d in enumerate(docs) if isinstance(d, str)]
+    out = [None] * len(docs)
+    if strs:
+        for i, ids in zip(strs, tokenizer([docs[i] for i in strs], add_special_tokens=False)["input_ids"]):
+            out[i] = list(ids)
+    for i, d in enumerate(docs):
+        if out[i] is None:
+            out[i] = [int(t) for t in d]
+    return [x[:max_length] for x in out]
+
+
+def _batches(ids: list[list[int]], batch_size: int, rng, epochs: int = 1,
+             batch_tokens: int | None = None) -> list[list[int]]:
+    """Rows of similar length together: shuffled, sorted by length within chunks of 32 batches, then
+    the batches shuffled; each epoch a fresh order. batch_tokens: rows per batch chosen so that rows x
+    the longest row stays within it (at most batch_size rows): 9-token biographies and ~110-token
+    problems then take about the same tokens, and compute, per step."""
+    batches = []
+    for _ in range(epochs):
+        order = rng.permutation(len(ids))
+        chunk = batch_size * 32
+        for s in range(0, len(order), chunk):
+            part = sorted(order[s:s + chunk].tolist(), key=lambda i: len(ids[i]))
+            if batch_tokens is None:
+                batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+                continue
+            cur = []
+            for i in part:  # ascending length: the new row is the longest
+                if cur and (len(cur) + 1 > batch_size or (len(cur) + 1) * len(ids[i]) > batch_tokens):
+                    batches.append(cur)
+                    cur = []
+                cur.append(i)
+            if cur:
+                batches.append(cur)
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _tensor(ids: list[list[int]], rows: list[int]) -> torch.Tensor:
+    """Right-padded (rows, longest) with -100 after each document's end."""
+    lengths = [len(ids[i]) for i in rows]
+    L = max(lengths)
+    if min(lengths) == L:
+        return torch.tensor([ids[i] for i in rows], dtype=torch.long)
+    return torch.tensor([ids[i] + [-100] * (L - len(ids[i])) for i in rows], dtype=torch.long)
+
+
+def _lm_loss(model, x: torch.Tensor, pad: int, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy of right-padded rows (-100 marks padding), without an attention mask.
+
+    Under causal attention a real token never sees the padding to its right, so the mask changes
+    nothing for the tokens that are scored, and leaving it out keeps the fast causal path. The
+    logits are computed for positions 0..L-2 only (the last position predicts nothing)."""
+    inp = x.masked_fill(x < 0, pad)
+    target = x[:, 1:]
+    body = getattr(model, "model", None)
+    if body is not None and hasattr(model, "lm_head"):
+        hidden = body(input_ids=inp).last_hidden_state[:, :-1]
+        logits = model.lm_head(hidden)
+    else:
+        logits = model(input_ids=inp).logits[:, :-1]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                                             ignore_index=-100, reduction=reduction)
+
+
+@torch.no_grad()
+def lm_loss(model, tokenizer, docs, *, batch_size: int = 256, max_length: int = 512) -> float:
+    """Mean next-token loss (nats per predicted token) of `docs` (strings or token-id lists): the
+    validation loss of train_lm's early stopping. The model's train/eval mode is restored."""
+    ids = _as_ids(docs, tokenizer, max_length)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    total, count = 0.0, 0
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for s in range(0, len(order), batch_size):
+        x = _tensor(ids, order[s:s + batch_size]).to(device)
+        total += float(_lm_loss(model, x, pad, reduction="sum"))
+        count += int((x[:, 1:] >= 0).sum())
+    model.train(was)
+    return total / max(1, count)
+
+
 def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16, max_length: int = 512,
              warmup: float = 0.05, min_lr_ratio: float = 0.1, weight_decay: float = 0.0, seed: int = 0,
-             log_every: int = 50, epochs: int = 1) -> dict:
-    """Next-token training on `texts` (loss on every token), in place; see the module docstring.
+             log_every: int = 50, epochs: int = 1, val=None, eval_every: int | None = None,
+             patience: int = 3, min_delta: float = 0.0, batch_tokens: int | None = None) -> dict:
+    """Next-token training on `texts` (strings or token-id lists; loss on every token), in place.
 
+    One pass per epoch over the shuffled documents, rows of similar length batched together
+    (batch_size rows, or with batch_tokens as many rows as fit that many tokens, at most batch_size), no
+    attention mask (right padding is invisible to causal attention; see _lm_loss); AdamW, linear
+    warmup then cosine decay to lr x min_lr_ratio over all `epochs`.
+    Early stopping: with `val` (held-out documents) the validation loss is measured every
+    `eval_every` steps (None: once per epoch) and after the last step; training stops after
+    `patience` measurements without an improvement of more than `min_delta`, and the weights of the
+    best measurement are restored. `epochs` is then the most it may train.
     weight_decay 0: a memorisation probe should not be regularised away from the facts.
-    Returns {steps, tokens, final_loss (mean of the last 10% of steps), losses [(step, loss)],
-    wall_s, tokens_per_s}. On CUDA the forward runs under bf16 autocast (keep fp32 weights).
+    Returns {steps (taken), steps_planned, epochs_run, tokens, final_loss (mean of the last 10% of
+    steps), losses [(step, loss)], val_losses [(step, loss)], best_step, best_val_loss,
+    stopped_early, wall_s, tokens_per_s}. On CUDA the forward runs under bf16 autocast.
     """
 
     texts = list(texts)
@@ -488,19 +761,16 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
     if lr <= 0 or batch_size < 1 or max_length < 2 or epochs < 1:
         raise ValueError(f"train_lm: need lr > 0, batch_size >= 1, max_length >= 2, epochs >= 1 "
                          f"(got {lr}, {batch_size}, {max_length}, {epochs})")
+    if val is not None and (len(val) == 0 or patience < 1):
+        raise ValueError("train_lm: early stopping needs a non-empty `val` and patience >= 1")
     device = next(model.parameters()).device
-    ids = [x[:max_length] for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    ids = _as_ids(texts, tokenizer, max_length)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rng = np.random.default_rng(seed)
-    batches = []
-    for _ in range(epochs):
-        order = rng.permutation(len(ids))
-        chunk = batch_size * 32  # sort within chunks of 32 batches: little padding, still shuffled
-        for s in range(0, len(order), chunk):
-            part = sorted(order[s:s + chunk].tolist(), key=lambda i: len(ids[i]))
-            batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
-    batches = [batches[i] for i in rng.permutation(len(batches))]
+    batches = _batches(ids, batch_size, rng, epochs, batch_tokens)
     total = len(batches)
+    per_epoch = max(1, total // epochs)
+    every = eval_every or per_epoch
     n_warm = max(1, int(warmup * total))
 
     def factor(step):  # linear warmup, then cosine from 1 to min_lr_ratio
@@ -512,29 +782,42 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     model.train()
-    losses, tokens, t0 = [], 0, time.time()  # losses: one float per step
+    losses, val_losses, tokens, t0 = [], [], 0, time.time()  # losses: one float per step
+    best, best_step, best_state, bad, stopped = math.inf, -1, None, 0, False
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     for step, rows in enumerate(batches):
-        L = max(len(ids[i]) for i in rows)
-        x = torch.full((len(rows), L), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), L), dtype=torch.long)
-        for r, i in enumerate(rows):
-            x[r, :len(ids[i])] = torch.tensor(ids[i])
-            mask[r, :len(ids[i])] = 1
-        labels = x.masked_fill(mask == 0, -100)
+        x = _tensor(ids, rows).to(device)
         with autocast:
-            out = model(input_ids=x.to(device), attention_mask=mask.to(device), labels=labels.to(device))
-        out.loss.backward()
+            loss = _lm_loss(model, x, pad)
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        tokens += int(mask.sum())
-        losses.append(float(out.loss.detach()))
+        tokens += int((x >= 0).sum())
+        losses.append(float(loss.detach()))
+        if val is not None and ((step + 1) % every == 0 or step == total - 1):
+            with autocast:
+                v = lm_loss(model, tokenizer, val, batch_size=max(batch_size, 64), max_length=max_length)
+            val_losses.append((step + 1, v))
+            if v < best - min_delta:
+                best, best_step, bad = v, step + 1, 0
+                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+            else:
+                bad += 1
+                if bad >= patience:
+                    stopped = step < total - 1
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     wall = time.time() - t0
-    return {"steps": total, "tokens": tokens, "final_loss": float(np.mean(losses[-max(1, total // 10):])),
-            "losses": [(s, v) for s, v in enumerate(losses) if s % log_every == 0 or s == total - 1],
+    done = len(losses)
+    return {"steps": done, "steps_planned": total, "epochs_run": done / per_epoch, "tokens": tokens,
+            "final_loss": float(np.mean(losses[-max(1, done // 10):])),
+            "losses": [(s, v) for s, v in enumerate(losses) if s % log_every == 0 or s == done - 1],
+            "val_losses": val_losses, "best_step": best_step if val is not None else done,
+            "best_val_loss": best if val is not None else math.nan, "stopped_early": stopped,
             "wall_s": wall, "tokens_per_s": tokens / max(wall, 1e-9)}
 
 
@@ -542,7 +825,7 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
 
 
 def knowledge_eval(model, tokenizer, people, *, subset: int = 16, untrained=None, baseline_people: int = 4,
-                   seed: int = 0, batch_size: int = 512) -> dict:
+                   seed: int = 0, batch_size: int = 512, knowledge_format: str = "prose") -> dict:
     """Bits the model stores about `people` (see the module docstring).
 
     subset: people scored set-normalised (None or >= len(people): all); untrained: the same
@@ -551,12 +834,17 @@ def knowledge_eval(model, tokenizer, people, *, subset: int = 16, untrained=None
     hardly vary). Returns flat numbers: bits (net of the baseline, >= 0), bits_measured,
     bits_untrained, max_bits, knowledge_fraction, bits_raw and fraction_raw (normalize="none" over
     all people, a lower bound), n_people, n_people_scored.
+    knowledge_format "coded": every person is scored (coded biographies cost one forward per batch of
+    people), set-normalised and raw; adds bits_se, the standard error of the total over people
+    (sqrt(n) x the spread of the per-person bits: the item part of an interval), and person_bits.
     """
 
     people = list(people)
     if not people:
         raise ValueError("knowledge_eval: no people to measure (a reasoning-only run has none unless "
                          "probe_corpus gave eval_people)")
+    if knowledge_format == "coded":
+        return _knowledge_eval_coded(model, tokenizer, people, untrained)
     n = len(people)
     m = n if subset is None or subset >= n else max(1, int(subset))
     pick = sorted(np.random.default_rng(seed).choice(n, size=m, replace=False).tolist()) if m < n else list(range(n))
@@ -577,18 +865,34 @@ def knowledge_eval(model, tokenizer, people, *, subset: int = 16, untrained=None
             **{f"fraction_{a}": v["fraction"] for a, v in kset.get("by_attribute", {}).items()}}
 
 
+def _knowledge_eval_coded(model, tokenizer, people, untrained) -> dict:
+    kb = measure_coded(model, tokenizer, people)
+    base_pp = measure_coded(untrained, tokenizer, people)["bits_per_person"] if untrained is not None else 0.0
+    n = len(people)
+    person = kb["person_bits"] - base_pp
+    base = base_pp * n
+    bits = max(0.0, kb["total_bits"] - base)
+    return {"bits": bits, "bits_measured": kb["total_bits"], "bits_untrained": base, "max_bits": kb["max_bits"],
+            "knowledge_fraction": bits / kb["max_bits"], "bits_raw": kb["total_bits_raw"],
+            "fraction_raw": kb["total_bits_raw"] / kb["max_bits"], "n_people": n, "n_people_scored": n,
+            "bits_se": float(np.std(person, ddof=1) * math.sqrt(n)) if n > 1 else 0.0, "person_bits": person,
+            **{f"fraction_{a}": v["fraction"] for a, v in kb["by_attribute"].items()}}
+
+
 def reasoning_eval(model, tokenizer, *, depths=(1, 2), n: int = 64, k: int = 4, seed: int = 0,
                    temperature: float = 1.0, top_p: float = 0.95, max_new_tokens: int | None = None,
-                   batch_size: int = 64, samples: bool = False, ops=None) -> dict:
+                   batch_size: int = 64, samples: bool = False, ops=None, math_kw: dict | None = None) -> dict:
     """Greedy accuracy and pass@k on n held-out math problems (split "test") with difficulty in `depths`.
 
-    depths: an int or an inclusive (lo, hi); ops: operation mixes as in probe_corpus. max_new_tokens None: the longest reference solution of
+    depths: an int or an inclusive (lo, hi); ops, math_kw: the generator's options as in probe_corpus
+    (the same as in training: mod, shuffle). max_new_tokens None: the longest reference solution of
     the set plus 16 tokens (room to finish, no more). k = 0 skips sampling. Returns greedy_acc (with
     _lo/_hi), mean@k and pass@k from k samples (with _lo/_hi; vtkit.evaluation), n, mean_tokens,
     and with samples=True the graded completions under "samples".
     """
     lo, hi = (depths, depths) if isinstance(depths, int) else tuple(depths)
-    recs = [dict(r) for r in tasks.make("math", n, seed=seed, difficulty=(lo, hi), split="test", subdomain=ops)]
+    kw = {**(math_kw or {}), **({"subdomain": ops} if ops is not None else {})}
+    recs = [dict(r) for r in tasks.make("math", n, seed=seed, difficulty=(lo, hi), split="test", **kw)]
     if max_new_tokens is None:
         sols = [s for r in recs for s in r["solutions"]]
         max_new_tokens = int(max(len(x) for x in tokenizer(sols, add_special_tokens=False)["input_ids"])) + 16

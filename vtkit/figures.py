@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from vtkit import plots
-from vtkit.fits import fit_logistic_logN, logistic
+from vtkit.fits import fit_logistic_logN, fit_powerlaw, logistic, size_at
 
 ALLEN_ZHU_LI = {1000: 2.0, 100: 1.0}  # bits per parameter at that many exposures (arXiv 2404.05405)
 DEMO_COMMAND = ".venv/bin/vtkit sweep experiments/capacity_demo.yaml --jobs 2"
@@ -328,3 +328,256 @@ def fig_families(lit, path, measured=None, verified_only: bool = False):
     fam_handles = [axes[1].scatter([], [], color=colors[f], marker="o", s=14, label=f) for f in fams]
     fig.legend(handles=fam_handles, fontsize=6, loc="outside right center")
     return plots.savefig(fig, path, close=True), family_slopes(d)
+
+
+# ---------------------------------------------------------------- the hypothesis figure (b)
+
+
+REGIME = 2.0  # capacity_ratio (bits offered / 2 bits/param x params) at and above which a run is in the capacity regime
+
+
+def _curve(N, y, ceiling, start=None):
+    """Logistic in log N with the given ceiling rule (None: free), or a failed fit with its reason."""
+    sizes = np.unique(N).size
+    need = 4 if ceiling is None else 3
+    if sizes < need:
+        return {"ok": False, "reason": f"{sizes} size(s); the fit needs >= {need}", "N50": math.nan, "c": math.nan,
+                "k": math.nan}
+    fit = fit_logistic_logN(N, y, ceiling=ceiling, start=start)
+    if fit["ok"] and (not 0 < fit["c"] <= 1.05 or fit["k"] <= 0):
+        fit = {**fit, "ok": False, "reason": f"fitted ceiling {fit['c']:.3g} / slope {fit['k']:.3g}: not a rising curve "
+                                             "with a ceiling in (0, 1]"}
+    return fit
+
+
+def _sizes(fit) -> dict:
+    return {"N50": size_at(fit, 0.5), "N90": size_at(fit, 0.9)}
+
+
+def hypothesis_data(df, source: str = "auto", exposures: int | None = None, n_boot: int = 200, seed: int = 0,
+                    alpha: float = 0.01, level: float = 0.95) -> dict:
+    """Figure (b): for reasoning and for knowledge, the fraction of its own ceiling each size reaches.
+
+    Reasoning: accuracy above chance, (acc_id - chance) / (1 - chance), a logistic in log N with a
+    free ceiling c (<= 1; fixed at 1, every problem right, with only 3 sizes or when the free fit
+    finds no ceiling in (0, 1]); its own ceiling is c, so the curve plotted is y / c. Fitted only when some size beats chance (one-sided binomial, level alpha, seeds pooled).
+    Knowledge: bits stored over K, the largest knowledge set offered among the runs (its ceiling:
+    all the facts there are), from runs in the capacity regime only (capacity_ratio >= REGIME; runs
+    without the column count as in it), a logistic with the ceiling fixed at 1; and the growth of
+    the bits stored per doubling of size (a power law bits ~ N**b: factor 2**b, and the bits it adds
+    at the largest size).
+    Both: N50 and N90 (size at half and 90% of the ceiling, fits.size_at) with percentile intervals
+    from `n_boot` bootstrap replicates over seeds (runs of a size resampled with replacement) and
+    items (each run's accuracy redrawn from Binomial(n_eval, acc), its bits from Normal(bits,
+    bits_se)). source: "separate" (knowledge from knowledge runs, reasoning from reasoning runs),
+    "mixture", or "auto" (separate when both kinds exist). exposures: the knowledge runs' exposure
+    count (None: 100 when present, else the largest).
+    Returns {source, exposures, K, reasoning: {...}, knowledge: {...}, statement}: per ability the
+    per-size table (N, y, y_lo, y_hi, n_seeds, solid), fit, N50/N90 with _lo/_hi, and for knowledge
+    doubling_factor, bits_per_doubling (with _lo/_hi).
+    """
+    modes = set(df["mode"])
+    if source == "auto":
+        source = "separate" if {"knowledge", "reasoning"} <= modes else "mixture"
+    if source not in ("separate", "mixture"):
+        raise ValueError(f"source must be 'auto', 'separate' or 'mixture', got {source!r}")
+    k_mode, r_mode = ("knowledge", "reasoning") if source == "separate" else ("mixture", "mixture")
+    kn, rs = df[df["mode"] == k_mode].copy(), df[df["mode"] == r_mode].copy()
+    if kn.empty or rs.empty:
+        raise ValueError(f"figure (b) from {source!r} runs needs mode {k_mode!r} and {r_mode!r} rows; "
+                         f"the results hold modes {sorted(modes)}")
+    if exposures is None:
+        exposures = 100 if (kn["exposures"] == 100).any() else int(kn["exposures"].max())
+    kn = kn[kn["exposures"] == exposures]
+    if source == "mixture":
+        rs = rs[rs["exposures"] == exposures]
+    if kn.empty:
+        raise ValueError(f"no {k_mode} runs at exposures={exposures}; present: {sorted(set(df['exposures']))}")
+    rng = np.random.default_rng(seed)
+    chance = float(rs["acc_chance"].mean()) if "acc_chance" in rs and rs["acc_chance"].notna().all() else 0.0
+    n_eval = rs["n_eval"].to_numpy(float) if "n_eval" in rs and rs["n_eval"].notna().all() else np.full(len(rs), 64.0)
+    rs = rs.assign(n_items=n_eval)
+    ratio = kn["capacity_ratio"] if "capacity_ratio" in kn else pd.Series(np.inf, index=kn.index)
+    kn = kn.assign(in_regime=ratio.fillna(np.inf).to_numpy(float) >= REGIME,
+                   bits_se=kn["bits_se"].fillna(0.0) if "bits_se" in kn else 0.0)
+    K = float((kn["bits_offered"] if "bits_offered" in kn else kn["max_bits"]).max())
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+
+    def r_y(acc):
+        return (np.asarray(acc, float) - chance) / (1 - chance)
+
+    r_ceiling = [None]  # free with >= 4 sizes; fixed at 1 (every problem right) with 3, or when the free fit fails
+
+    def r_fit(N, y, start=None):
+        return _curve(N, y, r_ceiling[0] if np.unique(N).size >= 4 else 1.0, start)
+
+    def k_fit(N, y, start=None):
+        return _curve(N, y, 1.0, start)
+
+    def per_size(d, col):
+        g = d.groupby("params")
+        return g[col].mean().index.to_numpy(float), g[col].mean().to_numpy(float), g.size().to_numpy()
+
+    # reasoning: the point estimate, then the bootstrap
+    out = {"source": source, "exposures": int(exposures), "K": K, "chance": chance}
+    pooled = rs.assign(right=rs["acc_id"] * rs["n_items"]).groupby("params")[["right", "n_items"]].sum()
+    beats = above_chance(pooled["right"] / pooled["n_items"], pooled["n_items"], chance, alpha)
+    rN, racc, rn = per_size(rs, "acc_id")
+    ry = r_y(racc)
+    rfit = r_fit(rs["params"].to_numpy(float), r_y(rs["acc_id"]))
+    if not rfit.get("ok") and "ceiling" in rfit.get("reason", "") and np.unique(rs["params"]).size >= 4:
+        r_ceiling[0] = 1.0  # the sizes do not pin a ceiling below 1: fix it at perfect accuracy
+        rfit = r_fit(rs["params"].to_numpy(float), r_y(rs["acc_id"]))
+    if not beats.any():
+        rfit = {**rfit, "ok": False, "reason": f"no size beats chance ({chance:.3f}) at binomial p < {alpha}"}
+    kin = kn[kn["in_regime"]]
+    kN, kbits, kn_ = per_size(kn, "bits")
+    kfit = k_fit(kin["params"].to_numpy(float), kin["bits"].to_numpy(float) / K) if len(kin) else \
+        {"ok": False, "reason": "no run in the capacity regime", "N50": math.nan, "c": math.nan, "k": math.nan}
+    growth = _growth(kin["params"].to_numpy(float), kin["bits"].to_numpy(float))
+    boots = {"r": [], "k": [], "g": [], "ry": [], "ky": []}
+    for _ in range(n_boot):
+        rr, kk = _resample(rs, rng), _resample(kin if len(kin) else kn, rng)
+        acc = rng.binomial(rr["n_items"].astype(int), rr["acc_id"].clip(0, 1)) / rr["n_items"]
+        bits = np.maximum(0.0, kk["bits"].to_numpy(float) + rng.normal(0, 1, len(kk)) * kk["bits_se"].to_numpy(float))
+        f = r_fit(rr["params"].to_numpy(float), r_y(acc), rfit) if rfit.get("ok") else {"ok": False}
+        boots["r"].append(_sizes(f) if f["ok"] else {"N50": math.nan, "N90": math.nan})
+        boots["ry"].append(pd.Series(r_y(acc), index=rr["params"].to_numpy()).groupby(level=0).mean())
+        if len(kin):
+            f = k_fit(kk["params"].to_numpy(float), bits / K, kfit)
+            boots["k"].append(_sizes(f) if f["ok"] else {"N50": math.nan, "N90": math.nan})
+            boots["g"].append(_growth(kk["params"].to_numpy(float), bits))
+        boots["ky"].append(pd.Series(bits / K, index=kk["params"].to_numpy()).groupby(level=0).mean())
+
+    def interval(rows, key):
+        v = np.array([r[key] for r in rows], float)
+        v = v[np.isfinite(v)]
+        return (float(np.percentile(v, q[0])), float(np.percentile(v, q[1]))) if v.size >= max(10, n_boot // 4) \
+            else (math.nan, math.nan)
+
+    def band(series_list, N):
+        m = pd.concat(series_list, axis=1).reindex(N) if series_list else pd.DataFrame(index=N)
+        return m.quantile(q[0] / 100, axis=1).to_numpy(float), m.quantile(q[1] / 100, axis=1).to_numpy(float)
+
+    rc = rfit["c"] if rfit.get("ok") else 1.0
+    ylo, yhi = band(boots["ry"], rN)
+    out["reasoning"] = {"N": rN, "y": ry / rc, "y_lo": ylo / rc, "y_hi": yhi / rc, "acc": racc, "n_seeds": rn,
+                        "solid": np.asarray(beats, bool), "fit": rfit, "ceiling": rc,
+                        "acc_ood": rs.groupby("params")["acc_ood"].mean().to_numpy(float) if "acc_ood" in rs else None}
+    for key in ("N50", "N90"):
+        out["reasoning"][key] = _sizes(rfit)[key] if rfit.get("ok") else math.nan
+        out["reasoning"][f"{key}_lo"], out["reasoning"][f"{key}_hi"] = interval(boots["r"], key)
+    ylo, yhi = band(boots["ky"], kN)
+    solid = kn.groupby("params")["in_regime"].all().reindex(kN).to_numpy(bool)
+    out["knowledge"] = {"N": kN, "y": kbits / K, "y_lo": ylo, "y_hi": yhi, "bits": kbits, "n_seeds": kn_,
+                        "solid": solid, "fit": kfit, "ceiling": 1.0, **growth}
+    for key in ("N50", "N90"):
+        out["knowledge"][key] = _sizes(kfit)[key] if kfit.get("ok") else math.nan
+        out["knowledge"][f"{key}_lo"], out["knowledge"][f"{key}_hi"] = interval(boots["k"], key)
+    for key in ("doubling_factor", "bits_per_doubling"):
+        out["knowledge"][f"{key}_lo"], out["knowledge"][f"{key}_hi"] = interval(boots["g"], key)
+    out["statement"] = hypothesis_statement(out)
+    return out
+
+
+def _resample(d, rng):
+    """Runs of each size drawn with replacement (the seeds' part of the bootstrap)."""
+    parts = [g.iloc[rng.integers(0, len(g), len(g))] for _, g in d.groupby("params")]
+    return pd.concat(parts) if parts else d
+
+
+def _growth(N, bits) -> dict:
+    """Power law bits ~ A N**b over the sizes: factor 2**b per doubling, and the bits one doubling
+    adds at the largest size, bits(Nmax) (1 - 2**-b)."""
+    N, bits = np.asarray(N, float), np.asarray(bits, float)
+    ok = bits > 0
+    if np.unique(N[ok]).size < 2:
+        return {"doubling_factor": math.nan, "bits_per_doubling": math.nan, "slope": math.nan}
+    b = fit_powerlaw(N[ok], bits[ok])["b"]
+    top = float(np.mean(bits[N == N.max()]))
+    return {"doubling_factor": float(2 ** b), "bits_per_doubling": top * (1 - 2 ** -b), "slope": float(b)}
+
+
+def _fmt(x) -> str:
+    return "nan" if not np.isfinite(x) else f"{x:,.3g}" if abs(x) < 1e4 else f"{x:.2g}"
+
+
+def hypothesis_statement(h: dict) -> str:
+    """What figure (b) shows, in words, from its numbers (and what it does not)."""
+    r, k = h["reasoning"], h["knowledge"]
+    lines = []
+    if r["fit"].get("ok"):
+        where = "inside" if r["N"].min() <= r["N90"] <= r["N"].max() else "outside (extrapolated)"
+        fixed = " fixed" if r["fit"].get("ceiling_fixed") else ""
+        lines.append(f"Reasoning reaches 50% of its{fixed} ceiling (accuracy above chance {r['ceiling']:.2f}) at "
+                     f"{_fmt(r['N50'])} parameters [{_fmt(r['N50_lo'])}, {_fmt(r['N50_hi'])}] and 90% at "
+                     f"{_fmt(r['N90'])} [{_fmt(r['N90_lo'])}, {_fmt(r['N90_hi'])}], {where} the sizes measured.")
+    else:
+        lines.append(f"Reasoning: no fit ({r['fit'].get('reason', '')}).")
+    if np.isfinite(k.get("doubling_factor", math.nan)):
+        lines.append(f"Knowledge stored grows x{k['doubling_factor']:.2f} [{_fmt(k['doubling_factor_lo'])}, "
+                     f"{_fmt(k['doubling_factor_hi'])}] per doubling of size, {_fmt(k['bits_per_doubling'])} bits "
+                     f"[{_fmt(k['bits_per_doubling_lo'])}, {_fmt(k['bits_per_doubling_hi'])}] at the largest size "
+                     f"({_fmt(k['N'].max())}); at the largest size it holds {k['y'][-1]:.1%} of the {_fmt(h['K'])} "
+                     "bits offered.")
+    if k["fit"].get("ok"):
+        where = "beyond the largest size measured" if k["N50"] > k["N"].max() else "inside the sizes measured"
+        lines.append(f"Knowledge would reach 50% of the facts offered at {_fmt(k['N50'])} parameters "
+                     f"[{_fmt(k['N50_lo'])}, {_fmt(k['N50_hi'])}] and 90% at {_fmt(k['N90'])} "
+                     f"[{_fmt(k['N90_lo'])}, {_fmt(k['N90_hi'])}] ({where}).")
+    else:
+        lines.append(f"Knowledge: no saturation fit ({k['fit'].get('reason', '')}).")
+    n_out = int((~k["solid"]).sum())
+    if n_out:
+        lines.append(f"{n_out} of {len(k['solid'])} knowledge sizes are not in the capacity regime (bits offered < "
+                     f"{REGIME:g} x 2 bits/param); they are drawn hollow and left out of the knowledge fit.")
+    if r["fit"].get("ok") and k["fit"].get("ok"):
+        verdict = ("consistent with the hypothesis: reasoning saturates at fewer parameters than knowledge"
+                   if r["N90"] < k["N50"] else
+                   "not what the hypothesis predicts: knowledge reaches half its ceiling before reasoning reaches 90%")
+        lines.append(f"Reading: {verdict} (for these tasks, sizes and budgets).")
+    else:
+        lines.append("Reading: the two saturation sizes cannot be compared on these runs.")
+    return " ".join(lines)
+
+
+def fig_hypothesis(df, path, source: str = "auto", exposures: int | None = None, n_boot: int = 200, seed: int = 0):
+    """Figure (b), the hypothesis figure: fraction of its own ceiling against parameters for reasoning
+    and knowledge, with the fitted curves, N50 / N90 marked with their bootstrap intervals, per-size
+    intervals; hollow: reasoning not above chance, knowledge outside the capacity regime.
+    Returns (saved paths, hypothesis_data)."""
+    data = hypothesis_data(df, source, exposures, n_boot=n_boot, seed=seed)
+    fig, ax = plots.figure("single")
+    handles = []
+    Ns = np.concatenate([data["reasoning"]["N"], data["knowledge"]["N"]])
+    lo, hi = Ns.min() / 1.5, Ns.max() * 1.5
+    for key, color, marker, label in (("reasoning", "C0", "o", "reasoning (accuracy above chance)"),
+                                      ("knowledge", "C1", "s", f"knowledge (of {_fmt(data['K'])} bits offered)")):
+        d = data[key]
+        fit = d["fit"]
+        grid = np.geomspace(lo, hi if not fit.get("ok") else max(hi, min(d["N90"] * 1.5, hi * 100)), 200)
+        ax.errorbar(d["N"], d["y"], yerr=[np.clip(d["y"] - d["y_lo"], 0, None), np.clip(d["y_hi"] - d["y"], 0, None)],
+                    fmt="none", ecolor=color, lw=0.8)
+        ax.scatter(d["N"], d["y"], edgecolors=color, facecolors=np.where(d["solid"], color, "white"), marker=marker,
+                   zorder=3)
+        handles.append(ax.scatter([], [], color=color, marker=marker, label=label))
+        if fit.get("ok"):  # solid over the sizes measured, dotted where it extrapolates
+            inside = (grid >= d["N"].min()) & (grid <= d["N"].max())
+            ax.plot(grid[inside], logistic(grid[inside], 1.0, fit["k"], fit["N50"]), color=color, lw=1)
+            ax.plot(grid, np.where(inside, np.nan, logistic(grid, 1.0, fit["k"], fit["N50"])), color=color, lw=0.8,
+                    ls=(0, (1, 2)))
+            for qk, ls in (("N50", "--"), ("N90", ":")):
+                if np.isfinite(d[f"{qk}_lo"]):
+                    ax.axvspan(d[f"{qk}_lo"], d[f"{qk}_hi"], color=color, alpha=0.08, lw=0)
+                ax.axvline(d[qk], color=color, ls=ls, lw=0.8)
+                ax.annotate(f"$N_{{{qk[1:]}}}$={_fmt(d[qk])}", (d[qk], 0.03 if key == "reasoning" else 0.6),
+                            color=color, fontsize=6, rotation=90, ha="right", va="bottom")
+    plots.log_x(ax)
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("fraction of its own ceiling")
+    regime = int(data["knowledge"]["solid"].sum())
+    ax.set_title(f"{data['source']} runs, {data['exposures']} exposures; knowledge in the capacity regime at "
+                 f"{regime} of {len(data['knowledge']['solid'])} sizes (hollow: not; dotted: extrapolated)", fontsize=6)
+    ax.legend(handles=handles, fontsize=6, loc="lower right")
+    return plots.savefig(fig, path, close=True), data

@@ -79,11 +79,13 @@ def _levenberg_marquardt(theta, x, y, c_fixed, iters: int = 300, tol: float = 1e
     return theta, sse
 
 
-def fit_logistic_logN(N, y, ceiling: float | None = None) -> dict:
+def fit_logistic_logN(N, y, ceiling: float | None = None, start: dict | None = None) -> dict:
     """Least-squares fit of y = c / (1 + exp(-k (ln N - ln N50))) to points (N, y).
 
     ceiling: fix c (e.g. 1.0 for an accuracy that can reach 100%) and fit only k and N50; None fits c.
     Needs at least one more distinct N than free parameters (4 sizes, or 3 with a fixed ceiling).
+    start: a previous fit's result (c, k, N50) to start from instead of the grid of starting points
+    (one descent: what a bootstrap of many refits needs).
     Returns {ok, reason, c, k, N50, log10_N50, rss, r2, n, ceiling_fixed, extrapolated}; extrapolated
     is True when N50 lies outside the measured sizes (the midpoint is a guess, not a measurement).
     """
@@ -106,13 +108,18 @@ def fit_logistic_logN(N, y, ceiling: float | None = None) -> dict:
     c0 = float(np.max(np.abs(y))) if ceiling is None else float(ceiling)
     span = max(np.ptp(x), 1e-6)
     best = None
-    for x50 in np.linspace(x.min(), x.max(), 7):
-        for k in (0.5, 1.0, 2.0, 4.0, 8.0):
-            k0 = (k if rising else -k) * 4.0 / span  # k * 4/span: from gentle to a step across the range
-            theta0 = np.array([c0, k0, x50] if ceiling is None else [k0, x50])
-            theta, sse = _levenberg_marquardt(theta0, x, y, ceiling)
-            if np.all(np.isfinite(theta)) and (best is None or sse < best[1]):
-                best = (theta, sse)
+    if start is not None and start.get("ok") and np.isfinite(start.get("N50", math.nan)):
+        c_s = float(start["c"]) if ceiling is None else None
+        starts = [np.array([c_s, start["k"], math.log(start["N50"])] if ceiling is None
+                           else [start["k"], math.log(start["N50"])])]
+    else:
+        starts = [np.array([c0, (k if rising else -k) * 4.0 / span, x50] if ceiling is None  # k * 4/span: from
+                           else [(k if rising else -k) * 4.0 / span, x50])           # gentle to a step across the range
+                  for x50 in np.linspace(x.min(), x.max(), 7) for k in (0.5, 1.0, 2.0, 4.0, 8.0)]
+    for theta0 in starts:
+        theta, sse = _levenberg_marquardt(theta0, x, y, ceiling)
+        if np.all(np.isfinite(theta)) and (best is None or sse < best[1]):
+            best = (theta, sse)
     if best is None:
         return {**out, "ok": False, "reason": "the fit diverged from every starting point", "c": math.nan,
                 "k": math.nan, "N50": math.nan, "log10_N50": math.nan, "rss": math.nan, "r2": math.nan,
@@ -146,3 +153,13 @@ def fit_powerlaw(N, y) -> dict:
     stderr = math.sqrt(float(np.sum(resid**2)) / dof / sxx) if dof > 0 else math.nan
     return {"A": float(math.exp(a)), "b": float(b), "r2": 1.0 - float(np.sum(resid**2)) / tss if tss > 0 else math.nan,
             "b_stderr": stderr, "n": int(N.size)}
+
+
+def size_at(fit: dict, q: float) -> float:
+    """The size N at which a fitted logistic reaches the fraction q of its ceiling (0 < q < 1):
+    N50 x (q / (1 - q))**(1/k), so N90 = N50 x 9**(1/k). nan for a failed fit or k = 0."""
+    if not 0 < q < 1:
+        raise ValueError(f"size_at: q must be in (0, 1), got {q}")
+    if not fit.get("ok") or not fit.get("k") or not math.isfinite(fit["k"]):
+        return math.nan
+    return float(fit["N50"] * (q / (1 - q)) ** (1.0 / fit["k"]))
