@@ -55,6 +55,7 @@ def test_heldout_greedy_and_sampled(monkeypatch):
     s = evaluation.evaluate((None, None), recs, evaluation.sampled(2, 1.0, n_boot=100))
     assert s.per_item["score"] == [0.5, 0.0] and s.headline == "mean@2" and s.acc == 0.25 and s["mean_tokens"] == 3.5
     assert 0.0 <= s["mean@2_lo"] <= 0.25 <= s["mean@2_hi"] <= 0.5
+    assert "mean@1" not in s and "pass@2" in s   # one estimate of the mean pass@1, not a first-sample one beside it
     with pytest.raises(ValueError, match="greedy"):
         evaluation.Protocol("x", "auto", n=2, temperature=0.0)
 

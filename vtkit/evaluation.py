@@ -178,11 +178,13 @@ def get(name, *, tiny: bool = False, **overrides) -> Protocol:
 
 def sampled(n: int, temperature: float = 1.0, max_new_tokens: int = 96, **kw) -> Protocol:
     """A protocol for held-out checks: `n` samples at `temperature` (0: greedy, n = 1), each record
-    graded by its own domain, no prompt suffix (the records' prompts already say how to answer)."""
+    graded by its own domain, no prompt suffix (the records' prompts already say how to answer).
+    Reports mean@n and pass@n only (a mean@1 from the first sample would sit beside the better
+    estimate of the same quantity)."""
     if temperature == 0:
         return get(GREEDY, max_new_tokens=max_new_tokens, **kw)
     return Protocol(f"sampled-{n}@T{temperature:g}", "auto", n=n, temperature=temperature, top_p=1.0,
-                    top_k=-1, max_new_tokens=max_new_tokens, ks=(1,), **kw)
+                    top_k=-1, max_new_tokens=max_new_tokens, ks=(), **kw)
 
 
 # ---------------------------------------------------------------------------------------- task sets
@@ -384,13 +386,11 @@ class EvalResult:
         return f"{self.headline} {self.acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {self.metrics['n_items']})"
 
     def select(self, idx: Sequence[int]) -> "EvalResult":
-        """The result restricted to items `idx` (positions), metrics recomputed."""
+        """The result restricted to items `idx` (positions), metrics recomputed. `n_skipped_items` is
+        not carried over: items skipped before sampling belong to no subset."""
         keep = {int(i): j for j, i in enumerate(idx)}
         samples = [{**s, "item": keep[s["item"]]} for s in self.samples if s["item"] in keep]
-        res = summarize_samples(samples, self.protocol, distinct=any(k.startswith("distinct@") for k in self.metrics))
-        if "n_skipped_items" in self.metrics:   # skipped before sampling: they belong to no subset
-            res.metrics["n_skipped_items"] = 0
-        return res
+        return summarize_samples(samples, self.protocol, distinct=any(k.startswith("distinct@") for k in self.metrics))
 
 
 def _rate(out: dict, key: str, vals, n_boot: int, seed: int) -> None:
@@ -491,6 +491,15 @@ def _load(model, seed):
     return model
 
 
+def _graded_domain(record_domain: str, protocol_domain: str) -> str:
+    """The domain a record is graded as: its own under a protocol of domain "auto", else the protocol's;
+    an instruction-following record keeps "instruct" under the ifeval protocol (both grade with
+    IFEval's checkers; "instruct" records carry vtkit's field names)."""
+    if protocol_domain == "auto" or (protocol_domain == "ifeval" and record_domain == "instruct"):
+        return record_domain
+    return protocol_domain
+
+
 def evaluate(model, dataset, protocol=GREEDY, *, judge=None, workers: int = 2, max_items: int | None = None,
              distinct: bool = False) -> EvalResult:
     """Sample `protocol.n` completions per item, grade them (`grade`) and summarise (`EvalResult`).
@@ -511,9 +520,8 @@ def evaluate(model, dataset, protocol=GREEDY, *, judge=None, workers: int = 2, m
         items = items[:max_items]
     if not items:
         raise ValueError("the dataset is empty: nothing to evaluate")
-    if proto.domain != "auto":
-        for r in items:
-            r["domain"] = proto.domain if not (proto.domain == "ifeval" and r["domain"] == "instruct") else r["domain"]
+    for r in items:
+        r["domain"] = _graded_domain(r["domain"], proto.domain)
     skipped = 0
     if any(r["domain"] in INSTRUCTION_DOMAINS for r in items):   # ids vtkit cannot check (IFBench's)
         keep = [r for r in items if r["domain"] not in INSTRUCTION_DOMAINS
