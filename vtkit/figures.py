@@ -217,8 +217,8 @@ def family_slopes(lit, min_sizes: int = 2, verified_only: bool = False) -> "pd.D
 def fig_bits(df, path, floor: float | None = None):
     """Figure (a): knowledge bits against parameters, log-log, with the Allen-Zhu & Li lines.
 
-    Each (exposures, mode) is one series (filled: knowledge-only, open: mixture); a dotted line at
-    each knowledge set's size (max_bits) shows where a run runs out of facts to store. Points at or
+    Each (exposures, mode) is one series (filled: knowledge-only, open: mixture); a dotted line marks
+    the bits offered (max_bits): one level when every size saw the same facts, else one per size. Points at or
     below 0 bits are drawn at `floor` (default: half the smallest positive value) as down-triangles.
     Returns (saved paths, data).
     """
@@ -233,6 +233,7 @@ def fig_bits(df, path, floor: float | None = None):
     for e_ref, bpp in sorted(ALLEN_ZHU_LI.items()):
         ax.plot(N_all, bpp * N_all, color="0.45", ls="-" if bpp == 2 else "--", lw=0.9, zorder=1,
                 label=f"{bpp:g} bit{'s' if bpp != 1 else ''}/param ({e_ref} exp., Allen-Zhu & Li)")
+    offered_drawn = False
     for (e, mode), g in data.groupby(["exposures", "mode"]):
         c = colors[e]
         y = np.where(g["bits"] > 0, g["bits"], floor)
@@ -245,7 +246,13 @@ def fig_bits(df, path, floor: float | None = None):
             ax.scatter(g["params"][low], y[low], color=c, marker="v", zorder=3)
         if (g["bits_max"] > g["bits_min"]).any():
             ax.vlines(g["params"], np.maximum(g["bits_min"], floor), np.maximum(g["bits_max"], floor), color=c, lw=0.8)
-        ax.axhline(float(g["max_bits"].mean()), color=c, ls=":", lw=0.8)
+        offered = g.groupby("params")["max_bits"].mean()
+        label = None if offered_drawn else "facts offered (bits)"
+        if offered.nunique() == 1:   # budget design: one knowledge set for every size
+            ax.axhline(float(offered.iloc[0]), color=c, ls=":", lw=0.8, label=label)
+        else:                        # capacity design: each size is offered its own set
+            ax.plot(offered.index, offered.values, color=c, ls=":", lw=0.8, marker="_", ms=8, label=label)
+        offered_drawn = True
     plots.log_x(ax)
     ax.set_yscale("log")
     ax.set_xlabel("parameters")
