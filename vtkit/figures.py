@@ -233,8 +233,7 @@ def fig_bits(df, path, floor: float | None = None):
     for e_ref, bpp in sorted(ALLEN_ZHU_LI.items()):
         ax.plot(N_all, bpp * N_all, color="0.45", ls="-" if bpp == 2 else "--", lw=0.9, zorder=1,
                 label=f"{bpp:g} bit{'s' if bpp != 1 else ''}/param ({e_ref} exp., Allen-Zhu & Li)")
-    offered_drawn = False
-    for (e, mode), g in data.groupby(["exposures", "mode"]):
+    for i, ((e, mode), g) in enumerate(data.groupby(["exposures", "mode"])):
         c = colors[e]
         y = np.where(g["bits"] > 0, g["bits"], floor)
         low = g["bits"] <= 0
@@ -247,12 +246,11 @@ def fig_bits(df, path, floor: float | None = None):
         if (g["bits_max"] > g["bits_min"]).any():
             ax.vlines(g["params"], np.maximum(g["bits_min"], floor), np.maximum(g["bits_max"], floor), color=c, lw=0.8)
         offered = g.groupby("params")["max_bits"].mean()
-        label = None if offered_drawn else "facts offered (bits)"
+        label = "facts offered (bits)" if i == 0 else None
         if offered.nunique() == 1:   # budget design: one knowledge set for every size
             ax.axhline(float(offered.iloc[0]), color=c, ls=":", lw=0.8, label=label)
         else:                        # capacity design: each size is offered its own set
             ax.plot(offered.index, offered.values, color=c, ls=":", lw=0.8, marker="_", ms=8, label=label)
-        offered_drawn = True
     plots.log_x(ax)
     ax.set_yscale("log")
     ax.set_xlabel("parameters")
