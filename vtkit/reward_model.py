@@ -177,7 +177,7 @@ def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e
                         per_device_train_batch_size=batch_size, max_length=max_length, lr_scheduler_type="cosine",
                         warmup_steps=0.05, logging_steps=logging_steps, save_strategy="no", report_to=report_to,
                         disable_tqdm=True, seed=seed, data_seed=seed, bf16=cuda, use_cpu=not cuda,
-                        dataloader_num_workers=0)
+                        dataloader_num_workers=0, gradient_checkpointing=cuda)  # trl's default (on) only pays on a GPU
     cols = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
     if cols[-2:] != ["chosen", "rejected"]:
         raise ValueError(f"pairs need 'chosen' and 'rejected' columns (and optionally 'prompt'); got {pairs.column_names}")

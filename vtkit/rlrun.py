@@ -275,7 +275,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
         loss_type=loss_type, beta=beta, mgpo_lambda=float(mgpo_lambda), mgpo_accuracy_reward=accuracy_reward,
         long2short_lambda=float(long2short_lambda), lr_scheduler_type="constant_with_warmup" if warmup else "constant", warmup_steps=warmup,
         logging_steps=1, save_strategy="no", report_to=report_to, disable_tqdm=True, seed=seed, data_seed=seed,
-        bf16=cuda, use_cpu=not cuda, dataloader_num_workers=0, **grpo_kw)
+        bf16=cuda, use_cpu=not cuda, dataloader_num_workers=0,
+        **{"gradient_checkpointing": cuda, **grpo_kw})  # checkpointing (trl's default) only pays on a GPU
     cbs = list(callbacks)
     held = None
     if heldout is not None:
