@@ -81,7 +81,7 @@ def test_quickstart_learns_the_task(demo):
     d, m = stage(demo, "quickstart")
     assert (d / "model" / "config.json").exists() and (d / "quickstart.png").exists()
     assert m["greedy_acc_before"] <= 0.05
-    assert m["greedy_acc"] >= 0.3, m  # seeded floor: "clearly non-trivial" held-out accuracy
+    assert m["greedy_acc"] >= 0.7, m  # seeds 0-2 reach 0.91-1.00 (docs/LOG.md, "Quickstart recipe")
     assert m["greedy_acc_lo"] <= m["greedy_acc"] <= m["greedy_acc_hi"]
     assert m["train_loss_last"] < m["train_loss_first"] / 3
     assert m["pass@1"] <= m["pass@2"] <= m["pass@4"] <= m["pass@8"]
