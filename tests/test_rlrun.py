@@ -256,3 +256,28 @@ def test_plot_steps_writes_files(tmp_path):
               "completion_length": 40.0}]
     rlrun.plot_steps(steps, tmp_path / "curves")
     assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").exists()
+
+
+def _steps(rule, rm):
+    return [{"step": i + 1, "reward/instruction_reward": a, "reward/rubric_reward": b} for i, (a, b) in enumerate(zip(rule, rm))]
+
+
+def test_instruct_reading_names_the_measured_reason():
+    flat = _steps([0.2] * 6, [0.4] * 6)
+    up = {"gain": 0.10, "gain_lo": 0.03, "gain_hi": 0.17}
+    down = {"gain": -0.05, "gain_lo": -0.12, "gain_hi": 0.01}
+    text, nums = rlrun.instruct_reading(up, 0.5, 0.5, flat)
+    assert nums["verdict"] == "raised" and "+0.100 [+0.030, +0.170]" in text
+    # the RM's held-out score rises while the rules' pass rate falls: over-optimisation of the RM
+    text, nums = rlrun.instruct_reading(down, 0.40, 0.55, _steps([0.2] * 6, [0.3, 0.3, 0.5, 0.6, 0.7, 0.8]))
+    assert nums["verdict"] == "reward-model over-optimisation"
+    assert nums["rm_score_change"] == pytest.approx(0.15) and nums["train_rm_change"] == pytest.approx(0.45)
+    assert "0.400 -> 0.550" in text
+    # the rule reward rises on the training prompts only
+    _, nums = rlrun.instruct_reading(down, 0.5, 0.5, _steps([0.1, 0.1, 0.3, 0.3, 0.5, 0.5], [0.4] * 6))
+    assert nums["verdict"] == "fits the training prompts" and nums["train_rule_change"] == pytest.approx(0.4)
+    # both measures fall: the updates hurt, nothing was exploited (the demo's seed 0 at tiny)
+    _, nums = rlrun.instruct_reading({"gain": -0.05, "gain_lo": -0.117, "gain_hi": 0.008}, 0.592, 0.497, flat)
+    assert nums["verdict"] == "degraded"
+    _, nums = rlrun.instruct_reading(down, 0.5, 0.5, flat)
+    assert nums["verdict"] == "no signal"

@@ -205,6 +205,57 @@ def step_log(log_history: list[dict], evals: list[dict], phase: str, step_offset
     return [{"phase": phase, "step": s, "global_step": s + step_offset, **rows[s]} for s in sorted(rows)]
 
 
+def _third_means(steps: Sequence[dict], key: str) -> tuple[float, float] | None:
+    """Mean of a step-log value over the first and the last third of the steps that log it."""
+    v = [s[key] for s in steps if s.get(key) is not None]
+    if len(v) < 2:
+        return None
+    k = max(1, len(v) // 3)
+    return sum(v[:k]) / k, sum(v[-k:]) / k
+
+
+def instruct_reading(gain: dict, rm_start: float, rm_end: float, steps: Sequence[dict],
+                     rule_key: str = "reward/instruction_reward", rm_key: str = "reward/rubric_reward",
+                     tol: float = 0.02) -> tuple[str, dict]:
+    """Why instruction RL did or did not raise the held-out constraint pass rate, from measurements.
+
+    gain: `evaluation.paired_gain` of the held-out prompt-level pass rate (RL over its start);
+    rm_start / rm_end: the reward model's mean score on held-out open prompts before and after RL;
+    steps: the phase's step log (training rule reward and reward-model reward per step, first third
+    against last third). Returns (one-line reading, numbers). The verdicts, in order:
+    "raised" (the gain's interval excludes 0 upwards); "reward-model over-optimisation" (the
+    held-out RM score rose by more than `tol` while the rules' pass rate did not); "fits the training
+    prompts" (the training rule reward rose by more than `tol`, the held-out pass rate did not);
+    "degraded" (RM score and pass rate both fell: the updates hurt the start on every measure, no
+    reward is being exploited); else "no signal" (neither reward moved in training).
+    """
+    rule, rmr = _third_means(steps, rule_key), _third_means(steps, rm_key)
+    nums = {"pass_gain": gain["gain"], "pass_gain_lo": gain["gain_lo"], "pass_gain_hi": gain["gain_hi"],
+            "rm_score_change": rm_end - rm_start,
+            "train_rule_change": rule[1] - rule[0] if rule else float("nan"),
+            "train_rm_change": rmr[1] - rmr[0] if rmr else float("nan")}
+    d_rm, d_rule = nums["rm_score_change"], nums["train_rule_change"]
+    facts = (f"held-out pass rate {gain['gain']:+.3f} [{gain['gain_lo']:+.3f}, {gain['gain_hi']:+.3f}], "
+             f"held-out reward-model score {rm_start:.3f} -> {rm_end:.3f}"
+             + (f", training rule reward {rule[0]:.3f} -> {rule[1]:.3f}" if rule else "")
+             + (f", training RM reward {rmr[0]:.3f} -> {rmr[1]:.3f}" if rmr else ""))
+    if gain["gain_lo"] > 0:
+        verdict = "raised: RL raised the held-out constraint pass rate"
+    elif d_rm > tol:
+        verdict = ("reward-model over-optimisation: the reward model's score rose while the rules' "
+                   "pass rate did not")
+    elif d_rule > tol:
+        verdict = ("fits the training prompts: the rule reward rose in training but the held-out "
+                   "pass rate did not")
+    elif d_rm < -tol and gain["gain"] < 0:
+        verdict = ("degraded: the reward model's score and the rules' pass rate both fell; no reward "
+                   "was exploited, the updates hurt the start on every measure")
+    else:
+        verdict = "no signal: neither reward moved in training, and the held-out pass rate did not rise"
+    nums["verdict"] = verdict.split(":")[0]
+    return f"{verdict} ({facts})", nums
+
+
 def write_jsonl(path, rows: Sequence[dict]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
