@@ -281,3 +281,6 @@ def test_instruct_reading_names_the_measured_reason():
     assert nums["verdict"] == "degraded"
     _, nums = rlrun.instruct_reading(down, 0.5, 0.5, flat)
     assert nums["verdict"] == "no signal"
+    # a positive gain inside its interval is a power problem, whatever the RM did
+    _, nums = rlrun.instruct_reading({"gain": 0.042, "gain_lo": -0.058, "gain_hi": 0.133}, 0.592, 0.622, flat)
+    assert nums["verdict"] == "not resolved"

@@ -223,9 +223,9 @@ def instruct_reading(gain: dict, rm_start: float, rm_end: float, steps: Sequence
     rm_start / rm_end: the reward model's mean score on held-out open prompts before and after RL;
     steps: the phase's step log (training rule reward and reward-model reward per step, first third
     against last third). Returns (one-line reading, numbers). The verdicts, in order:
-    "raised" (the gain's interval excludes 0 upwards); "reward-model over-optimisation" (the
-    held-out RM score rose by more than `tol` while the rules' pass rate did not); "fits the training
-    prompts" (the training rule reward rose by more than `tol`, the held-out pass rate did not);
+    "raised" (the gain's interval excludes 0 upwards); "not resolved" (a positive gain whose interval
+    includes 0); then, for a gain <= 0: "reward-model over-optimisation" (the held-out RM score rose
+    by more than `tol`); "fits the training prompts" (the training rule reward rose by more than `tol`);
     "degraded" (RM score and pass rate both fell: the updates hurt the start on every measure, no
     reward is being exploited); else "no signal" (neither reward moved in training).
     """
@@ -241,6 +241,9 @@ def instruct_reading(gain: dict, rm_start: float, rm_end: float, steps: Sequence
              + (f", training RM reward {rmr[0]:.3f} -> {rmr[1]:.3f}" if rmr else ""))
     if gain["gain_lo"] > 0:
         verdict = "raised: RL raised the held-out constraint pass rate"
+    elif gain["gain"] > 0:
+        verdict = ("not resolved: the pass rate rose but its interval includes 0 (too few held-out prompts or "
+                   "steps for a gain this size)")
     elif d_rm > tol:
         verdict = ("reward-model over-optimisation: the reward model's score rose while the rules' "
                    "pass rate did not")
