@@ -47,3 +47,12 @@ def test_unpacked_sft_follows_sfttrainers_losses_and_weights(tmp_path, monkeypat
     np.testing.assert_allclose(la, lb, rtol=1e-4, atol=1e-4)
     for p, q in zip(m1.parameters(), m2.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4)
+
+
+def test_sft_writes_tensorboard_events_under_the_run(tmp_path):
+    model, tok = models.load("tiny-25k", seed=0)
+    _, log = train.sft(model, tok, _records()[:16], tmp_path / "sft", epochs=1, lr=3e-3, batch_size=8,
+                       logging_steps=1, report_to="tensorboard")
+    events = list((tmp_path / "sft" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    assert [h["step"] for h in log if "loss" in h] == [1, 2]
