@@ -151,12 +151,28 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         trainer = Trainer(model=model, args=args, train_dataset=tokenize(data, tokenizer, max_length),
                           processing_class=tokenizer,
                           data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
+    if 0 < warmup < 1:  # a fraction: resolve it here, so that warmup never takes the whole run (warmup_steps)
+        per_epoch = math.ceil(len(trainer.train_dataset) / (args.train_batch_size * args.world_size))
+        per_epoch = max(math.ceil(per_epoch / grad_accum), 1)  # optimizer steps, as transformers counts them
+        total = max_steps if max_steps > 0 else math.ceil(epochs * per_epoch)
+        trainer.args.warmup_steps = warmup_steps(warmup, total)
     trainer.train()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(out_dir) / "trainer_log.json", "w") as f:
         json.dump(trainer.state.log_history, f, indent=1)
     model.eval()
     return model, trainer.state.log_history
+
+
+def warmup_steps(warmup: float, total_steps: int) -> int:
+    """Linear-warmup steps of a run of `total_steps` optimizer steps. `warmup` >= 1 is a step count;
+    a fraction is rounded up, as transformers does, except when that would make the whole run warmup:
+    then none. The first warmup step trains at lr 0, so a one-step run (a CPU-sized Spectrum stage 2,
+    a distillation of a few traces) would not train at all."""
+    if warmup >= 1:
+        return int(warmup)
+    n = math.ceil(total_steps * warmup) if warmup > 0 else 0
+    return n if n < total_steps else 0
 
 
 def checkpoints(out_dir) -> list[Path]:
