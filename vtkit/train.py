@@ -15,11 +15,6 @@ short and batches small so that training fits a CPU minute. `packing="auto"` pac
 trl's padding-free packing flattens a batch into one long sequence, and without flash-attention's
 varlen kernels (CPU) attention then costs quadratically in the whole batch (measured: 2.3x slower
 per token than unpacked rows for tiny-1m at 16 x 256); pass `packing="bfd"` or `"wrapped"` to force it.
-
-Unpacked (the CPU default) the same conversations, truncation, assistant-only labels, sampler,
-schedule and loss normalisation run through transformers' plain `Trainer`: trl's SFTTrainer computes
-its loss with a chunked fused LM head that also returns entropy and top-1 metrics, which costs a
-quarter of a tiny model's CPU step; the losses and weights agree with SFTTrainer's (tests/test_train.py).
 """
 from __future__ import annotations
 
@@ -34,7 +29,6 @@ from typing import Iterable
 
 import datasets
 import torch
-from transformers import DataCollatorForSeq2Seq, Trainer
 from trl import SFTConfig, SFTTrainer
 
 from vtkit import models, tasks
@@ -71,25 +65,6 @@ def to_conversations(records: Iterable[dict], max_solutions: int | None = None) 
     if not rows:
         raise ValueError("no training conversations: the records carry no `solutions`; "
                          "pass records from vtkit.tasks.make or add reference traces first")
-    return datasets.Dataset.from_list(rows)
-
-
-def tokenize(conversations: datasets.Dataset, tokenizer, max_length: int) -> datasets.Dataset:
-    """input_ids / attention_mask / labels of `messages` conversations, as SFTTrainer builds them with
-    `assistant_only_loss=True`: the chat template's ids truncated to max_length, labels -100 outside
-    the assistant turn (the template's generation markers), conversations that truncation left
-    without a trainable token dropped."""
-    rows = []
-    for messages in conversations["messages"]:
-        enc = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
-        if 1 not in enc["assistant_masks"]:
-            raise ValueError("a conversation has no assistant tokens: the tokenizer's chat template must mark the "
-                             "assistant turn with {% generation %} ... {% endgeneration %}")
-        ids, mask = enc["input_ids"][:max_length], enc["assistant_masks"][:max_length]
-        if 1 in mask:
-            rows.append({"input_ids": ids, "attention_mask": [1] * len(ids),
-                         "labels": [t if m else -100 for t, m in zip(ids, mask)]})
     return datasets.Dataset.from_list(rows)
 
 
@@ -145,12 +120,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         dataloader_num_workers=0,
         gradient_checkpointing=cuda,  # trl's default (on) costs 10-25% of a CPU step in recomputation; CPU runs need no memory saving
     )
-    if packing:
-        trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
-    else:
-        trainer = Trainer(model=model, args=args, train_dataset=tokenize(data, tokenizer, max_length),
-                          processing_class=tokenizer,
-                          data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
     if 0 < warmup < 1:  # a fraction: resolve it here, so that warmup never takes the whole run (warmup_steps)
         per_epoch = math.ceil(len(trainer.train_dataset) / (args.train_batch_size * args.world_size))
         per_epoch = max(math.ceil(per_epoch / grad_accum), 1)  # optimizer steps, as transformers counts them
