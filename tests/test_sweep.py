@@ -323,3 +323,14 @@ def test_runinfo_metrics_and_seeds(tmp_path, monkeypatch):
     finally:  # global torch state: leave it as found for other tests
         torch.use_deterministic_algorithms(False)
         torch.set_num_threads(threads)
+
+
+def test_run_env_sets_threads_and_keeps_freed_memory_unless_the_user_chose(monkeypatch):
+    for k in sw.MALLOC_ENV:
+        monkeypatch.delenv(k, raising=False)
+    env = sw.run_env(1)
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == env["VTKIT_NUM_THREADS"] == "1"
+    assert int(env["MALLOC_TRIM_THRESHOLD_"]) >= 1 << 30 and int(env["MALLOC_TOP_PAD_"]) > 0
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    env = sw.run_env(2)
+    assert "MALLOC_TRIM_THRESHOLD_" not in env and env["OMP_NUM_THREADS"] == "2"  # the user's value stays

@@ -127,8 +127,20 @@ def read_stage_status(path: str | os.PathLike) -> tuple[int, str | None] | None:
     return (int(d["index"]), d.get("stage")) if isinstance(d.get("index"), int) else None
 
 
-def thread_env(cpus: int) -> dict:
-    return {"OMP_NUM_THREADS": str(cpus), "MKL_NUM_THREADS": str(cpus), "VTKIT_NUM_THREADS": str(cpus)}
+# glibc hands freed memory back to the kernel and faults it in again: a tiny model's training step
+# frees and reallocates the same buffers every step, and in a run's notebook kernel that made ~40% of
+# the CPU time system time (page faults). Keeping freed memory in the process took the quickstart's
+# training from 129 s to 80 s with the same losses (docs/LOG.md, "Demo time: glibc malloc in the run
+# processes"). A value the user set in the environment wins.
+MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": str(4 << 30), "MALLOC_MMAP_THRESHOLD_": str(4 << 30),
+              "MALLOC_TOP_PAD_": str(256 << 20)}
+
+
+def run_env(cpus: int) -> dict:
+    """Environment of a run's processes: `cpus` threads for torch/OpenMP/MKL, and MALLOC_ENV's
+    defaults for the keys the environment does not set."""
+    return {"OMP_NUM_THREADS": str(cpus), "MKL_NUM_THREADS": str(cpus), "VTKIT_NUM_THREADS": str(cpus),
+            **{k: v for k, v in MALLOC_ENV.items() if k not in os.environ}}
 
 
 def _error_of(exc: BaseException) -> tuple[str, str]:
@@ -148,7 +160,7 @@ def execute_run(spec: dict) -> dict:
     """
     skip_slow_imports()  # this process exists for the run (worker or submitit job), so also:
     sys.modules.setdefault("pyarrow", None)  # papermill imports it only for HDFS paths (~0.3 s)
-    os.environ.update(thread_env(spec["cpus"]))
+    os.environ.update(run_env(spec["cpus"]))
     stages = spec["stages"]
     first = next((i for i, s in enumerate(stages) if stage_status(s["out_dir"]) != "done"), None)
     if first is None:
@@ -312,7 +324,7 @@ class LocalExecutor:
             token = uuid.uuid4().hex
             spec_path = self.work_dir / f"{spec['run_id']}.json"
             runinfo.write_json(spec_path, spec)
-            env = {**os.environ, **thread_env(spec["cpus"]), TOKEN_ENV: token,
+            env = {**os.environ, **run_env(spec["cpus"]), TOKEN_ENV: token,
                    "CUDA_VISIBLE_DEVICES": ",".join(gpus), "PYTHONUNBUFFERED": "1"}
             with open(self.work_dir / f"{spec['run_id']}.log", "a") as log:
                 log.write(f"\n[vtkit] {time.strftime('%Y-%m-%d %H:%M:%S')} start, CUDA_VISIBLE_DEVICES={','.join(gpus)!r}\n")
