@@ -6,16 +6,11 @@ import torch
 from vtkit import models, tasks, train
 
 
-def _records():
-    math = tasks.make("math", 40, seed=0, split="train", subdomain="add", difficulty=1, mod=7, shuffle=False)
-    code = tasks.make("code", 3, seed=0, split="train", difficulty=1)   # longer, multi-path: padding in a batch
-    return list(math) + list(code)
-
-
 def test_sft_writes_tensorboard_events_under_the_run(tmp_path):
     model, tok = models.load("tiny-25k", seed=0)
-    _, log = train.sft(model, tok, _records()[:16], tmp_path / "sft", epochs=1, lr=3e-3, batch_size=8,
-                       logging_steps=1, report_to="tensorboard")
+    recs = tasks.make("math", 16, seed=0, split="train", subdomain="add", difficulty=1, mod=7, shuffle=False)
+    _, log = train.sft(model, tok, recs, tmp_path / "sft", epochs=1, lr=3e-3, batch_size=8, logging_steps=1,
+                       report_to="tensorboard")
     events = list((tmp_path / "sft" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
     assert [h["step"] for h in log if "loss" in h] == [1, 2]

@@ -230,8 +230,7 @@ def instruct_reading(gain: dict, rm_start: float, rm_end: float, steps: Sequence
     reward is being exploited); else "no signal" (neither reward moved in training).
     """
     rule, rmr = _third_means(steps, rule_key), _third_means(steps, rm_key)
-    nums = {"pass_gain": gain["gain"], "pass_gain_lo": gain["gain_lo"], "pass_gain_hi": gain["gain_hi"],
-            "rm_score_change": rm_end - rm_start,
+    nums = {"rm_score_change": rm_end - rm_start,
             "train_rule_change": rule[1] - rule[0] if rule else float("nan"),
             "train_rm_change": rmr[1] - rmr[0] if rmr else float("nan")}
     d_rm, d_rule = nums["rm_score_change"], nums["train_rule_change"]

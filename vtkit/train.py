@@ -118,7 +118,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         bf16=cuda,
         use_cpu=not cuda,
         dataloader_num_workers=0,
-        gradient_checkpointing=cuda,  # trl's default (on) costs 10-25% of a CPU step in recomputation; CPU runs need no memory saving
+        gradient_checkpointing=cuda,  # trl's default (on) recomputes every layer: ~13% of a tiny CPU step (docs/LOG.md); CPU runs need no memory saving
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
     if 0 < warmup < 1:  # a fraction: resolve it here, so that warmup never takes the whole run (warmup_steps)
