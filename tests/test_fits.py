@@ -117,3 +117,12 @@ def test_size_at_inverts_the_logistic():
     first = fit_logistic_logN(N, y)
     again = fit_logistic_logN(N, y, start=first)
     assert again["N50"] == pytest.approx(first["N50"], rel=1e-4) and again["c"] == pytest.approx(0.8, abs=1e-3)
+
+
+def test_midpoint_the_points_do_not_pin_is_not_ok_and_does_not_overflow():
+    # the demo's capacity slice on one CPU: three sizes all at chance (acc - chance rescaled), ceiling 1;
+    # the least-squares midpoint ran off to ~1e400 and math.exp overflowed in the figures stage
+    chance = 1 / 7
+    y = (np.array([0.125, 0.15625, 0.125]) - chance) / (1 - chance)
+    fit = fit_logistic_logN([105072, 51488, 24208], y, ceiling=1.0)
+    assert not fit["ok"] and "do not pin it" in fit["reason"] and math.isnan(fit["N50"])

@@ -79,6 +79,9 @@ def _levenberg_marquardt(theta, x, y, c_fixed, iters: int = 300, tol: float = 1e
     return theta, sse
 
 
+FAR = 3 * math.log(10)  # a fitted N50 further than 3 decades outside the measured sizes is not reported
+
+
 def fit_logistic_logN(N, y, ceiling: float | None = None, start: dict | None = None) -> dict:
     """Least-squares fit of y = c / (1 + exp(-k (ln N - ln N50))) to points (N, y).
 
@@ -126,6 +129,11 @@ def fit_logistic_logN(N, y, ceiling: float | None = None, start: dict | None = N
                 "extrapolated": False}
     theta, sse = best
     c, k, x50 = (theta if ceiling is None else (float(ceiling), *theta))
+    if abs(x50 - x.mean()) > np.ptp(x) / 2 + FAR:  # e.g. a flat noisy curve: the best midpoint runs off to 1e300
+        return {**out, "ok": False, "reason": f"the fitted midpoint (N50 ~ 1e{x50 / math.log(10):.0f}) lies more than "
+                f"{FAR / math.log(10):.0f} decades beyond the measured sizes: these points do not pin it",
+                "c": float(c), "k": float(k), "N50": math.nan, "log10_N50": math.nan, "rss": float(sse),
+                "r2": math.nan, "extrapolated": True}
     tss = float(np.sum((y - y.mean()) ** 2))
     return {**out, "ok": True, "reason": "", "c": float(c), "k": float(k), "N50": float(math.exp(x50)),
             "log10_N50": float(x50 / math.log(10)), "rss": float(sse), "r2": 1.0 - sse / tss,
