@@ -76,6 +76,8 @@ resources: {{gpus: 1, cpus: 2}}
         assert len(info["git"]["commit"]) == 40 and isinstance(info["git"]["dirty"], bool)  # this checkout
         assert f"working on x={row.x}" in (d / "log.txt").read_text()  # printed output went to the log
     assert pd.read_csv(tmp_path / "runs/grid/results.csv").shape == df.shape
+    for r in res.runs:  # each finished run is also reachable by its varied values alone
+        assert (tmp_path / "runs/grid" / r.run_id.rsplit("-", 1)[0]).resolve() == r.dir.resolve()
     seeds = df.groupby("x").y.agg(list)
     assert seeds[1.0][0] != seeds[1.0][1]  # the seed reached random.seed
 
@@ -106,6 +108,7 @@ jobs: 1
     assert pd.isna(df.loc[bad.run_id, "y"]) and df.loc[runs[2].run_id, "y"] > 9
     failed = json.loads((bad.dir / "_FAILED").read_text())
     assert "raise ValueError" in failed["traceback"] and not (bad.dir / "_DONE").exists()
+    assert not (Path(out) / "faults" / bad.run_id.rsplit("-", 1)[0]).exists()  # no link to a failed run
     executed = json.loads((bad.dir / "executed.ipynb").read_text())  # kept, with the error in it
     assert any(o.get("ename") == "ValueError" for c in executed["cells"] for o in c.get("outputs", []))
     assert "fixture failure" in (bad.dir / "log.txt").read_text()
@@ -334,3 +337,15 @@ def test_run_env_sets_threads_and_keeps_freed_memory_unless_the_user_chose(monke
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
     env = sw.run_env(2)
     assert "MALLOC_TRIM_THRESHOLD_" not in env and env["OMP_NUM_THREADS"] == "2"  # the user's value stays
+
+
+def test_link_latest_follows_the_newest_finished_run_and_never_replaces_a_folder(tmp_path):
+    old, new = tmp_path / "seed=0-0123456789", tmp_path / "seed=0-abcdefabcd"
+    old.mkdir(), new.mkdir()
+    assert sw.link_latest(old, old.name) == tmp_path / "seed=0" and (tmp_path / "seed=0").resolve() == old
+    assert sw.link_latest(new, new.name) == tmp_path / "seed=0" and (tmp_path / "seed=0").resolve() == new
+    assert os.readlink(tmp_path / "seed=0") == new.name  # relative: the experiment folder can move
+    (tmp_path / "lr=0.1").mkdir()
+    assert sw.link_latest(tmp_path / "lr=0.1-0123456789", "lr=0.1-0123456789") is None  # a real folder stays
+    assert (tmp_path / "lr=0.1").is_dir() and not (tmp_path / "lr=0.1").is_symlink()
+    assert sw.link_latest(tmp_path / "0123456789", "0123456789") is None  # nothing varied: no readable name

@@ -152,6 +152,27 @@ def _error_of(exc: BaseException) -> tuple[str, str]:
     return f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc))
 
 
+def link_latest(run_dir: str | os.PathLike, run_id: str) -> Path | None:
+    """Point `<experiment>/<readable part>` (e.g. `runs/demo/seed=0`) at a finished run's folder
+    (`seed=0-<hash>`), so other experiments and notebooks can name a run by its varied values: the
+    hash changes with any edit of a stage's notebook, the link follows to the latest finished run.
+    Nothing is linked for a run without varied values or with a shortened readable part, and a real
+    folder of that name is never replaced. Returns the link, or None."""
+    run_dir = Path(run_dir)
+    prefix, sep, digest = run_id.rpartition("-")
+    if not sep or not prefix or not re.fullmatch(r"[0-9a-f]{10}", digest) or len(prefix) >= 48:
+        return None
+    link = run_dir.parent / prefix
+    with contextlib.suppress(OSError):  # a courtesy: it must never fail a run
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            return None
+        link.symlink_to(run_dir.name, target_is_directory=True)
+        return link
+    return None
+
+
 def execute_run(spec: dict) -> dict:
     """Execute a run's unfinished stages in order (in this process); returns {"run_id", "ok", "error"}.
 
@@ -164,6 +185,7 @@ def execute_run(spec: dict) -> dict:
     stages = spec["stages"]
     first = next((i for i, s in enumerate(stages) if stage_status(s["out_dir"]) != "done"), None)
     if first is None:
+        link_latest(spec["dir"], spec["run_id"])
         return {"run_id": spec["run_id"], "ok": True, "error": None}
     for s in stages[first:]:  # unfinished output is not trusted: start those stages clean
         shutil.rmtree(s["out_dir"], ignore_errors=True)
@@ -192,6 +214,7 @@ def execute_run(spec: dict) -> dict:
         runinfo.write_json(out / DONE, {"run_id": spec["run_id"], "stage": s["name"], "wall_s": wall,
                                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     write_stage_status(spec, len(stages))
+    link_latest(spec["dir"], spec["run_id"])
     return {"run_id": spec["run_id"], "ok": True, "error": None}
 
 
