@@ -89,6 +89,26 @@ def test_structural_errors_name_the_problem(tmp_path, body, message):
     assert message in str(e.value)
 
 
+def test_run_id_follows_the_preset_files(tmp_path, monkeypatch):
+    # unset notebook parameters come from vtkit/presets/*.yaml: a changed preset value is a new run,
+    # not a finished one that a resumed sweep would skip
+    presets = tmp_path / "presets"
+    shutil.copytree(xp.PRESETS_DIR, presets)
+    monkeypatch.setattr(xp, "PRESETS_DIR", presets)
+    spec = f"name: h\nnotebook: {METRICS}\ngrid: {{x: [1.0, 2.0]}}\n"
+    ids = [r.run_id for r in xp.plan(load(tmp_path, spec))]
+    monkeypatch.undo()
+    assert ids == [r.run_id for r in xp.plan(load(tmp_path, spec))]  # the content counts, not the folder
+    monkeypatch.setattr(xp, "PRESETS_DIR", presets)
+    rl = presets / "rl.yaml"
+    text = rl.read_text()
+    assert "max_steps: 96" in text
+    rl.write_text(text.replace("max_steps: 96", "max_steps: 95", 1))
+    changed = [r.run_id for r in xp.plan(load(tmp_path, spec))]
+    assert [i.rsplit("-", 1)[0] for i in changed] == [i.rsplit("-", 1)[0] for i in ids]  # same readable part
+    assert set(changed).isdisjoint(ids)
+
+
 def test_parameter_typo_lists_valid_names(tmp_path):
     with pytest.raises(xp.ExperimentError) as e:
         load(tmp_path, f"name: t\nnotebook: {METRICS}\ngrid: {{sed: [0, 1]}}\n")

@@ -28,7 +28,9 @@ metrics of every stage that reports them (and the ones drawn against varied para
 vtkit.report.headline_metrics).
 
 A run is identified by `run_id` = a readable prefix of its varied values + a hash of the notebooks'
-cell sources and the run's parameters; changing a notebook's code or a parameter gives a new run.
+cell sources, the run's parameters and the preset files (vtkit/presets/*.yaml, where unset parameters
+come from); changing a notebook's code, a parameter or a preset value gives a new run. The sweep
+also links `<out>/<name>/<readable prefix>` to the latest finished run (`vtkit.sweep.link_latest`).
 Its directory is `<out>/<name>/<run_id>/` (one notebook) or `<out>/<name>/<run_id>/<stage>/`.
 Relative notebook paths are looked up from the current directory, then the YAML file's folder,
 then that folder's parent. YAML note: `1e-4` is read as a float here (plain YAML 1.1 says string).
@@ -393,11 +395,23 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+PRESETS_DIR = Path(__file__).parent / "presets"  # the notebooks' defaults: part of every run's parameters
+
+
+def presets_hash(folder: str | os.PathLike | None = None) -> str:
+    """Hash of the preset files (vtkit/presets/*.yaml): a notebook's unset parameters come from them,
+    so a changed preset value is a changed run, as a changed parameter is."""
+    h = hashlib.sha256()
+    for f in sorted(Path(folder or PRESETS_DIR).glob("*.yaml")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def run_id(exp: Experiment, varied: dict, stage_params: list[dict] | None = None) -> str:
-    """`lr=0.0001_seed=0-<10 hex>`: readable varied values + hash of notebook code and parameters."""
+    """`lr=0.0001_seed=0-<10 hex>`: readable varied values + hash of notebook code, parameters and presets."""
     stage_params = stage_params if stage_params is not None else _stage_params(exp, varied)
     payload = [{"stage": s.name, "notebook": nbk.content_hash(s.notebook), "params": p}
-               for s, p in zip(exp.stages, stage_params)]
+               for s, p in zip(exp.stages, stage_params)] + [{"presets": presets_hash()}]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:10]
     prefix = "_".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in varied.items())
     prefix = re.sub(r"[^A-Za-z0-9._=+-]+", "-", prefix).strip("-")[:48].rstrip("-_")
