@@ -94,12 +94,10 @@ def test_run_id_follows_the_preset_files(tmp_path, monkeypatch):
     # not a finished one that a resumed sweep would skip
     presets = tmp_path / "presets"
     shutil.copytree(xp.PRESETS_DIR, presets)
+    assert xp.presets_hash(presets) == xp.presets_hash()  # the content counts, not the folder
     monkeypatch.setattr(xp, "PRESETS_DIR", presets)
     spec = f"name: h\nnotebook: {METRICS}\ngrid: {{x: [1.0, 2.0]}}\n"
     ids = [r.run_id for r in xp.plan(load(tmp_path, spec))]
-    monkeypatch.undo()
-    assert ids == [r.run_id for r in xp.plan(load(tmp_path, spec))]  # the content counts, not the folder
-    monkeypatch.setattr(xp, "PRESETS_DIR", presets)
     rl = presets / "rl.yaml"
     text = rl.read_text()
     assert "max_steps: 96" in text

@@ -349,3 +349,5 @@ def test_link_latest_follows_the_newest_finished_run_and_never_replaces_a_folder
     assert sw.link_latest(tmp_path / "lr=0.1-0123456789", "lr=0.1-0123456789") is None  # a real folder stays
     assert (tmp_path / "lr=0.1").is_dir() and not (tmp_path / "lr=0.1").is_symlink()
     assert sw.link_latest(tmp_path / "0123456789", "0123456789") is None  # nothing varied: no readable name
+    cut = "x=" + "1" * 46 + "-0123456789"  # a readable part at the length run_id cuts to may not be unique
+    assert xp.readable_name(cut) is None and sw.link_latest(tmp_path / cut, cut) is None

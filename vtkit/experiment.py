@@ -407,24 +407,37 @@ def presets_hash(folder: str | os.PathLike | None = None) -> str:
     return h.hexdigest()[:16]
 
 
-def run_id(exp: Experiment, varied: dict, stage_params: list[dict] | None = None) -> str:
-    """`lr=0.0001_seed=0-<10 hex>`: readable varied values + hash of notebook code, parameters and presets."""
+PREFIX_MAX = 48  # characters of a run id's readable part; longer ones are cut
+
+
+def run_id(exp: Experiment, varied: dict, stage_params: list[dict] | None = None, presets: str | None = None) -> str:
+    """`lr=0.0001_seed=0-<10 hex>`: readable varied values + hash of notebook code, parameters and presets
+    (`presets`: a `presets_hash()` computed once for many runs; None computes it)."""
     stage_params = stage_params if stage_params is not None else _stage_params(exp, varied)
     payload = [{"stage": s.name, "notebook": nbk.content_hash(s.notebook), "params": p}
-               for s, p in zip(exp.stages, stage_params)] + [{"presets": presets_hash()}]
+               for s, p in zip(exp.stages, stage_params)] + [{"presets": presets or presets_hash()}]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()[:10]
     prefix = "_".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in varied.items())
-    prefix = re.sub(r"[^A-Za-z0-9._=+-]+", "-", prefix).strip("-")[:48].rstrip("-_")
+    prefix = re.sub(r"[^A-Za-z0-9._=+-]+", "-", prefix).strip("-")[:PREFIX_MAX].rstrip("-_")
     return f"{prefix}-{digest}" if prefix else digest
+
+
+def readable_name(rid: str) -> str | None:
+    """The varied-values part of a run id (`seed=0` of `seed=0-<hash>`), or None when the run varies
+    nothing or the part may have been cut to PREFIX_MAX (two runs could then share it)."""
+    prefix, sep, digest = rid.rpartition("-")
+    if not sep or not prefix or not re.fullmatch(r"[0-9a-f]{10}", digest) or len(prefix) >= PREFIX_MAX:
+        return None
+    return prefix
 
 
 def plan(exp: Experiment, out_root: str | os.PathLike = "runs") -> list[Run]:
     """Every run of the experiment with resolved parameters and absolute output directories."""
     root = Path(out_root).resolve() / exp.name
-    runs = []
+    runs, presets = [], presets_hash()
     for varied in expand(exp):
         stage_params = _stage_params(exp, varied)
-        rid = run_id(exp, varied, stage_params)
+        rid = run_id(exp, varied, stage_params, presets)
         rdir = root / rid
         dirs = {s.name: (rdir if exp.single else rdir / s.name) for s in exp.stages}
         stages = [StageRun(s.name, s.notebook, {**_resolve(p, dirs), "out_dir": str(dirs[s.name])}, dirs[s.name])

@@ -82,6 +82,13 @@ def _levenberg_marquardt(theta, x, y, c_fixed, iters: int = 300, tol: float = 1e
 FAR = 3 * math.log(10)  # a fitted N50 further than 3 decades outside the measured sizes is not reported
 
 
+def _not_ok(out: dict, reason: str, c: float = math.nan, k: float = math.nan, rss: float = math.nan,
+            extrapolated: bool = False) -> dict:
+    """A failed fit_logistic_logN result: no midpoint, with the reason and what the fit did find."""
+    return {**out, "ok": False, "reason": reason, "c": c, "k": k, "N50": math.nan, "log10_N50": math.nan,
+            "rss": rss, "r2": math.nan, "extrapolated": extrapolated}
+
+
 def fit_logistic_logN(N, y, ceiling: float | None = None, start: dict | None = None) -> dict:
     """Least-squares fit of y = c / (1 + exp(-k (ln N - ln N50))) to points (N, y).
 
@@ -104,9 +111,8 @@ def fit_logistic_logN(N, y, ceiling: float | None = None, start: dict | None = N
     x = np.log(N)
     out = {"n": int(N.size), "ceiling_fixed": ceiling is not None}
     if np.ptp(y) == 0:
-        return {**out, "ok": False, "reason": "y is constant: a flat curve has no midpoint",
-                "c": float(y[0]) if ceiling is None else float(ceiling), "k": 0.0, "N50": math.nan,
-                "log10_N50": math.nan, "rss": 0.0, "r2": math.nan, "extrapolated": False}
+        return _not_ok(out, "y is constant: a flat curve has no midpoint",
+                       c=float(y[0]) if ceiling is None else float(ceiling), k=0.0, rss=0.0)
     rising = np.corrcoef(x, y)[0, 1] >= 0 if np.ptp(x) > 0 else True
     c0 = float(np.max(np.abs(y))) if ceiling is None else float(ceiling)
     span = max(np.ptp(x), 1e-6)
@@ -124,16 +130,13 @@ def fit_logistic_logN(N, y, ceiling: float | None = None, start: dict | None = N
         if np.all(np.isfinite(theta)) and (best is None or sse < best[1]):
             best = (theta, sse)
     if best is None:
-        return {**out, "ok": False, "reason": "the fit diverged from every starting point", "c": math.nan,
-                "k": math.nan, "N50": math.nan, "log10_N50": math.nan, "rss": math.nan, "r2": math.nan,
-                "extrapolated": False}
+        return _not_ok(out, "the fit diverged from every starting point")
     theta, sse = best
     c, k, x50 = (theta if ceiling is None else (float(ceiling), *theta))
     if abs(x50 - x.mean()) > np.ptp(x) / 2 + FAR:  # e.g. a flat noisy curve: the best midpoint runs off to 1e300
-        return {**out, "ok": False, "reason": f"the fitted midpoint (N50 ~ 1e{x50 / math.log(10):.0f}) lies more than "
-                f"{FAR / math.log(10):.0f} decades beyond the measured sizes: these points do not pin it",
-                "c": float(c), "k": float(k), "N50": math.nan, "log10_N50": math.nan, "rss": float(sse),
-                "r2": math.nan, "extrapolated": True}
+        return _not_ok(out, f"the fitted midpoint (N50 ~ 1e{x50 / math.log(10):.0f}) lies more than "
+                       f"{FAR / math.log(10):.0f} decades beyond the measured sizes: these points do not pin it",
+                       c=float(c), k=float(k), rss=float(sse), extrapolated=True)
     tss = float(np.sum((y - y.mean()) ** 2))
     return {**out, "ok": True, "reason": "", "c": float(c), "k": float(k), "N50": float(math.exp(x50)),
             "log10_N50": float(x50 / math.log(10)), "rss": float(sse), "r2": 1.0 - sse / tss,

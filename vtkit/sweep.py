@@ -158,11 +158,10 @@ def link_latest(run_dir: str | os.PathLike, run_id: str) -> Path | None:
     hash changes with any edit of a stage's notebook, the link follows to the latest finished run.
     Nothing is linked for a run without varied values or with a shortened readable part, and a real
     folder of that name is never replaced. Returns the link, or None."""
-    run_dir = Path(run_dir)
-    prefix, sep, digest = run_id.rpartition("-")
-    if not sep or not prefix or not re.fullmatch(r"[0-9a-f]{10}", digest) or len(prefix) >= 48:
+    run_dir, name = Path(run_dir), xp.readable_name(run_id)
+    if name is None:
         return None
-    link = run_dir.parent / prefix
+    link = run_dir.parent / name
     with contextlib.suppress(OSError):  # a courtesy: it must never fail a run
         if link.is_symlink():
             link.unlink()
