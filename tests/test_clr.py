@@ -271,10 +271,10 @@ def test_training_conversations_teach_both_skills_with_true_labels():
             x, y = (nums[1], nums[0]) if target["op"] in "+*" else (nums[0], nums[1])   # swapped
             think = reply.split("<think>\n")[1].split("\n</think>")[0].splitlines()
             raw = apply(target["op"], x, y)
-            assert think[0] == f"{x} {target['op']} {y} = {raw}, claim {nums[2]}: " + \
+            assert think[0] == f"{x} {target['op']} {y} = {raw} vs {nums[2]}: " + \
                 ("yes" if raw == nums[2] else "no")
             if "mod" in claim:
-                assert think[1] == f"{raw} mod 23 = {raw % 23}, claim {nums[-1]}: " + \
+                assert think[1] == f"{raw} mod 23 = {raw % 23} vs {nums[-1]}: " + \
                     ("yes" if raw % 23 == nums[-1] else "no")
             assert all(t.endswith("yes") for t in think) == bool(row["label"])   # checkable
         elif row["kind"] == "extract":
@@ -361,15 +361,15 @@ def test_wilson_interval():
 
 @pytest.mark.parametrize("claim,mod,think,v", [
     ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5.", 7,
-     "6 * 2 = 12, claim 12: yes\n12 mod 7 = 5, claim 5: yes", 1),
+     "6 * 2 = 12 vs 12: yes\n12 mod 7 = 5 vs 5: yes", 1),
     ("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 13 mod 7 = 5.", 7,
-     "6 * 2 = 12, claim 13: no\n12 mod 7 = 5, claim 5: yes", 0),
+     "6 * 2 = 12 vs 13: no\n12 mod 7 = 5 vs 5: yes", 0),
     ("Dan's cups = Fay's eggs * Gus's coins = 2 * 5 = 12 mod 7 = 5.", None,       # a wrong operand
-     "5 * 2 = 10, claim 12: no\n10 mod 7 = 3, claim 5: no", 0),
-    ("Gus's eggs = Dan's cups + Eve's apples = 0 + 6 = 6.", 7, "6 + 0 = 6, claim 6: yes", 1),
-    ("x = a + b = 3 + 5 = 8.", 7, "5 + 3 = 8, claim 8: yes\n8 mod 7 = 1, claim 8: no", 0),  # unreduced
-    ("x = a + b = 3 + 5 = 8.", None, "5 + 3 = 8, claim 8: yes", 1),             # no modulus known
-    (LINE, None, "12 - 14 = -2, claim -2: yes\n-2 mod 23 = 21, claim 21: yes", 1),
+     "5 * 2 = 10 vs 12: no\n10 mod 7 = 3 vs 5: no", 0),
+    ("Gus's eggs = Dan's cups + Eve's apples = 0 + 6 = 6.", 7, "6 + 0 = 6 vs 6: yes", 1),
+    ("x = a + b = 3 + 5 = 8.", 7, "5 + 3 = 8 vs 8: yes\n8 mod 7 = 1 vs 8: no", 0),  # unreduced
+    ("x = a + b = 3 + 5 = 8.", None, "5 + 3 = 8 vs 8: yes", 1),             # no modulus known
+    (LINE, None, "12 - 14 = -2 vs -2: yes\n-2 mod 23 = 21 vs 21: yes", 1),
 ])
 def test_recompute_claim_checks_the_claims_own_arithmetic(claim, mod, think, v):
     assert clr.recompute_claim(claim, mod) == (think, v)
@@ -413,12 +413,12 @@ def test_claim_only_verification_prompt(monkeypatch):
     monkeypatch.setattr(generate, "generate", record)
     out = clr.run_clr(None, None, PROBLEMS, TRAJ, K=[5], M=2, R=1, seed=0, n_boot=10, verify_prompt="claim")
     assert out["metrics"]["clr@5"] == 1.0                  # the same verdicts, so the same choice
-    assert seen and all(p.startswith("Check whether this claim is correct.") and "Q1" not in p for p in seen)
+    assert seen and all(p.startswith("Is this claim correct?") and "Q1" not in p for p in seen)
     assert seen[2] == clr.CLAIM_CHECK_PROMPT.format(claim="step one of good-a")
     ds = clr.training_conversations(math_records(n=3), M=2, verify_prompt="claim")
     for row in ds.filter(lambda r: r["kind"] == "verify"):
         user = row["messages"][0]["content"]
-        assert user.startswith("Check whether this claim is correct.") and "Work mod" not in user
+        assert user.startswith("Is this claim correct?") and "Work mod" not in user
     assert clr.verify_prompt_template("Is {claim} right?") == "Is {claim} right?"
     with pytest.raises(ValueError, match="verify_prompt"):
         clr.verify_prompt_template("nonsense")

@@ -1,6 +1,7 @@
 """vtkit.train: SFT tracking and the warmup (a fraction never makes a short run all warmup)."""
 from __future__ import annotations
 
+import datasets
 import torch
 
 from vtkit import models, tasks, train
@@ -33,3 +34,41 @@ def test_one_step_sft_with_warmup_fraction_trains(tmp_path):
     model, log = train.sft(model, tok, recs, tmp_path, epochs=1, lr=1e-3, warmup=0.05, batch_size=4, max_length=128)
     assert max(h["step"] for h in log) == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_bucketed_order_batches_one_length_bucket_at_a_time_and_keeps_every_row():
+    lengths = [300 if i % 10 == 0 else 40 + i % 7 for i in range(95)]   # 10 long rows among 85 short
+    order = train.bucketed_order(lengths, batch_size=8, width=128, seed=0)
+    assert sorted(order) == list(range(95))
+    batches = [order[i:i + 8] for i in range(0, 95, 8)]
+    mixed = [b for b in batches if len({lengths[i] // 128 for i in b}) > 1]
+    assert len(mixed) <= 1                 # only the buckets' leftovers (2 long + 5 short) may mix
+    assert len(batches[-1]) == 95 % 8      # the one short batch comes last
+    assert order == train.bucketed_order(lengths, batch_size=8, width=128, seed=0)
+    assert order != train.bucketed_order(lengths, batch_size=8, width=128, seed=1)
+    short_rows = [i for i in order if lengths[i] < 128]
+    assert short_rows != sorted(short_rows, key=lambda i: (lengths[i], i))   # not sorted by length
+
+
+def test_sft_with_length_buckets_pads_short_batches_to_short_widths(tmp_path):
+    """4 long conversations among 60 short ones: bucketed, one batch carries the long rows; randomly
+    batched (the default), several short batches are padded to a long row's length."""
+    recs = tasks.make("math", 60, seed=0, split="train", subdomain="add", difficulty=1, mod=7)
+    convs = [{"messages": [{"role": "user", "content": r["prompt"]},
+                           {"role": "assistant", "content": r["solutions"][0]}]} for r in recs]
+    for i in range(4):
+        convs[i * 15]["messages"][1]["content"] = convs[i * 15]["messages"][1]["content"] * 6
+    data = datasets.Dataset.from_list(convs)
+    widths = {}
+    for buckets in (None, 128):
+        model, tok = models.load("tiny-25k", seed=0)
+        seen = []
+        model.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["input_ids"].shape[1]),
+                                        with_kwargs=True)
+        train.sft(model, tok, data, tmp_path / str(buckets), epochs=1, lr=1e-3, batch_size=4,
+                  seed=0, length_buckets=buckets)
+        widths[buckets] = seen
+    long_width = max(widths[None])
+    assert long_width > 200 and max(widths[128]) == long_width
+    assert sum(w > 128 for w in widths[128]) == 1
+    assert sum(w > 128 for w in widths[None]) >= 3

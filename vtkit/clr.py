@@ -65,9 +65,8 @@ CLAIM_VERIFICATION_PROMPT = (
     "Problem:\n{problem}\n\nClaim:\n{claim}\n\n"
     "If the claim is correct, answer \\boxed{{1}} (VALID); if it is wrong or unjustified, answer "
     "\\boxed{{0}} (INVALID).")
-CLAIM_CHECK_PROMPT = (
-    "Check whether this claim is correct.\n\nClaim:\n{claim}\n\n"
-    "If it is correct, answer \\boxed{{1}}; if it is wrong, answer \\boxed{{0}}.")
+CLAIM_CHECK_PROMPT = (   # short: a tiny verifier is taught on thousands of these
+    "Is this claim correct?\n{claim}\nAnswer \\boxed{{1}} (yes) or \\boxed{{0}} (no).")
 VERIFY_PROMPTS = {"problem": CLAIM_VERIFICATION_PROMPT, "claim": CLAIM_CHECK_PROMPT}
 
 _CLAIM_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:\*\*)?(?:claim\s*)?(\d{1,3})\s*(?:\*\*)?[.):\]]\s*"
@@ -386,7 +385,7 @@ def recompute_claim(claim: str, mod: int | None = None, swap: bool = True) -> tu
     """(recomputation, verdict) for an arithmetic claim, computed from the claim's own operands.
 
     One line per number the claim states, each the true value, the claimed one and yes/no:
-        "6 * 2 = 12, claim 13: no" then "12 mod 7 = 5, claim 5: yes"
+        "6 * 2 = 12 vs 13: no" then "12 mod 7 = 5 vs 5: yes"
     swap: write + and * with their operands swapped ("6 * 2" for the claim's "2 * 6"), so that the
     line cannot be completed by copying the claim's own "2 * 6 = 13" (a tiny verifier taught on
     unswapped lines learns that copy, right for every valid claim, instead of the sum).
@@ -401,11 +400,11 @@ def recompute_claim(claim: str, mod: int | None = None, swap: bool = True) -> tu
     a, op, b = c["a"], c["op"], c["b"]
     raw = a + b if op == "+" else a - b if op == "-" else a * b
     x, y = (b, a) if swap and op in "+*" else (a, b)
-    lines = [f"{x} {op} {y} = {raw}, claim {c['raw']}: {'yes' if raw == c['raw'] else 'no'}"]
+    lines = [f"{x} {op} {y} = {raw} vs {c['raw']}: {'yes' if raw == c['raw'] else 'no'}"]
     p = c["mod"] or mod
     if c["mod"] is not None or (p and not 0 <= raw < p):
         claimed = c["result"] if c["result"] is not None else c["raw"]
-        lines.append(f"{raw} mod {p} = {raw % p}, claim {claimed}: "
+        lines.append(f"{raw} mod {p} = {raw % p} vs {claimed}: "
                      f"{'yes' if raw % p == claimed else 'no'}")
     return "\n".join(lines), int(all(ln.endswith("yes") for ln in lines))
 

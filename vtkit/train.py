@@ -72,13 +72,18 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         warmup: float = 0.05, batch_size: int = 16, grad_accum: int = 1, max_length: int = 512,
         packing: bool | str = "auto", save_steps: int | None = None, max_steps: int = -1, seed: int = 0,
         weight_decay: float = 0.0, max_solutions: int | None = None, logging_steps: int = 10,
-        report_to: str = "none"):
+        report_to: str = "none", length_buckets: int | None = None):
     """Fine-tune `model` in place on `records` (task records or a `messages` Dataset).
 
     Returns `(model, log_history)`. With `save_steps`, model-only checkpoints land in
     `out_dir/checkpoint-<step>` (the Spectrum merge notebook scores them). `min_lr` defaults to
     lr / 625, the report's 5e-5 -> 8e-8 ratio. `report_to`: "tensorboard" (events under
     `out_dir/tensorboard`) or another transformers tracker name; "none" by default.
+    `length_buckets`: a width in tokens; rows are batched only with rows of the same length bucket
+    (`bucketed_order`), so that a few long rows among many short ones (CLR's extraction
+    conversations among its claim checks) do not pad whole batches to their length. Unlike
+    transformers' group_by_length, rows within a bucket stay in random order: sorting by exact
+    length would fill a batch with one kind of row (a claim check's length gives its verdict away).
     """
     data = records if isinstance(records, datasets.Dataset) and "messages" in records.column_names \
         else to_conversations(records, max_solutions)
@@ -120,7 +125,10 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         dataloader_num_workers=0,
         gradient_checkpointing=cuda,  # trl's default (on) recomputes every layer: ~13% of a tiny CPU step (docs/LOG.md); CPU runs need no memory saving
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+    trainer = (_BucketedSFT if length_buckets else SFTTrainer)(
+        model=model, args=args, train_dataset=data, processing_class=tokenizer)
+    if length_buckets:
+        trainer.bucket_width = int(length_buckets)
     if 0 < warmup < 1:  # a fraction: resolve it here, so that warmup never takes the whole run (warmup_steps)
         per_epoch = math.ceil(len(trainer.train_dataset) / (args.train_batch_size * args.world_size))
         per_epoch = max(math.ceil(per_epoch / grad_accum), 1)  # optimizer steps, as transformers counts them
@@ -132,6 +140,52 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         json.dump(trainer.state.log_history, f, indent=1)
     model.eval()
     return model, trainer.state.log_history
+
+
+def bucketed_order(lengths, batch_size: int, width: int, seed: int) -> list[int]:
+    """A training order of row indices in which every run of `batch_size` consecutive indices (a
+    batch) comes from one length bucket (length // width), except batches made of buckets'
+    leftovers; rows are shuffled within buckets and batches are shuffled among themselves."""
+    if width < 1 or batch_size < 1:
+        raise ValueError(f"width and batch_size must be >= 1, got {width} and {batch_size}")
+    g = torch.Generator().manual_seed(int(seed))
+    buckets: dict[int, list[int]] = {}
+    for i in torch.randperm(len(lengths), generator=g).tolist():
+        buckets.setdefault(int(lengths[i]) // width, []).append(i)
+    full, rest = [], []
+    for rows in buckets.values():
+        cut = len(rows) - len(rows) % batch_size
+        full += [rows[j:j + batch_size] for j in range(0, cut, batch_size)]
+        rest += rows[cut:]
+    tail = [rest[j:j + batch_size] for j in range(0, len(rest), batch_size)]
+    last = [tail.pop()] if tail and len(tail[-1]) < batch_size else []  # a short batch goes last
+    batches = full + tail
+    order = torch.randperm(len(batches), generator=g).tolist()
+    return [i for k in order for i in batches[k]] + [i for b in last for i in b]
+
+
+class _BucketOrder(torch.utils.data.Sampler):
+    """`bucketed_order`, drawn afresh each epoch (seed + epoch)."""
+
+    def __init__(self, lengths, batch_size, width, seed):
+        self.lengths, self.batch_size, self.width, self.seed, self.epoch = lengths, batch_size, width, seed, 0
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def __iter__(self):
+        self.epoch += 1
+        return iter(bucketed_order(self.lengths, self.batch_size, self.width, self.seed + self.epoch - 1))
+
+
+class _BucketedSFT(SFTTrainer):
+    bucket_width = 0
+
+    def _get_train_sampler(self, train_dataset=None):
+        ds = self.train_dataset if train_dataset is None else train_dataset
+        lengths = [len(x) for x in ds["input_ids"]]
+        return _BucketOrder(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                            self.bucket_width, self.args.seed)
 
 
 def warmup_steps(warmup: float, total_steps: int) -> int:
