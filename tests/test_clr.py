@@ -132,6 +132,32 @@ def test_run_clr_aggregates_on_identical_subsamples(monkeypatch):
     assert again["metrics"] == m
 
 
+def test_run_clr_reads_claims_from_the_trajectory_lines_when_asked(monkeypatch):
+    """extract="lines": no extraction prompt reaches the model; each trajectory's claims are its last
+    M computation lines; the verdicts are still the model's."""
+    from vtkit import generate
+    seen = []
+
+    def record(model, tok, prompts, **kw):
+        seen.extend(prompts)
+        return [{"text": "\\boxed{1}" if "= 6." in p else "\\boxed{0}"} for p in prompts]
+    monkeypatch.setattr(generate, "generate", record)
+    lines = lambda a, b: f"<think>\nx = a + b = {a} + {b} = {a + b}.\ny = x * 1 = {a + b} * 1 = {a + b}.\n</think>\n\\boxed{{{a + b}}}"  # noqa: E731
+    problems = [{"prompt": "p", "answer": "6", "meta": "{}"}]
+    trajs = [[lines(2, 3), lines(2, 4), lines(1, 4)]]      # answers 5, 6, 5: majority says 5
+    out = clr.run_clr(None, None, problems, trajs, K=[3], M=2, R=1, seed=0, n_boot=10,
+                      verify_prompt="claim", extract="lines")
+    assert not any(p.startswith(clr.CLAIM_EXTRACTION_PROMPT[:40]) for p in seen)
+    assert out["items"][0]["claims"][1] == ["x = a + b = 2 + 4 = 6.", "y = x * 1 = 6 * 1 = 6."]
+    assert out["items"][0]["verdicts"] == [[0, 0], [1, 1], [0, 0]]
+    assert out["metrics"]["clr@3"] == 1.0 and out["metrics"]["majority@3"] == 0.0
+    assert clr.diagnostics(out["items"], trajs, 2)["claims_exact"] == 1.0
+    with pytest.raises(ValueError, match="extract"):
+        clr.run_clr(None, None, problems, trajs, K=[3], extract="copy")
+    with pytest.raises(ValueError, match="answer_from"):
+        clr.run_clr(None, None, problems, trajs, K=[3], extract="lines", answer_from="extraction")
+
+
 def test_run_clr_input_errors(monkeypatch):
     from vtkit import generate
     monkeypatch.setattr(generate, "generate", scripted_generate)

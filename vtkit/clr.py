@@ -30,6 +30,9 @@ Choices where the report is silent (it publishes no prompts, and no decoding set
 - The answer of a trajectory is its own graded answer (`vtkit.verify.extract_answer`, the last
   \\boxed{} after `</think>`), the same one mean@1 and majority vote use (`answer_from="trajectory"`);
   `answer_from="extraction"` uses the answer the extraction step reports instead.
+- `extract="lines"` skips step 1: the claims are the trajectory's last M computation lines
+  (`expected_claims`, the lines extraction is taught to list), for models that cannot copy them
+  faithfully (a tiny-400k taught on 800 extractions invents names and numbers instead; docs/LOG.md).
 - Claims and verdicts are decoded greedily (temperature 0): the verifier should be a fixed
   function of the claim. Both are parameters.
 - Clustering: answers are grouped greedily in order, each joining the first cluster whose first
@@ -214,7 +217,7 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
             answer_from: str = "trajectory", temperature: float = 0.0,
             extract_tokens: int = 1024, verify_tokens: int = 512, batch_size: int = 64,
             max_trajectory_chars: int | None = None, n_boot: int = 1000,
-            verify_prompt: str = "problem") -> dict:
+            verify_prompt: str = "problem", extract: str = "model") -> dict:
     """CLR vs majority vote vs mean@1 on the same subsamples; see the module docstring.
 
     problems: records (with `answer`, and `meta["question"]` or `prompt`) or question strings
@@ -222,7 +225,10 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
     K: an int or a list of ints. extract_tokens/verify_tokens: max_new_tokens of the two steps
     (the report's model thinks first, so give it room); max_trajectory_chars: clip long
     trajectories in the extraction prompt to their last characters (None: whole); verify_prompt:
-    see `verify_prompt_template`.
+    see `verify_prompt_template`. extract: "model" (the report: the model lists the claims) or
+    "lines" (the claims are the trajectory's last M computation lines, `expected_claims`, read
+    directly: what extraction is taught to produce, for a model that cannot copy them faithfully;
+    the verdicts still come from the model).
     Returns {"metrics": flat scalars, "per_k": rows, "items": per-problem details, with `scores`
     {"clr@K": accuracy over the R subsamples, ...} to pool problems across runs}.
     """
@@ -237,6 +243,10 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
         golds = [p["answer"] for p in problems]
     if answer_from not in ("trajectory", "extraction"):
         raise ValueError(f"answer_from must be 'trajectory' or 'extraction', got {answer_from!r}")
+    if extract not in ("model", "lines"):
+        raise ValueError(f"extract must be 'model' or 'lines', got {extract!r}")
+    if extract == "lines" and answer_from == "extraction":
+        raise ValueError("answer_from='extraction' needs the model's extraction; use extract='model'")
     Ks = [K] if isinstance(K, int) else list(K)
     if M < 1 or R < 1:
         raise ValueError(f"M and R must be >= 1 (got M={M}, R={R})")
@@ -250,10 +260,14 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
     # 1. claims (and the extraction's answer) once per trajectory
     flat = [(i, j) for i, ts in enumerate(trajectories) for j in range(len(ts))]
     gen_kw = dict(n=1, temperature=temperature, batch_size=batch_size, seed=seed)
-    ex = gen.generate(model, tokenizer, [CLAIM_EXTRACTION_PROMPT.format(
-        M=M, problem=questions[i], trajectory=_clip(trajectories[i][j], max_trajectory_chars))
-        for i, j in flat], max_new_tokens=extract_tokens, **gen_kw)
-    claims = {ij: parse_claims(r["text"], M) for ij, r in zip(flat, ex)}
+    if extract == "lines":
+        ex = [{"text": ""} for _ in flat]
+        claims = {(i, j): expected_claims(trajectories[i][j], M) for i, j in flat}
+    else:
+        ex = gen.generate(model, tokenizer, [CLAIM_EXTRACTION_PROMPT.format(
+            M=M, problem=questions[i], trajectory=_clip(trajectories[i][j], max_trajectory_chars))
+            for i, j in flat], max_new_tokens=extract_tokens, **gen_kw)
+        claims = {ij: parse_claims(r["text"], M) for ij, r in zip(flat, ex)}
     # 2. one verdict per claim
     asks = [(ij, c) for ij in flat for c in claims[ij]]
     vr = gen.generate(model, tokenizer, [vprompt.format(
