@@ -381,6 +381,8 @@ def test_wilson_interval():
     lo, hi = clr.wilson_interval(85, 100)
     assert lo == pytest.approx(0.767, abs=1e-3) and hi == pytest.approx(0.907, abs=1e-3)
     assert clr.wilson_interval(0, 20)[0] == 0 and clr.wilson_interval(20, 20)[1] == pytest.approx(1)
+    for n in (20, 100, 200):     # exactly 1 at k = n: a recall of 1.0 lies inside its own interval
+        assert clr.wilson_interval(n, n)[1] == 1.0 and clr.wilson_interval(0, n)[0] == 0.0
     assert clr.wilson_interval(10, 20)[0] == pytest.approx(1 - clr.wilson_interval(10, 20)[1])
     assert all(v != v for v in clr.wilson_interval(0, 0))
 

@@ -603,8 +603,8 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
         return float("nan"), float("nan")
     p = k / n
     mid, half = (p + z * z / (2 * n)), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
-    d = 1 + z * z / n
-    return max(0.0, (mid - half) / d), min(1.0, (mid + half) / d)
+    d = 1 + z * z / n   # at k = 0 and k = n the bounds are exactly 0 and 1 (rounding gives 1 - 2e-16)
+    return (0.0 if k == 0 else max(0.0, (mid - half) / d)), (1.0 if k == n else min(1.0, (mid + half) / d))
 
 
 def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
