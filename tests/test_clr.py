@@ -220,6 +220,14 @@ def test_diagnostics_separate_right_and_wrong_trajectories():
     assert d["valid_rate_correct_traj"] == 1.0 and d["valid_rate_wrong_traj"] == 0.25
     assert d["reliability_correct_traj"] == 1.0 and d["reliability_wrong_traj"] == 0.125
     assert d["claims_exact"] == 0.5          # the two trajectories with lines: one exact, one not
+    assert d["arithmetic_right_correct_traj"] == 1.0 and d["arithmetic_right_wrong_traj"] == 1.0
+    assert d["verifier_agrees_own"] == 0.75  # 4 true lines judged 1, 1, 1, 0; "x" is not arithmetic
+    bad = LINE.replace("= 21.", "= 20.")
+    wrong = [{"verdicts": [[1], [0], [1]], "reliability": [1.0, 0.0, 1.0], "correct": [True, False, False],
+              "claims": [[LINE], [bad], [LINE]]}]
+    w = clr.diagnostics(wrong, [[TRACE] * 3], M=1, mod=23)
+    assert w["arithmetic_right_correct_traj"] == 1.0 and w["arithmetic_right_wrong_traj"] == 0.5
+    assert w["verifier_agrees_own"] == 1.0
     empty = clr.diagnostics([{"verdicts": [], "reliability": [], "correct": [], "claims": []}], [[]], M=2)
     assert all(v != v for v in empty.values())   # NaN where nothing applies
 

@@ -357,14 +357,18 @@ def expected_claims(trajectory: str, M: int) -> list[str]:
     return computation_lines(trajectory)[-M:] if M > 0 else []
 
 
-def diagnostics(items, trajectories, M: int) -> dict:
+def diagnostics(items, trajectories, M: int, mod: int | None = None) -> dict:
     """How the verifier treated the model's own trajectories, and how faithful extraction was.
 
     items: `run_clr(...)["items"]`; trajectories: per problem, the texts they were computed from.
     Returns the share of claims judged valid on right and on wrong trajectories, their mean
     reliabilities (a verifier that verifies separates them), and `claims_exact`: the share of
     trajectories with computation lines whose extracted claims equal `expected_claims` (NaN where
-    nothing applies)."""
+    nothing applies). For arithmetic claims it also gives the truth (`recompute_claim`, with the
+    task's `mod`): `arithmetic_right_correct_traj` / `_wrong_traj`, the share of right- and of
+    wrong-answer trajectories whose claims are all really right (CLR can only help where these
+    differ: where the trace carries the answer), and `verifier_agrees_own`, the share of the
+    model's own claims whose verdict matches the truth."""
     flat = [(v, r, ok, c, traj) for it, ts in zip(items, trajectories)
             for v, r, ok, c, traj in zip(it["verdicts"], it["reliability"], it["correct"], it["claims"], ts)]
 
@@ -373,7 +377,13 @@ def diagnostics(items, trajectories, M: int) -> dict:
         return sum(xs) / len(xs) if xs else float("nan")
 
     with_lines = [(c, traj) for _, _, _, c, traj in flat if computation_lines(traj)]
-    return {"valid_rate_correct_traj": mean(x for v, _, ok, _, _ in flat if ok for x in v),
+    truth = [(v, ok, [(recompute_claim(x, mod) or (None, None))[1] for x in c]) for v, _, ok, c, _ in flat]
+    checked = [(ok, all(t == 1 for t in ts if t is not None)) for _, ok, ts in truth
+               if any(t is not None for t in ts)]
+    return {"arithmetic_right_correct_traj": mean(right for ok, right in checked if ok),
+            "arithmetic_right_wrong_traj": mean(right for ok, right in checked if not ok),
+            "verifier_agrees_own": mean(int(x) == t for v, _, ts in truth for x, t in zip(v, ts) if t is not None),
+            "valid_rate_correct_traj": mean(x for v, _, ok, _, _ in flat if ok for x in v),
             "valid_rate_wrong_traj": mean(x for v, _, ok, _, _ in flat if not ok for x in v),
             "reliability_correct_traj": mean(r for _, r, ok, _, _ in flat if ok),
             "reliability_wrong_traj": mean(r for _, r, ok, _, _ in flat if not ok),
