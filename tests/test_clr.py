@@ -142,9 +142,10 @@ def test_run_clr_reads_claims_from_the_trajectory_lines_when_asked(monkeypatch):
         seen.extend(prompts)
         return [{"text": "\\boxed{1}" if "= 6." in p else "\\boxed{0}"} for p in prompts]
     monkeypatch.setattr(generate, "generate", record)
-    lines = lambda a, b: f"<think>\nx = a + b = {a} + {b} = {a + b}.\ny = x * 1 = {a + b} * 1 = {a + b}.\n</think>\n\\boxed{{{a + b}}}"  # noqa: E731
+    def trace(a, b):
+        return f"<think>\nx = a + b = {a} + {b} = {a + b}.\ny = x * 1 = {a + b} * 1 = {a + b}.\n</think>\n\\boxed{{{a + b}}}"
     problems = [{"prompt": "p", "answer": "6", "meta": "{}"}]
-    trajs = [[lines(2, 3), lines(2, 4), lines(1, 4)]]      # answers 5, 6, 5: majority says 5
+    trajs = [[trace(2, 3), trace(2, 4), trace(1, 4)]]      # answers 5, 6, 5: majority says 5
     out = clr.run_clr(None, None, problems, trajs, K=[3], M=2, R=1, seed=0, n_boot=10,
                       verify_prompt="claim", extract="lines")
     assert not any(p.startswith(clr.CLAIM_EXTRACTION_PROMPT[:40]) for p in seen)

@@ -261,13 +261,14 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
     flat = [(i, j) for i, ts in enumerate(trajectories) for j in range(len(ts))]
     gen_kw = dict(n=1, temperature=temperature, batch_size=batch_size, seed=seed)
     if extract == "lines":
-        ex = [{"text": ""} for _ in flat]
+        ex_text = {}      # no extraction replies (answer_from="extraction" is refused above)
         claims = {(i, j): expected_claims(trajectories[i][j], M) for i, j in flat}
     else:
         ex = gen.generate(model, tokenizer, [CLAIM_EXTRACTION_PROMPT.format(
             M=M, problem=questions[i], trajectory=_clip(trajectories[i][j], max_trajectory_chars))
             for i, j in flat], max_new_tokens=extract_tokens, **gen_kw)
-        claims = {ij: parse_claims(r["text"], M) for ij, r in zip(flat, ex)}
+        ex_text = {ij: r["text"] for ij, r in zip(flat, ex)}
+        claims = {ij: parse_claims(text, M) for ij, text in ex_text.items()}
     # 2. one verdict per claim
     asks = [(ij, c) for ij in flat for c in claims[ij]]
     vr = gen.generate(model, tokenizer, [vprompt.format(
@@ -279,7 +280,6 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
 
     # 3. per problem: answers, clusters over all trajectories, correctness per cluster
     items = []
-    ex_text = {ij: r["text"] for ij, r in zip(flat, ex)}
     for i, ts in enumerate(trajectories):
         if answer_from == "extraction":
             answers = [extract_answer(ex_text[(i, j)]) for j in range(len(ts))]

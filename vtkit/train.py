@@ -125,10 +125,9 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         dataloader_num_workers=0,
         gradient_checkpointing=cuda,  # trl's default (on) recomputes every layer: ~13% of a tiny CPU step (docs/LOG.md); CPU runs need no memory saving
     )
+    kw = {"bucket_width": int(length_buckets)} if length_buckets else {}
     trainer = (_BucketedSFT if length_buckets else SFTTrainer)(
-        model=model, args=args, train_dataset=data, processing_class=tokenizer)
-    if length_buckets:
-        trainer.bucket_width = int(length_buckets)
+        model=model, args=args, train_dataset=data, processing_class=tokenizer, **kw)
     if 0 < warmup < 1:  # a fraction: resolve it here, so that warmup never takes the whole run (warmup_steps)
         per_epoch = math.ceil(len(trainer.train_dataset) / (args.train_batch_size * args.world_size))
         per_epoch = max(math.ceil(per_epoch / grad_accum), 1)  # optimizer steps, as transformers counts them
@@ -179,7 +178,11 @@ class _BucketOrder(torch.utils.data.Sampler):
 
 
 class _BucketedSFT(SFTTrainer):
-    bucket_width = 0
+    """SFTTrainer whose training order is `bucketed_order` (rows batched by length bucket)."""
+
+    def __init__(self, *args, bucket_width: int, **kw):
+        super().__init__(*args, **kw)
+        self.bucket_width = bucket_width
 
     def _get_train_sampler(self, train_dataset=None):
         ds = self.train_dataset if train_dataset is None else train_dataset
