@@ -219,6 +219,29 @@ def test_code_space_and_levels():
     assert set(ds["difficulty"]) == {1, 2, 3} and set(ds["subdomain"]) == {"lists", "strings", "numbers"}
 
 
+def test_code_max_param_bounds_every_parameter_and_programs_still_pass():
+    ds = T.make("code", 100, seed=0, difficulty=1, max_param=9)
+    names = set()
+    for r in ds:
+        meta = json.loads(r["meta"])
+        t = code_mod.TEMPLATES[meta["template"]]
+        names.add(t.name)
+        derived = t.derive(dict(meta["params"]))
+        assert all(abs(v) <= 9 for v in derived.values() if isinstance(v, int)), meta
+        assert all(passes(code_after_think(sol), r["tests"]) for sol in r["solutions"])
+        assert not passes(meta["wrong"], r["tests"])
+    assert len(names) >= 5  # the bound keeps most level-1 templates
+    unbounded = T.make("code", 100, seed=0, difficulty=1)
+    big = [max(abs(v) for v in json.loads(r["meta"])["params"].values() if isinstance(v, int)) for r in unbounded
+           if any(isinstance(v, int) for v in json.loads(r["meta"])["params"].values())]
+    assert max(big) > 9  # without the bound the templates' own ranges apply
+    assert T.make("code", 5, seed=0, difficulty=1, max_param=None)["id"] == T.make("code", 5, seed=0, difficulty=1)["id"]
+    with pytest.raises(ValueError, match="max_param must be an int"):
+        T.make("code", 5, seed=0, max_param=0)
+    with pytest.raises(ValueError, match="raise max_param"):
+        T.make("code", 5, seed=0, templates="sum_divisible", max_param=1)  # its divisors start at 2
+
+
 # ---------- stem ----------
 
 PHYSICS = {  # each target from the givens, written independently of the templates' routes
@@ -266,6 +289,23 @@ def test_stem_values_units_and_choices():
             letters.append(r["answer"])
     assert seen_templates == set(PHYSICS) and multi > 0
     assert all(letters.count(x) > len(letters) / 8 for x in "ABCD")  # the shuffle spreads the gold letter
+
+
+def test_stem_max_value_bounds_givens_steps_and_answer():
+    ds = T.make("stem", 150, seed=0, difficulty=1, subdomain="numeric", max_value=12)
+    for r in ds:
+        meta = json.loads(r["meta"])
+        assert PHYSICS[meta["template"]](meta["givens"]) == meta["value"] <= 12
+        assert all(v <= 12 for v in meta["givens"].values() if isinstance(v, int))
+        for s in r["solutions"]:
+            numbers = [int(x) for x in re.findall(r"\d+", s.split("</think>")[0])]
+            assert numbers and max(numbers) <= 12, s
+    assert len({json.loads(r["meta"])["template"] for r in ds}) >= 8
+    assert max(json.loads(r["meta"])["value"] for r in T.make("stem", 150, seed=0, difficulty=1, subdomain="numeric")) > 12
+    with pytest.raises(ValueError, match="max_value must be an int"):
+        T.make("stem", 5, seed=0, max_value=1)
+    with pytest.raises(ValueError, match="raise max_value"):
+        T.make("stem", 5, seed=0, templates="lifting_power", max_value=12)  # g = 10 times a mass >= 1 lifted >= 2 m
 
 
 def test_stem_same_problem_same_split_both_forms():

@@ -13,7 +13,9 @@ Difficulty = template level: 1 (one pass, one condition), 2 (string handling, ba
 running totals, rotations), 3 (recurrences, run-length logic, pair counting).
 Subdomain = what the function works on: `lists`, `strings`, `numbers`.
 The problem space is finite (a few hundred distinct problems per level; `space_size(level)`);
-asking for more than a split holds raises a clear error.
+asking for more than a split holds raises a clear error. `max_param` bounds the absolute value of
+every integer parameter, drawn or derived (e.g. 9: single digits, which a tiny model learns to copy
+from the spec into the program; templates with no parameters inside the bound drop out).
 """
 import itertools
 import random
@@ -290,14 +292,39 @@ def space_size(level: int) -> int:
     return sum(len(list(itertools.product(*t.params.values()))) for t in T if t.level == level)
 
 
+def _feasible(t: Template, max_param: int | None) -> bool:
+    params = _bounded(t, max_param)
+    return params is not None and any(_within(t.derive(dict(zip(params, vals))), max_param)
+                                      for vals in itertools.product(*params.values()))
+
+
 def _call(fn: str, args: tuple) -> str:
     return f"{fn}({', '.join(repr(a) for a in args)})"
 
 
-def problem(rng: random.Random, t: Template):
+def _within(p: dict, max_param: int | None) -> bool:
+    return max_param is None or all(abs(v) <= max_param for v in p.values() if isinstance(v, int))
+
+
+def _bounded(t: Template, max_param: int | None) -> dict | None:
+    """t's parameter values inside the bound (None if a parameter has none left)."""
+    vals = {k: [x for x in v if _within({k: x}, max_param)] for k, v in t.params.items()}
+    return None if not all(vals.values()) else vals
+
+
+def problem(rng: random.Random, t: Template, max_param: int | None = None):
     """(canonical key, build): the key names template and parameters; build() makes the record
-    fields (cases, tests, solutions) and is only called for problems that land in the split."""
-    drawn = {k: rng.choice(v) for k, v in t.params.items()}
+    fields (cases, tests, solutions) and is only called for problems that land in the split.
+    With `max_param`, parameters are redrawn until the derived ones are inside the bound too."""
+    params = _bounded(t, max_param)
+    if params is None:
+        raise ValueError(f"code template {t.name!r} has no parameters with |value| <= {max_param}")
+    for _ in range(1000):
+        drawn = {k: rng.choice(v) for k, v in params.items()}
+        if _within(t.derive(drawn), max_param):
+            break
+    else:
+        raise ValueError(f"code template {t.name!r}: no drawn parameters derive values with |value| <= {max_param}")
     key = f"code|{t.name}|" + ",".join(f"{k}={drawn[k]!r}" for k in sorted(drawn))
 
     def build():
@@ -322,24 +349,29 @@ def problem(rng: random.Random, t: Template):
     return key, build
 
 
-def generate(n, seed=0, difficulty=None, split="train", templates=None) -> list[dict]:
-    """n records; `templates` optionally restricts to some template names (see TEMPLATES)."""
+def generate(n, seed=0, difficulty=None, split="train", templates=None, max_param: int | None = None) -> list[dict]:
+    """n records; `templates` optionally restricts to some template names (see TEMPLATES);
+    `max_param` bounds every integer parameter (module docstring)."""
     lo, hi = difficulty_range(difficulty, LEVELS, LEVELS, "code")
     names = list(TEMPLATES) if templates is None else [templates] if isinstance(templates, str) else list(templates)
     bad = [x for x in names if x not in TEMPLATES]
     if bad:
         raise ValueError(f"unknown code templates {bad}: use any of {list(TEMPLATES)}")
+    if max_param is not None and (not isinstance(max_param, int) or max_param < 1):
+        raise ValueError(f"max_param must be an int >= 1 (or None for the templates' own ranges), got {max_param!r}")
     pool = [TEMPLATES[x] for x in names if lo <= TEMPLATES[x].level <= hi]
+    pool = [t for t in pool if _feasible(t, max_param)]
     if not pool:
-        raise ValueError(f"no code template among {names} has a level in {lo}..{hi}")
-    rng = rng_for("code", seed, split, lo, hi, *names)
+        raise ValueError(f"no code template among {names} has a level in {lo}..{hi}"
+                         + (f" and parameters with |value| <= {max_param}; raise max_param" if max_param else ""))
+    rng = rng_for("code", seed, split, lo, hi, *names, *([f"max{max_param}"] if max_param else []))
 
     levels = sorted({t.level for t in pool})
 
     def sample():  # level uniform first, then a template of that level
         level = rng.choice(levels)
         t = rng.choice([t for t in pool if t.level == level])
-        key, build = problem(rng, t)
+        key, build = problem(rng, t, max_param)
         return key, lambda: (t.level, key, build())
 
     items = draw(n, split, sample, "code")

@@ -10,6 +10,9 @@ Subdomains: `numeric` (gold "12 m/s"; meta holds `value` and `unit`; the boxed a
 with its unit) and `mc` (four options A-D in meta `choices`, order shuffled by the seed, gold is the
 letter; distractors come from typical slips: a wrong operation on the givens, a factor of 2, an
 off-by-one step). Difficulty = number of formula steps of the first route (1-3).
+`max_value` bounds every given number, every intermediate and the answer (e.g. 12: the small
+multiplication and division facts a tiny model can learn; templates that cannot meet the bound
+drop out of the pool).
 The same problem (template + values) has one canonical key, so its numeric and mc forms always
 land in the same split.
 """
@@ -120,23 +123,27 @@ TEMPLATES = {t.name: t for t in T}
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 
 
-def _givens(rng: random.Random, t: Template) -> dict:
-    v = {k: rng.choice(vals) for k, vals in t.given.items()}
+def _givens(rng: random.Random, t: Template, max_value: int | None = None) -> dict:
+    v = {k: rng.choice([x for x in vals if not isinstance(x, int) or max_value is None or x <= max_value] or vals)
+         for k, vals in t.given.items()}
     if "substance" in v:  # moles: mass is a multiple of the molar mass
         v["M"] = SUBSTANCES[v["substance"]]
         v["mass"] = v["M"] * v.pop("k") * v.get("V", 1)
     return v
 
 
-def _solve(t: Template, givens: dict):
-    """Evaluate every route exactly; None if some intermediate is not a positive integer."""
+def _solve(t: Template, givens: dict, max_value: int | None = None):
+    """Evaluate every route exactly; None if some intermediate is not a positive integer (or, with
+    `max_value`, if a given or an intermediate exceeds it)."""
+    if max_value is not None and any(isinstance(x, int) and x > max_value for x in givens.values()):
+        return None
     traces, value = [], None
     for route in t.routes:
         env = {k: Fraction(x) for k, x in givens.items() if isinstance(x, int)}
         lines = []
         for var, expr, unit in route:
             x = eval(expr, {"__builtins__": {}}, dict(env))  # noqa: S307 -- our own formula strings
-            if x.denominator != 1 or x <= 0:
+            if x.denominator != 1 or x <= 0 or (max_value is not None and x > max_value):
                 return None
             numbers = _IDENT.sub(lambda m: str(env[m.group()]) if m.group() in env else m.group(), expr)
             lines.append(f"{var} = {expr} = {numbers} = {x} {unit}".replace("**", "^"))
@@ -163,12 +170,15 @@ def _distractors(rng, givens, value) -> list[int]:
     return rng.sample(near if len(near) >= 3 else cands, 3)
 
 
-def problem(rng: random.Random, t: Template, subdomain: str):
-    while True:
-        givens = _givens(rng, t)
-        solved = _solve(t, givens)
+def problem(rng: random.Random, t: Template, subdomain: str, max_value: int | None = None, tries: int = 2000):
+    """(key, build) of one problem of template `t`; None when `tries` draws meet no bound."""
+    for _ in range(tries):
+        givens = _givens(rng, t, max_value)
+        solved = _solve(t, givens, max_value)
         if solved is not None:
             break
+    else:
+        return None
     value, traces = solved
     key = f"stem|{t.name}|" + ",".join(f"{k}={givens[k]}" for k in sorted(givens))
 
@@ -192,8 +202,10 @@ def problem(rng: random.Random, t: Template, subdomain: str):
     return key, build
 
 
-def generate(n, seed=0, difficulty=None, split="train", subdomain=None, templates=None) -> list[dict]:
-    """n records; `subdomain` None (both), "numeric" or "mc"; `templates` restricts by name."""
+def generate(n, seed=0, difficulty=None, split="train", subdomain=None, templates=None,
+             max_value: int | None = None) -> list[dict]:
+    """n records; `subdomain` None (both), "numeric" or "mc"; `templates` restricts by name;
+    `max_value` bounds every number of the problem and its solution (module docstring)."""
     lo, hi = difficulty_range(difficulty, LEVELS, LEVELS, "stem")
     subs = list(SUBDOMAINS) if subdomain is None else [subdomain] if isinstance(subdomain, str) else list(subdomain)
     if not subs or any(s not in SUBDOMAINS for s in subs):
@@ -202,17 +214,25 @@ def generate(n, seed=0, difficulty=None, split="train", subdomain=None, template
     bad = [x for x in names if x not in TEMPLATES]
     if bad:
         raise ValueError(f"unknown stem templates {bad}: use any of {list(TEMPLATES)}")
+    if max_value is not None and (not isinstance(max_value, int) or max_value < 2):
+        raise ValueError(f"max_value must be an int >= 2 (or None for the templates' own ranges), got {max_value!r}")
     pool = [TEMPLATES[x] for x in names if lo <= TEMPLATES[x].level <= hi]
+    if max_value is not None:  # templates with no problem inside the bound drop out
+        pool = [t for t in pool if problem(random.Random(0), t, "numeric", max_value) is not None]
     if not pool:
-        raise ValueError(f"no stem template among {names} has a level in {lo}..{hi}")
-    rng = rng_for("stem", seed, split, lo, hi, *names, *subs)
+        raise ValueError(f"no stem template among {names} has a level in {lo}..{hi}"
+                         + (f" and a problem with every number <= {max_value}; raise max_value" if max_value else ""))
+    rng = rng_for("stem", seed, split, lo, hi, *names, *subs, *([f"max{max_value}"] if max_value else []))
 
     levels = sorted({t.level for t in pool})
 
     def sample():  # level uniform first, then a template of that level
-        level = rng.choice(levels)
-        t = rng.choice([t for t in pool if t.level == level])
-        key, build = problem(rng, t, rng.choice(subs))
+        drawn = None
+        while drawn is None:  # None: 2000 draws of a template missed max_value (every pool template can meet it)
+            level = rng.choice(levels)
+            t = rng.choice([t for t in pool if t.level == level])
+            drawn = problem(rng, t, rng.choice(subs), max_value)
+        key, build = drawn
         return key, lambda: (t.level, key, build())
 
     items = draw(n, split, sample, "stem")
