@@ -75,8 +75,8 @@ def make(domain: str, n: int, seed: int = 0, difficulty=None, split: str = "trai
     drawn uniformly per record; None = math (1, 4), code (1, 3), stem (1, 3), knowledge 1.
     `split` is "train", "validation" or "test" (disjoint problem sets, 80/10/10 of each space).
 
-    Domain keywords: math(mod=23, subdomain, shuffle, max_solutions), code(templates),
-    stem(subdomain, templates), knowledge(value_sets, attributes, population)."""
+    Domain keywords: math(mod=23, subdomain, shuffle, max_solutions), code(templates, max_param),
+    stem(subdomain, templates, max_value), knowledge(value_sets, attributes, population)."""
     if domain not in DOMAINS:
         hint = " (use from_reasoning_gym for reasoning-gym datasets)" if str(domain).startswith("gym") else ""
         raise ValueError(f"unknown domain {domain!r}: use one of {sorted(DOMAINS)}{hint}")
