@@ -228,34 +228,30 @@ def test_cli_dry_run_and_help(tmp_path, capsys):
 
 ROOT = Path(__file__).parent.parent
 GROUP_SPLITS = {"mixture": "train", "eval": "test", "probe": "validation", "test": "test"}
+SECTION = {"01": "sft", "02": "merge", "03": "rl"}  # notebook number -> vtkit/presets/<section>.yaml
 
 
 @pytest.mark.parametrize("name", ["spectrum_ablation", "rl_code_stem"])
-def test_bounded_task_groups_of_the_experiments_fit_their_problem_spaces(name):
+def test_bounded_task_groups_of_the_experiments_fit_their_problem_spaces(name, tmp_path):
     """Code and STEM bounded to small numbers have small problem spaces (about 160 STEM train
     problems within 12): every group these experiments ask for can be drawn at its size and split,
     the RL prompts and held-out sets included, and the notebooks accept every preset key they set."""
-    import yaml
-
     from vtkit import presets, tasks
-    spec = yaml.safe_load((ROOT / "experiments" / f"{name}.yaml").read_text())
-    xp.load(ROOT / "experiments" / f"{name}.yaml")  # parameter names and types checked against the notebooks
-    stages = spec.get("pipeline") or [{"notebook": spec["notebook"], "parameters": {}}]
+    run = xp.plan(xp.load(ROOT / "experiments" / f"{name}.yaml"), tmp_path)[0]  # parameters as the sweep passes them
     drawn = 0
-    for st in stages:
-        params = {**spec.get("parameters", {}), **(st.get("parameters") or {})}
-        over = params.get("overrides") or {}
-        section = {"01": "sft", "02": "merge", "03": "rl"}[Path(st["notebook"]).name[:2]]
-        presets.resolve("tiny", section, **over)  # every override is a key of the preset
-        groups = {k: params.get(k, over.get(k)) for k in GROUP_SPLITS}
+    for st in run.stages:
+        params, over = st.params, st.params.get("overrides") or {}
+        section = SECTION[st.notebook.name[:2]]
+        cfg = presets.resolve(params["preset"], section, **over)  # every override is a key of the preset
         for key, split in GROUP_SPLITS.items():
-            if groups[key]:
-                made = tasks.make_groups(groups[key], seed=0, split=split)
+            spec = params.get(key) or over.get(key)
+            if spec:
+                made = tasks.make_groups(spec, seed=0, split=split)
                 drawn += sum(len(v) for v in made.values())
-                assert all(len(made[g]) == s["n"] for g, s in groups[key].items())
+                assert all(len(made[g]) == s["n"] for g, s in spec.items())
         if section == "rl":
             doms = [d for d in ("code", "stem") if d in params["phases"]]
             for n_key, split in (("n_prompts", "train"), ("n_heldout", "test")):
-                made = tasks.make_groups({d: over["tasks"][d] for d in doms}, over[n_key], seed=0, split=split)
+                made = tasks.make_groups({d: cfg["tasks"][d] for d in doms}, cfg[n_key], seed=0, split=split)
                 drawn += sum(len(v) for v in made.values())
     assert drawn > 0

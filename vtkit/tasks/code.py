@@ -17,6 +17,7 @@ asking for more than a split holds raises a clear error. `max_param` bounds the 
 every integer parameter, drawn or derived (e.g. 9: single digits, which a tiny model learns to copy
 from the spec into the program; templates with no parameters inside the bound drop out).
 """
+import functools
 import itertools
 import random
 import string
@@ -293,7 +294,7 @@ def space_size(level: int) -> int:
 
 
 def _feasible(t: Template, max_param: int | None) -> bool:
-    params = _bounded(t, max_param)
+    params = _bounded(t.name, max_param)
     return params is not None and any(_within(t.derive(dict(zip(params, vals))), max_param)
                                       for vals in itertools.product(*params.values()))
 
@@ -306,9 +307,13 @@ def _within(p: dict, max_param: int | None) -> bool:
     return max_param is None or all(abs(v) <= max_param for v in p.values() if isinstance(v, int))
 
 
-def _bounded(t: Template, max_param: int | None) -> dict | None:
-    """t's parameter values inside the bound (None if a parameter has none left)."""
-    vals = {k: [x for x in v if _within({k: x}, max_param)] for k, v in t.params.items()}
+@functools.lru_cache(maxsize=None)
+def _bounded(name: str, max_param: int | None) -> dict | None:
+    """The template's parameter values inside the bound (None if a parameter has none left)."""
+    params = TEMPLATES[name].params
+    if max_param is None:
+        return params
+    vals = {k: [x for x in v if _within({k: x}, max_param)] for k, v in params.items()}
     return None if not all(vals.values()) else vals
 
 
@@ -316,7 +321,7 @@ def problem(rng: random.Random, t: Template, max_param: int | None = None):
     """(canonical key, build): the key names template and parameters; build() makes the record
     fields (cases, tests, solutions) and is only called for problems that land in the split.
     With `max_param`, parameters are redrawn until the derived ones are inside the bound too."""
-    params = _bounded(t, max_param)
+    params = _bounded(t.name, max_param)
     if params is None:
         raise ValueError(f"code template {t.name!r} has no parameters with |value| <= {max_param}")
     for _ in range(1000):

@@ -16,6 +16,7 @@ drop out of the pool).
 The same problem (template + values) has one canonical key, so its numeric and mc forms always
 land in the same split.
 """
+import functools
 import random
 import re
 from dataclasses import dataclass
@@ -123,9 +124,17 @@ TEMPLATES = {t.name: t for t in T}
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
 
 
+@functools.lru_cache(maxsize=None)
+def _given_values(name: str, max_value: int | None) -> dict:
+    """The template's value lists, each cut to max_value (left whole where nothing fits: _solve rejects)."""
+    given = TEMPLATES[name].given
+    if max_value is None:
+        return given
+    return {k: [x for x in vals if not isinstance(x, int) or x <= max_value] or vals for k, vals in given.items()}
+
+
 def _givens(rng: random.Random, t: Template, max_value: int | None = None) -> dict:
-    v = {k: rng.choice([x for x in vals if not isinstance(x, int) or max_value is None or x <= max_value] or vals)
-         for k, vals in t.given.items()}
+    v = {k: rng.choice(vals) for k, vals in _given_values(t.name, max_value).items()}
     if "substance" in v:  # moles: mass is a multiple of the molar mass
         v["M"] = SUBSTANCES[v["substance"]]
         v["mass"] = v["M"] * v.pop("k") * v.get("V", 1)
