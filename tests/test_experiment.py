@@ -100,8 +100,8 @@ def test_run_id_follows_the_preset_files(tmp_path, monkeypatch):
     ids = [r.run_id for r in xp.plan(load(tmp_path, spec))]
     rl = presets / "rl.yaml"
     text = rl.read_text()
-    assert "max_steps: 96" in text
-    rl.write_text(text.replace("max_steps: 96", "max_steps: 95", 1))
+    assert "max_steps: 144" in text
+    rl.write_text(text.replace("max_steps: 144", "max_steps: 143", 1))
     changed = [r.run_id for r in xp.plan(load(tmp_path, spec))]
     assert [i.rsplit("-", 1)[0] for i in changed] == [i.rsplit("-", 1)[0] for i in ids]  # same readable part
     assert set(changed).isdisjoint(ids)

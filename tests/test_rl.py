@@ -13,7 +13,8 @@ import torch
 from trl import GRPOConfig, GRPOTrainer
 
 from vtkit import rl
-from vtkit.rl import (MGPOConfig, MGPOTrainer, bernoulli_kl_to_half, long2short_rewards, mgpo_weight)
+from vtkit.rl import (MGPOConfig, MGPOTrainer, bernoulli_kl_to_half, drop_zero_advantage_rows, long2short_rewards,
+                      mgpo_weight)
 
 warnings.filterwarnings("ignore")
 
@@ -322,6 +323,61 @@ def test_long2short_in_real_training_keeps_group_means(tiny):
         assert sum(s) == pytest.approx(sum(r), abs=1e-5)  # zero-sum within the group
         assert all(si == ri for si, ri in zip(s, r) if ri == 0.0)  # incorrect unchanged
     assert any(v not in (0.0, 1.0) for v in shaped)  # the shaping did act on this batch
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dapo"])
+def test_skipping_zero_advantage_rows_keeps_the_update(tiny, loss_type):
+    """Positive samples only: about half the rows have advantage 0. Leaving them out of the loss (the
+    default) must give the same losses and weights as computing them, while the loss sees fewer rows;
+    each loss type's normaliser is kept (a mean over rows, over tokens, or a fixed count). Plain SGD, so
+    the weights compare the gradients: Adam's first steps turn a rounding-level difference in a
+    near-zero gradient into a full-size step of either sign."""
+    extra = dict(max_steps=3, mgpo_lambda=1.0, mgpo_accuracy_reward="accuracy", negative_advantage_scale=0.0,
+                 loss_type=loss_type, optim="sgd", learning_rate=1.0)
+    t_all, m_all = _train(tiny, MGPOTrainer, MGPOConfig, skip_zero_advantage=False, **extra)
+    t_skip, m_skip = _train(tiny, MGPOTrainer, MGPOConfig, **extra)
+    assert t_skip._skip_zero and not t_all._skip_zero
+    rows = [h["mgpo/rows_in_loss"] for h in t_skip.state.log_history if "mgpo/rows_in_loss" in h]
+    assert len(rows) == 3 and all(1 <= r < 8 for r in rows)  # rows were dropped on every step
+    assert _losses(t_skip) == pytest.approx(_losses(t_all), rel=1e-5, abs=1e-7)
+    assert any(loss != 0 for loss in _losses(t_all))
+    moved = 0
+    for (name, a), b, c in zip(m_all.state_dict().items(), m_skip.state_dict().values(), tiny[0].state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), name
+        moved += not torch.equal(a, c)
+    assert moved > 0  # the update did something, in both runs
+
+
+def test_skipping_zero_advantage_rows_only_where_exact(tiny):
+    one_step = dict(per_device_train_batch_size=4, generation_batch_size=4)  # one optimizer step per generation
+    assert _bare_trainer(tiny, **one_step)._skip_zero
+    for cfg in (dict(num_iterations=2), dict(loss_type="sapo"), dict(skip_zero_advantage=False),
+                dict(generation_batch_size=8), dict(top_entropy_quantile=0.5)):
+        assert not _bare_trainer(tiny, **{**one_step, **cfg})._skip_zero, cfg
+    base = dict(output_dir=OUT, use_cpu=True, report_to="none", **one_step, num_generations=2)
+    assert rl.skips_zero_advantage(MGPOConfig(**base))
+    assert not rl.skips_zero_advantage(MGPOConfig(**base, beta=0.1))  # the KL term moves every row
+    assert not rl.skips_zero_advantage(MGPOConfig(**base), entropy_bonus=True)
+
+
+def test_drop_zero_advantage_rows_scales_and_trims():
+    """Rows with advantage 0 go, the rest are scaled by kept/total (so the mean over sequences is the
+    same), trailing all-padding completion columns go, non-row entries stay, and at least one row stays."""
+    batch = {"prompt_ids": torch.arange(8).reshape(4, 2), "prompt_mask": torch.ones(4, 2, dtype=torch.long),
+             "completion_ids": torch.arange(20).reshape(4, 5),
+             "completion_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]]),
+             "advantages": torch.tensor([0.0, 2.0, 0.0, 1.0]), "num_items_in_batch": torch.tensor(11)}
+    out = drop_zero_advantage_rows(batch)
+    assert torch.equal(out["advantages"], torch.tensor([1.0, 0.5]))
+    assert torch.equal(out["prompt_ids"], batch["prompt_ids"][[1, 3]])
+    assert torch.equal(out["completion_ids"], batch["completion_ids"][[1, 3], :3])  # row 0's long tail is gone
+    assert torch.equal(out["completion_mask"], torch.tensor([[1, 1, 0], [1, 1, 1]]))
+    assert out["num_items_in_batch"] is batch["num_items_in_batch"]
+    # the mean over sequences of advantage x (per-sequence token mean of 1) is unchanged
+    assert out["advantages"].sum() / 2 == batch["advantages"].sum() / 4
+    assert drop_zero_advantage_rows({**batch, "advantages": torch.ones(4)})["advantages"].shape == (4,)
+    none = drop_zero_advantage_rows({**batch, "advantages": torch.zeros(4)})
+    assert none["advantages"].tolist() == [0.0] and none["completion_ids"].shape == (1, 5)
 
 
 def test_config_and_trainer_errors(tiny):

@@ -168,6 +168,11 @@ def test_run_phase_warmup_ramps_the_learning_rate(tiny, tmp_path):
     assert lrs == pytest.approx([0.0, 5e-3, 1e-2])  # transformers' linear warmup over 2 steps, then constant
     flat = [s["learning_rate"] for s in _phase(tiny, tmp_path, "c").steps if "loss" in s]
     assert flat == pytest.approx([1e-2] * 3)
+    cos = [s["learning_rate"] for s in _phase(tiny, tmp_path, "cos", warmup=1, lr_schedule="cosine").steps
+           if "loss" in s]
+    assert cos == pytest.approx([0.0, 1e-2, 5e-3])  # warmup, then half a cosine toward 0 at max_steps
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        _phase(tiny, tmp_path, "bad", lr_schedule="cosin")
 
 
 def test_run_phase_rejects_bad_settings(tiny, tmp_path):

@@ -183,6 +183,7 @@ _LOG_KEYS = {  # step-log name: trl log-history key
     "weight_mean": "mgpo/weight_mean", "weight_min": "mgpo/weight_min",
     "frac_solved_or_failed": "mgpo/frac_solved_or_failed", "group_accuracy": "mgpo/group_accuracy_mean",
     "frac_reward_zero_std": "frac_reward_zero_std", "learning_rate": "learning_rate",
+    "rows_in_loss": "mgpo/rows_in_loss",
 }
 
 
@@ -271,11 +272,15 @@ def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine", "linear": "linear"}  # -> transformers' names
+
+
 def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards: Sequence | None = None,
               accuracy_reward: str | None = None, heldout: Sequence[dict] | Callable | None = None,
               eval_every: int = 5, eval_max_new_tokens: int | None = None, eval_samples: int = 1,
               eval_temperature: float = 0.0, before: evaluation.EvalResult | None = None, mgpo_lambda: float = 1.0, long2short_lambda: float | None = None,
-              max_steps: int = 20, lr: float = 3e-4, warmup: float = 0, prompts_per_step: int = 8, num_generations: int = 8,
+              max_steps: int = 20, lr: float = 3e-4, warmup: float = 0, lr_schedule: str = "constant",
+              prompts_per_step: int = 8, num_generations: int = 8,
               max_completion_length: int = 96, temperature: float = 1.0, top_p: float = 1.0,
               num_iterations: int = 1, steps_per_generation: int = 1, loss_type: str = "grpo", beta: float = 0.0,
               seed: int = 0, step_offset: int = 0, save: bool = True, callbacks: Sequence = (),
@@ -287,8 +292,9 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     reward's. heldout: records (measured by vtkit.evaluation with `eval_samples` samples at
     `eval_temperature`; greedy by default) or a function model -> EvalResult; `before`: the starting
     model's EvalResult when already measured (so step 0 is not measured twice).
-    prompts_per_step x num_generations completions are sampled per step; the learning rate is
-    constant after `warmup` (steps, or a fraction of max_steps when < 1; 0 = none). Extra keyword
+    prompts_per_step x num_generations completions are sampled per step; after `warmup` (steps, or a
+    fraction of max_steps when < 1; 0 = none) the learning rate stays constant (lr_schedule="constant")
+    or decays to 0 at max_steps ("cosine", "linear"). Extra keyword
     arguments go to MGPOConfig (any GRPOConfig field). With beta > 0, trl builds its reference
     model from the model's config path: save the model to a folder and load it from there first.
     """
@@ -306,6 +312,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
         accuracy_reward = funcs[0].__name__
     if long2short_lambda is None:
         long2short_lambda = spec.long2short_lambda if spec is not None else 0.0
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {sorted(LR_SCHEDULES)}, got {lr_schedule!r}")
     for name, v in (("prompts_per_step", prompts_per_step), ("num_generations", num_generations),
                     ("max_steps", max_steps)):
         if not isinstance(v, int) or v < 1:
@@ -326,7 +334,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
         steps_per_generation=steps_per_generation, num_iterations=num_iterations,
         max_completion_length=max_completion_length, temperature=temperature, top_p=top_p, top_k=0,
         loss_type=loss_type, beta=beta, mgpo_lambda=float(mgpo_lambda), mgpo_accuracy_reward=accuracy_reward,
-        long2short_lambda=float(long2short_lambda), lr_scheduler_type="constant_with_warmup" if warmup else "constant", warmup_steps=warmup,
+        long2short_lambda=float(long2short_lambda), lr_scheduler_type=LR_SCHEDULES[lr_schedule] if lr_schedule != "constant" or warmup else "constant",
+        warmup_steps=warmup,
         logging_steps=1, save_strategy="no", report_to=report_to, disable_tqdm=True, seed=seed, data_seed=seed,
         bf16=cuda, use_cpu=not cuda, dataloader_num_workers=0,
         **{"gradient_checkpointing": cuda, **grpo_kw})  # checkpointing (trl's default) only pays on a GPU
