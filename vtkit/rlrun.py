@@ -272,7 +272,8 @@ def read_jsonl(path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine", "linear": "linear"}  # -> transformers' names
+# -> transformers' names; with warmup 0, "constant_with_warmup" is "constant" (the same factor 1.0 at every step)
+LR_SCHEDULES = {"constant": "constant_with_warmup", "cosine": "cosine", "linear": "linear"}
 
 
 def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards: Sequence | None = None,
@@ -334,8 +335,7 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
         steps_per_generation=steps_per_generation, num_iterations=num_iterations,
         max_completion_length=max_completion_length, temperature=temperature, top_p=top_p, top_k=0,
         loss_type=loss_type, beta=beta, mgpo_lambda=float(mgpo_lambda), mgpo_accuracy_reward=accuracy_reward,
-        long2short_lambda=float(long2short_lambda), lr_scheduler_type=LR_SCHEDULES[lr_schedule] if lr_schedule != "constant" or warmup else "constant",
-        warmup_steps=warmup,
+        long2short_lambda=float(long2short_lambda), lr_scheduler_type=LR_SCHEDULES[lr_schedule], warmup_steps=warmup,
         logging_steps=1, save_strategy="no", report_to=report_to, disable_tqdm=True, seed=seed, data_seed=seed,
         bf16=cuda, use_cpu=not cuda, dataloader_num_workers=0,
         **{"gradient_checkpointing": cuda, **grpo_kw})  # checkpointing (trl's default) only pays on a GPU
