@@ -1,5 +1,6 @@
 """The `vtkit` command line: `vtkit sweep EXPERIMENT.yaml`, `vtkit report RUN_DIR`, `vtkit grade ...`.
 
+    vtkit run rl --preset tiny --out-dir runs/rl    # one stage as a plain script (vtkit/stages/)
     vtkit sweep experiments/demo.yaml --jobs 2      # run (or resume) every run of an experiment
     vtkit sweep experiments/demo.yaml --dry-run     # print the plan: run ids, parameters, what is done
     vtkit report runs/demo                          # figures + report.html from results.parquet
@@ -127,7 +128,24 @@ def _plot_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run(p: argparse.ArgumentParser) -> None:
+    from vtkit.stages import STAGES
+
+    p.add_argument("stage", choices=STAGES, help="the stage to run (vtkit/stages/<stage>.py)")
+    p.add_argument("args", nargs=argparse.REMAINDER,
+                   help="--preset, --out-dir, --seed, --set KEY=VALUE, --show (`vtkit run STAGE --help`)")
+
+
+def _run_stage(args: argparse.Namespace) -> int:
+    from vtkit import stages
+    from vtkit.stages import base
+
+    return base.main(stages.get(args.stage), args.args)
+
+
 COMMANDS = {
+    "run": ("run one stage as a plain script (the function its notebook calls)", _add_run, _run_stage,
+            "example: vtkit run rl --preset tiny --out-dir runs/rl --set lr=1e-4 --set 'phases=[math]'"),
     "sweep": ("run a parameter sweep or pipeline of notebooks (resumable)", _add_sweep, _sweep, SWEEP_EXAMPLE),
     "report": ("figures and an HTML report from a sweep's results", _add_report, _report, None),
     "plot-sweep": ("RL curves of a sweep: a step-log metric against step, one line per value of --by",
@@ -157,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     from vtkit.experiment import ExperimentError
     from vtkit.grade import GradeError
     from vtkit.notebook import ParameterError
+    from vtkit.stages.base import ConfigError
     from vtkit.sweep import SweepError
 
     try:
         return args._run(args)
-    except (ExperimentError, ParameterError, SweepError, GradeError, FileNotFoundError) as e:
+    except (ExperimentError, ParameterError, SweepError, GradeError, ConfigError, FileNotFoundError) as e:
         print(f"vtkit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

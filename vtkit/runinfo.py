@@ -63,6 +63,18 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     _atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def write_jsonl(path: str | os.PathLike, rows) -> Path:
+    """Write `rows` (dicts) as JSON lines, atomically (readers see the old file or the whole new one)."""
+    path = Path(path)
+    _atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+    return path
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The rows of a JSON-lines file (blank lines skipped)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def git_info(where: str | os.PathLike | None = None) -> dict:
     """{"commit", "dirty", "root"} of the git checkout holding `where` (default: cwd), or Nones."""
     cwd = Path(where or os.getcwd())
