@@ -16,7 +16,7 @@ import warnings
 import datasets
 import pytest
 
-from vtkit import evaluation, models, rlrun, train
+from vtkit import evaluation, models, rl_phase, train
 from vtkit.tasks.common import boxed_solution
 
 warnings.filterwarnings("ignore")
@@ -56,7 +56,7 @@ def rl(start, records, out, **kw):
     model, tok = fresh(start)
     kw = {"max_steps": 30, "lr": 1e-3, "prompts_per_step": 8, "num_generations": 8, "max_completion_length": 32,
           "negative_advantage_scale": 0.0, "save": False, **kw}
-    return rlrun.run_phase(model, tok, records, out, phase="math", **kw)
+    return rl_phase.run_phase(model, tok, records, out, phase="math", **kw)
 
 
 def test_fixed_batch_reward_rises_to_point_nine(start, tmp_path):

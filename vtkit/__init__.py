@@ -8,7 +8,7 @@ evaluation, metrics     THE evaluation path (task sets, protocols, grading, Eval
 judge                   an LLM judge beside math-verify
 generate, train         batched sampling; SFT through trl with the reports' schedule, the quick SFT start
 spectrum                Spectrum: curriculum filters, checkpoint scoring, specialist selection, merging
-rewards, rl, rlrun      Signal: reward registry; the MGPO trainer; one RL phase with its curves
+rewards, rl, rl_phase      Signal: reward registry; the MGPO trainer; one RL phase with its curves
 distill                 offline self-distillation: verified traces, learning potential, band selection
 instructions, reward_model   instruction constraints (IFEval's 25 ids) and the rubric reward model
 ifeval, grade           IFEval's files and four metrics; `vtkit grade` for generations made elsewhere

@@ -121,9 +121,9 @@ def _add_plot_sweep(p: argparse.ArgumentParser) -> None:
 
 
 def _plot_sweep(args: argparse.Namespace) -> int:
-    from vtkit import rlrun
+    from vtkit import rl_phase
 
-    _, curves = rlrun.plot_sweep(args.exp_dir, args.by, args.metric, args.phase or None)
+    _, curves = rl_phase.plot_sweep(args.exp_dir, args.by, args.metric, args.phase or None)
     print(curves.to_string(index=False))
     return 0
 

@@ -12,7 +12,7 @@
 
 Every caller measures through here: the quickstart and `evaluate` notebooks, the Spectrum stage's
 held-out checks and checkpoint scores (`vtkit.spectrum`), the RL phases' held-out curves
-(`vtkit.rlrun`), self-distillation's before/after, instruction pass rates, the family probe. Metric
+(`vtkit.rl_phase`), self-distillation's before/after, instruction pass rates, the family probe. Metric
 names mean the same everywhere (docs/contracts.md, "Metric names"):
 
 - `greedy_acc`: accuracy of one greedy sample per item (temperature 0, n = 1).

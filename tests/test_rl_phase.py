@@ -1,4 +1,4 @@
-"""vtkit.rlrun: one MGPO phase with its step log and held-out probe, the SFT start cache, the figures."""
+"""vtkit.rl_phase: one MGPO phase with its step log and held-out probe, the SFT start cache, the figures."""
 from __future__ import annotations
 
 import warnings
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vtkit import models, rlrun, tasks
+from vtkit import models, rl_phase, tasks
 from vtkit.report import mean_ci
 
 warnings.filterwarnings("ignore")
@@ -28,11 +28,11 @@ def coin(completions, **_):
 
 def test_prompt_rows_keep_reward_columns():
     recs = tasks.make("math", 3, seed=0, difficulty=1)
-    ds = rlrun.to_prompt_rows(recs)
+    ds = rl_phase.to_prompt_rows(recs)
     assert ds[0]["prompt"] == [{"role": "user", "content": recs[0]["prompt"]}]
     assert ds["answer"] == recs["answer"] and ds["domain"] == ["math"] * 3 and "solutions" not in ds.column_names
     with pytest.raises(ValueError, match="no records"):
-        rlrun.to_prompt_rows([])
+        rl_phase.to_prompt_rows([])
 
 
 def test_heldout_greedy_and_sampled(monkeypatch):
@@ -109,7 +109,7 @@ def test_step_log_merges_trl_history_and_evals():
             {"step": 2, "train_loss": 0.15}]
     evals = [{"step": 0, "acc": 0.1, "lo": 0.0, "hi": 0.3, "mean_tokens": 9.0},
              {"step": 2, "acc": 0.2, "lo": 0.1, "hi": 0.4, "mean_tokens": 8.0}]
-    rows = rlrun.step_log(hist, evals, "math", step_offset=10)
+    rows = rl_phase.step_log(hist, evals, "math", step_offset=10)
     assert [r["global_step"] for r in rows] == [10, 11, 12] and rows[0] == {
         "phase": "math", "step": 0, "global_step": 10, "heldout_acc": 0.1, "heldout_lo": 0.0, "heldout_hi": 0.3,
         "heldout_tokens": 9.0}
@@ -123,7 +123,7 @@ def _phase(tiny, tmp_path, name, heldout=None, **kw):
     import copy
     model, tok = copy.deepcopy(tiny[0]), tiny[1]
     recs = tasks.make("math", 8, seed=0, difficulty=1)
-    res = rlrun.run_phase(model, tok, recs, tmp_path / name, phase="math", rewards=[coin], heldout=heldout,
+    res = rl_phase.run_phase(model, tok, recs, tmp_path / name, phase="math", rewards=[coin], heldout=heldout,
                           eval_every=2, max_steps=3, prompts_per_step=2, num_generations=4,
                           max_completion_length=8, lr=1e-2, mgpo_lambda=2.0, seed=0, **kw)
     return res
@@ -139,7 +139,7 @@ def test_run_phase_logs_evaluates_and_saves(tiny, tmp_path):
     assert [s["step"] for s in train_rows] == [1, 2, 3]
     for s in train_rows:  # lambda = 2: every weight in [2^-2, 1], the min no larger than the mean
         assert 0.25 - 1e-9 <= s["weight_min"] <= s["weight_mean"] <= 1.0 and s["completion_length"] > 0
-    assert rlrun.read_jsonl(tmp_path / "a" / "steps.jsonl") == res.steps
+    assert rl_phase.read_jsonl(tmp_path / "a" / "steps.jsonl") == res.steps
     m2, _ = models.load(str(tmp_path / "a" / "model"))
     assert all(torch.equal(p, q) for p, q in zip(res.model.parameters(), m2.parameters()))
     assert not any(torch.equal(p, q) for p, q in zip(res.model.parameters(), tiny[0].parameters()))
@@ -178,15 +178,15 @@ def test_run_phase_warmup_ramps_the_learning_rate(tiny, tmp_path):
 def test_run_phase_rejects_bad_settings(tiny, tmp_path):
     recs = tasks.make("math", 4, seed=0, difficulty=1)
     with pytest.raises(ValueError, match="num_generations"):
-        rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, num_generations=1, phase="math")
+        rl_phase.run_phase(tiny[0], tiny[1], recs, tmp_path, num_generations=1, phase="math")
     with pytest.raises(ValueError, match="no default rewards"):
-        rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, phase="chess")
+        rl_phase.run_phase(tiny[0], tiny[1], recs, tmp_path, phase="chess")
     with pytest.raises(ValueError, match="4 prompts but a step takes prompts_per_step = 8"):
-        rlrun.run_phase(tiny[0], tiny[1], recs, tmp_path, phase="math", prompts_per_step=8)  # would train 0 steps
+        rl_phase.run_phase(tiny[0], tiny[1], recs, tmp_path, phase="math", prompts_per_step=8)  # would train 0 steps
     with pytest.raises(ValueError, match="unknown phase"):
-        rlrun.phase_spec("chess")
-    assert rlrun.PHASES["long2short"].long2short_lambda == 0.2
-    assert [f.__name__ for f in rlrun.reward_funcs(rlrun.PHASES["code"].rewards)] == ["code_tests_reward"]
+        rl_phase.phase_spec("chess")
+    assert rl_phase.PHASES["long2short"].long2short_lambda == 0.2
+    assert [f.__name__ for f in rl_phase.reward_funcs(rl_phase.PHASES["code"].rewards)] == ["code_tests_reward"]
 
 
 # ----------------------------------------------------------------------------- SFT start cache
@@ -227,7 +227,7 @@ def _fake_sweep(root):
             d = root / f"lam{lam}-s{seed}"
             steps = [{"phase": "math", "step": s, "global_step": s, "heldout_acc": float(lam * s / 10 + seed / 100)}
                      for s in (0, 2, 4)] + [{"phase": "math", "step": 1, "global_step": 1, "reward": 0.5}]
-            rlrun.write_jsonl(d / "steps.jsonl", steps)
+            rl_phase.write_jsonl(d / "steps.jsonl", steps)
             rows.append({"run_id": d.name, "stage": "rl", "mgpo_lambda": lam, "seed": seed, "status": "ok",
                          "out_dir": str(d)})
     rows.append({"run_id": "x", "stage": "rl", "mgpo_lambda": 2.0, "seed": 0, "status": "failed",
@@ -237,19 +237,19 @@ def _fake_sweep(root):
 
 def test_sweep_curves_and_plot(tmp_path):
     _fake_sweep(tmp_path)
-    c = rlrun.sweep_curves(tmp_path)
+    c = rl_phase.sweep_curves(tmp_path)
     assert sorted(c["mgpo_lambda"].unique()) == [0.0, 1.0] and set(c["step"]) == {0, 2, 4}  # failed run left out
     r = c[(c.mgpo_lambda == 1.0) & (c.step == 4)].iloc[0]
     m, lo, hi, n = mean_ci([0.4, 0.41, 0.42])
     assert (r["mean"], r["lo"], r["hi"], r["n_runs"]) == pytest.approx((m, lo, hi, 3))
-    fig, curves = rlrun.plot_sweep(tmp_path)
+    fig, curves = rl_phase.plot_sweep(tmp_path)
     base = tmp_path / "figures" / "heldout_acc_vs_step_by_mgpo_lambda"
     assert base.with_suffix(".png").stat().st_size > 0 and base.with_suffix(".pdf").exists()
     assert pd.read_csv(base.with_suffix(".csv")).shape == curves.shape
     with pytest.raises(ValueError, match="varies no"):
-        rlrun.sweep_curves(tmp_path, by="beta")
+        rl_phase.sweep_curves(tmp_path, by="beta")
     with pytest.raises(FileNotFoundError, match="vtkit sweep"):
-        rlrun.sweep_curves(tmp_path / "nowhere")
+        rl_phase.sweep_curves(tmp_path / "nowhere")
 
 
 def test_plot_steps_writes_files(tmp_path):
@@ -259,7 +259,7 @@ def test_plot_steps_writes_files(tmp_path):
              {"phase": "code", "step": 0, "global_step": 1, "heldout_acc": 0.5, "heldout_lo": 0.4, "heldout_hi": 0.6},
              {"phase": "code", "step": 1, "global_step": 2, "reward": 0.6, "weight_mean": 0.8, "weight_min": 0.5,
               "completion_length": 40.0}]
-    rlrun.plot_steps(steps, tmp_path / "curves")
+    rl_phase.plot_steps(steps, tmp_path / "curves")
     assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "curves.pdf").exists()
 
 
@@ -271,21 +271,21 @@ def test_instruct_reading_names_the_measured_reason():
     flat = _steps([0.2] * 6, [0.4] * 6)
     up = {"gain": 0.10, "gain_lo": 0.03, "gain_hi": 0.17}
     down = {"gain": -0.05, "gain_lo": -0.12, "gain_hi": 0.01}
-    text, nums = rlrun.instruct_reading(up, 0.5, 0.5, flat)
+    text, nums = rl_phase.instruct_reading(up, 0.5, 0.5, flat)
     assert nums["verdict"] == "raised" and "+0.100 [+0.030, +0.170]" in text
     # the RM's held-out score rises while the rules' pass rate falls: over-optimisation of the RM
-    text, nums = rlrun.instruct_reading(down, 0.40, 0.55, _steps([0.2] * 6, [0.3, 0.3, 0.5, 0.6, 0.7, 0.8]))
+    text, nums = rl_phase.instruct_reading(down, 0.40, 0.55, _steps([0.2] * 6, [0.3, 0.3, 0.5, 0.6, 0.7, 0.8]))
     assert nums["verdict"] == "reward-model over-optimisation"
     assert nums["rm_score_change"] == pytest.approx(0.15) and nums["train_rm_change"] == pytest.approx(0.45)
     assert "0.400 -> 0.550" in text
     # the rule reward rises on the training prompts only
-    _, nums = rlrun.instruct_reading(down, 0.5, 0.5, _steps([0.1, 0.1, 0.3, 0.3, 0.5, 0.5], [0.4] * 6))
+    _, nums = rl_phase.instruct_reading(down, 0.5, 0.5, _steps([0.1, 0.1, 0.3, 0.3, 0.5, 0.5], [0.4] * 6))
     assert nums["verdict"] == "fits the training prompts" and nums["train_rule_change"] == pytest.approx(0.4)
     # both measures fall: the updates hurt, nothing was exploited (the demo's seed 0 at tiny)
-    _, nums = rlrun.instruct_reading({"gain": -0.05, "gain_lo": -0.117, "gain_hi": 0.008}, 0.592, 0.497, flat)
+    _, nums = rl_phase.instruct_reading({"gain": -0.05, "gain_lo": -0.117, "gain_hi": 0.008}, 0.592, 0.497, flat)
     assert nums["verdict"] == "degraded"
-    _, nums = rlrun.instruct_reading(down, 0.5, 0.5, flat)
+    _, nums = rl_phase.instruct_reading(down, 0.5, 0.5, flat)
     assert nums["verdict"] == "no signal"
     # a positive gain inside its interval is a power problem, whatever the RM did
-    _, nums = rlrun.instruct_reading({"gain": 0.042, "gain_lo": -0.058, "gain_hi": 0.133}, 0.592, 0.622, flat)
+    _, nums = rl_phase.instruct_reading({"gain": 0.042, "gain_lo": -0.058, "gain_hi": 0.133}, 0.592, 0.622, flat)
     assert nums["verdict"] == "not resolved"

@@ -1,14 +1,14 @@
 """One Signal-phase RL run: MGPO on a dataset with given rewards, a step log, held-out accuracy, a checkpoint.
 
-    from vtkit import rlrun, tasks
+    from vtkit import rl_phase, tasks
     heldout = list(tasks.make("math", 32, seed=0, difficulty=1, split="test"))
-    res = rlrun.run_phase(model, tok, tasks.make("math", 64, difficulty=1), "runs/x/phases/math",
+    res = rl_phase.run_phase(model, tok, tasks.make("math", 64, difficulty=1), "runs/x/phases/math",
                           phase="math", heldout=heldout, mgpo_lambda=1.0, max_steps=20, eval_every=5)
     res.before.acc, res.after.acc                      # held-out rate (vtkit.evaluation.EvalResult)
     res.metrics()                                      # math/heldout_start, math/heldout_gain[_lo|_hi], ...
     res.steps                                          # one dict per step (also steps.jsonl)
-    rlrun.plot_steps(res.steps, "runs/x/rl_curves")    # reward, held-out accuracy, weights, length
-    rlrun.plot_sweep("runs/mgpo_vs_grpo")              # held-out accuracy vs step, one line per lambda
+    rl_phase.plot_steps(res.steps, "runs/x/rl_curves")    # reward, held-out accuracy, weights, length
+    rl_phase.plot_sweep("runs/mgpo_vs_grpo")              # held-out accuracy vs step, one line per lambda
     # or from a shell: vtkit plot-sweep runs/mgpo_vs_grpo --by mgpo_lambda
 
 What one phase does: the records become trl prompt rows (user turn in `prompt`, the record's
