@@ -63,8 +63,19 @@ lint: $(STAMP)
 test-fast: $(STAMP) isolation
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not notebook"
 
+# JupyterLab on notebooks/ with the kit's kernel (the notebooks declare `vtkit`; new ones get it too).
+# It listens on localhost only; where there is no display (a remote machine, an SSH session) it opens
+# no browser and you open the printed URL through an SSH tunnel. As root (containers, cloud GPU nodes)
+# it passes --allow-root. Another port: make lab LAB_PORT=8889.
+LAB_PORT ?= 8888
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	@echo "JupyterLab: kernel '$(KERNEL)', port $(LAB_PORT) on this machine's localhost. From another machine, tunnel first:"
+	@echo "  ssh -L $(LAB_PORT):localhost:$(LAB_PORT) $$(id -un)@$$(hostname -f 2>/dev/null || hostname)"
+	@echo "then open the http://127.0.0.1:$(LAB_PORT)/lab?token=... URL printed below in your browser."
+	@$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --port=$(LAB_PORT) --ServerApp.port_retries=0 \
+	  --MappingKernelManager.default_kernel_name=$(KERNEL) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) \
+	  $$([ -n "$$SSH_CONNECTION" ] || { [ "$$(uname)" != Darwin ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; } && echo --no-browser)
 
 bench: $(STAMP) isolation
 	$(BIN)/python benchmarks/run.py

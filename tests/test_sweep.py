@@ -5,6 +5,7 @@ kernel start-up. Every sweep here executes for real through papermill and the `v
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,8 +296,8 @@ def test_results_table_renames_clashing_columns(tmp_path):
     runinfo.write_json(d / "_DONE", {"wall_s": 3.0})
     run = xp.Run("r1", {"x": 1.0}, d, [xp.StageRun("main", METRICS, {"x": 1.0, "lst": [1, 2], "out_dir": str(d)}, d)])
     df, roles = sw.results_table([run])
-    assert list(df.columns) == ["run_id", "stage", "param_x", "lst", "status", "error", "wall_s", "out_dir",
-                                "metric_wall_s", "x", "acc"]
+    assert list(df.columns) == ["run_id", "stage", "param_x", "lst", "status", "error", "wall_s", "vtkit_source",
+                                "out_dir", "metric_wall_s", "x", "acc"]
     row = df.iloc[0]
     assert (row.param_x, row.x, row.wall_s, row.metric_wall_s, row.lst) == (1.0, 2.0, 3.0, 1.5, "[1, 2]")
     assert roles["varied"] == ["param_x"] and roles["metrics"] == ["metric_wall_s", "x", "acc"]
@@ -351,3 +352,86 @@ def test_link_latest_follows_the_newest_finished_run_and_never_replaces_a_folder
     assert sw.link_latest(tmp_path / "0123456789", "0123456789") is None  # nothing varied: no readable name
     cut = "x=" + "1" * 46 + "-0123456789"  # a readable part at the length run_id cuts to may not be unique
     assert xp.readable_name(cut) is None and sw.link_latest(tmp_path / cut, cut) is None
+
+
+def test_source_hash_covers_modules_presets_and_data_not_caches_or_docs(tmp_path):
+    src = tmp_path / "vtkit"
+    shutil.copytree(runinfo.SOURCE_ROOT, src, ignore=shutil.ignore_patterns("__pycache__"))
+    h = runinfo.source_hash(src)
+    assert h == runinfo.source_hash() and len(h) == 16  # the content counts, not where the package lives
+    files = {f.relative_to(src).as_posix() for f in runinfo.source_files(src)}
+    assert {"sweep.py", "stages/base.py", "presets/rl.yaml", "data/HumanEval.jsonl.gz"} <= files
+    (src / "__pycache__").mkdir(exist_ok=True)
+    (src / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    (src / "data" / "README.md").write_text("notes")
+    assert runinfo.source_hash(src) == h  # bytecode caches and docs are not the source
+    for edit in ("stages/base.py", "presets/rl.yaml", "data/published_scores.csv"):
+        f = src / edit
+        before = f.read_bytes()
+        f.write_bytes(before + b"\n")
+        assert runinfo.source_hash(src) != h, edit
+        f.write_bytes(before)
+    assert runinfo.source_hash(src) == h
+    assert runinfo.collect()["vtkit_source"] == h  # runinfo.json records it
+
+
+def test_a_library_edit_reruns_finished_runs_unless_reuse_stale(tmp_path, mark, monkeypatch, capsys):
+    """Finished runs made by other vtkit code run again (from their first stale stage); --reuse-stale
+    keeps them and names them; with unchanged code a sweep skips everything finished."""
+    src = tmp_path / "vtkit"  # a copy of the package stands for the library: the test edits the copy
+    shutil.copytree(runinfo.SOURCE_ROOT, src, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(runinfo, "SOURCE_ROOT", src)
+    path = exp_file(tmp_path, f"""
+name: stale
+pipeline:
+  - {{name: first, notebook: {METRICS}}}
+  - {{name: second, notebook: {METRICS}}}
+grid: {{seed: [0]}}
+""")
+    out = tmp_path / "runs"
+    exp = xp.load(path)
+    run = xp.plan(exp, out)[0]
+    first, second = (st.out_dir for st in run.stages)
+    token = lambda d: json.loads((d / "metrics.json").read_text())["token"]  # new for every execution
+
+    res = sw.sweep(exp, out, progress=False)
+    old = runinfo.source_hash(src)
+    assert res.ok and res.executed == [run.run_id] and res.stale == {} and res.source == old
+    assert sw.stage_source(first) == sw.stage_source(second) == old
+    tokens = token(first), token(second)
+    again = sw.sweep(exp, out, progress=False)  # unchanged code: a resumed sweep skips finished stages
+    assert again.executed == [] and again.skipped == [run.run_id] and (token(first), token(second)) == tokens
+
+    (src / "metrics.py").write_text((src / "metrics.py").read_text() + "\nCHANGED = 1\n")  # a library edit
+    new = runinfo.source_hash(src)
+    assert new != old and xp.plan(exp, out)[0].run_id == run.run_id  # same run, other code
+    capsys.readouterr()
+    assert cli.main(["sweep", str(path), "--out", str(out), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert f"run  stale    {run.run_id}" in plan and f"stale: first, second made by vtkit source {old} (now {new})" in plan
+    assert cli.main(["sweep", str(path), "--out", str(out), "--dry-run", "--reuse-stale"]) == 0
+    assert f"skip stale    {run.run_id}" in capsys.readouterr().out
+
+    kept = sw.sweep(exp, out, progress=False, reuse_stale=True)  # asked to: the old results stay, named
+    assert kept.executed == [] and kept.reused_stale == [run.run_id] and kept.stale == {run.run_id: ["first", "second"]}
+    assert f"{run.run_id}: first, second made by vtkit source {old}" in capsys.readouterr().err
+    assert (token(first), token(second)) == tokens
+    assert set(pd.read_parquet(out / "stale/results.parquet").vtkit_source) == {old}
+
+    redone = sw.sweep(exp, out, progress=False)  # the default: run it again with the current code
+    assert redone.ok and redone.executed == [run.run_id] and "running them again" in capsys.readouterr().err
+    assert token(first) != tokens[0] and token(second) != tokens[1]
+    assert sw.stage_source(first) == sw.stage_source(second) == new
+    df = pd.read_parquet(out / "stale/results.parquet")
+    assert set(df.vtkit_source) == {new} and set(df.status) == {"ok"}
+
+    # a stage finished by other code (here: before vtkit recorded it) is redone with every later stage only
+    tokens = token(first), token(second)
+    marker = json.loads((second / sw.DONE).read_text())
+    del marker["source"]
+    runinfo.write_json(second / sw.DONE, marker)
+    assert sw.first_to_run([first, second], new) == 1 and sw.first_to_run([first, second], new, reuse_stale=True) is None
+    res = sw.sweep(exp, out, progress=False)
+    assert res.stale == {run.run_id: ["second"]} and res.executed == [run.run_id]
+    assert token(first) == tokens[0] and token(second) != tokens[1] and sw.stage_source(second) == new
+    assert marked_processes(mark) == []

@@ -24,13 +24,15 @@ name an earlier stage. `out_dir` itself is injected by the runner and cannot be 
 
 `report:` (optional) picks what `vtkit report` puts up front: `metrics: [names]` are the headline
 metrics of every stage that reports them (and the ones drawn against varied parameters);
-`headline: {stage: [names]}` names them per stage instead. Without it the report picks (see
-vtkit.report.headline_metrics).
+`headline: {stage: [names]}` names them per stage instead (each a stage of this file; stages it
+does not name lead with nothing). Without it the report picks (see vtkit.report.headline_metrics).
 
 A run is identified by `run_id` = a readable prefix of its varied values + a hash of the notebooks'
 cell sources, the run's parameters and the preset files (vtkit/presets/*.yaml, where unset parameters
-come from); changing a notebook's code, a parameter or a preset value gives a new run. The sweep
-also links `<out>/<name>/<readable prefix>` to the latest finished run (`vtkit.sweep.link_latest`).
+come from); changing a notebook's code, a parameter or a preset value gives a new run. The vtkit
+library's source is not in the id: each finished stage records the source hash it ran with, and the
+sweep runs a finished run made by other library code again in the same folder, unless
+`--reuse-stale` (vtkit/sweep.py, "Stale code"). The sweep also links `<out>/<name>/<readable prefix>` to the latest finished run (`vtkit.sweep.link_latest`).
 Its directory is `<out>/<name>/<run_id>/` (one notebook) or `<out>/<name>/<run_id>/<stage>/`.
 Relative notebook paths are looked up from the current directory, then the YAML file's folder,
 then that folder's parent. YAML note: `1e-4` is read as a float here (plain YAML 1.1 says string).

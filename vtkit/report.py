@@ -6,23 +6,34 @@ Reads `results.parquet` and `sweep.json` (column roles and the experiment spec) 
 writes. report.html, top to bottom:
 
   failures      every failed stage first: run, stage, error, link to its executed notebook
-  headline      per stage, its headline metrics: mean, 95% Student-t interval over seeds (and other
-                replicates) and n, one column per combination of the varied factors
+  headline      per stage, its headline metrics (the stage's effect), one column per combination
+                of the varied factors: see "Intervals" below
   stages        (pipelines) each stage's own figures, the PNGs its notebook saved into its output
                 folder, per run, each linked to that run's executed notebook
-  parameters    (when a factor varies) each headline metric against each varied parameter: mean
-                with its interval, runs as dots; PDF+PNG in figures/
-  runs          one row per run and stage: parameters, status, metrics, notebook and figure links
-  summary       every numeric metric's mean and interval (also in summary.csv), and the spec as run
+  parameters    (when a factor varies) each headline metric against each varied parameter: pooled
+                value with its interval, runs as dots; PDF+PNG in figures/
+  runs          one row per run and stage: parameters, status, vtkit source, metrics, links
+  summary       every numeric metric, counts and times included: pooled value, interval, n (also
+                in summary.csv); and the spec as run
 
 Parameters whose name ends in `seed` are replicates, not factors.
 
-Headline metrics: the experiment file's `report:` key names them, `report: {metrics: [a, b]}` for
-every stage that reports them, or `report: {headline: {stage: [a, b]}}` per stage; a named metric
-that no run reported shows as "not reported". Without names, a stage's headline is its first
-DEFAULT_HEADLINE numeric, non-boolean metrics (in metrics.json order) that are not bookkeeping: parameter and
-token counts, steps, times, sample sizes, seeds, and the `_lo`/`_hi` bounds of a notebook's own
-intervals (see `is_bookkeeping`).
+Headline metrics: the experiment file's `report:` key names them, `report: {headline: {stage: [a, b]}}`
+per stage (then the stages it does not name lead with nothing: their numbers are in the summary), or
+`report: {metrics: [a, b]}` for every stage that reports them; a named metric that no run reported
+shows as "not reported", and a named stage the results do not hold is left out (an experiment
+may run part of a pipeline). Without names, a stage's headline is its first DEFAULT_HEADLINE
+numeric, non-boolean metrics (in metrics.json order) that are not bookkeeping: parameter and token
+counts, steps, times, sample sizes, seeds, and the `_lo`/`_hi` bounds of a stage's own intervals
+(see `is_bookkeeping`).
+
+Intervals (`summarize`): with fewer than FEW_RUNS runs (seeds) per column, each run's value with
+its own 95% interval, the `X_lo`/`X_hi` its stage wrote (a bootstrap over items, paired for a
+gain, or Wilson), and a pooled value (the mean of the runs) only where every run has such an
+interval: its interval is the mean of the runs' half-widths, the item noise of the mean whatever
+the runs share. Never a t interval over 2 seeds (its 95% half-width is 12.7 standard errors). From
+FEW_RUNS runs on: the mean with a Student-t interval over the runs (vtkit.stats.t_interval). No
+interval leaves the metric's range (`metric_range`: rates [0, 1], gains of rates [-1, 1]).
 
 Size: figures are embedded as downscaled PNG thumbnails (THUMB_DPI, 128 colours) until EMBED_BUDGET bytes
 of them; later ones are linked, and every thumbnail links its full-resolution PNG/PDF and
@@ -41,12 +52,9 @@ import re
 import time
 from pathlib import Path
 
-# two-sided 95% Student t quantiles for df = 1..30 (no scipy in the kit); 1.96 beyond
-_T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-        2.052, 2.048, 2.045, 2.042]
 MAX_FIGURES = 60  # parameter figures beyond this are left out (the report says so)
 DEFAULT_HEADLINE = 6  # headline metrics per stage when the experiment file names none
+FEW_RUNS = 5  # below this many runs per group: each run's own interval; from it on, a t interval over the runs
 THUMB_DPI = 120  # embedded figures are redrawn at this resolution (a one-column figure: ~390 px wide)
 THUMB_PX = 900  # and at most this wide
 EMBED_BUDGET = 1_500_000  # bytes of embedded images per report; figures beyond it are linked, not embedded
@@ -54,20 +62,86 @@ _BOOKKEEPING = re.compile(
     r"(_lo|_hi|_s|_sec|_secs|_seconds|seconds|_steps|steps|_step|params|_params|_count|seed|token)$"
     r"|(^|[/_])(n|k|n_[a-z0-9_]+|k_max|wall|time|tokens|tokens_[a-z0-9_]+|[a-z0-9_]*_tokens)$",
     re.IGNORECASE)
+# rates in [0, 1], judged on the last `/` part of a name: accuracies, mean@k/pass@k/cons@k, CLR's
+# clr@k/majority@k/mean1@k, recalls, `*_rate`, evaluate's `headline`
+_RATE = re.compile(r"^(accuracy|headline|([a-z0-9_]*_)?acc(_[a-z0-9]+)?|(mean|pass|cons|clr|majority|mean1)@\d+"
+                   r"|clr|majority|([a-z0-9_]*_)?recall(_[a-z0-9]+)*|[a-z0-9_]*_rate)$", re.IGNORECASE)
 
 
-def mean_ci(values) -> tuple[float, float, float, int]:
-    """(mean, ci_low, ci_high, n): 95% Student-t interval; NaN bounds when n < 2."""
-    xs = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    n = len(xs)
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The values `metric` can take, from its name: (0, 1) for a rate (see _RATE), (-1, 1) for a
+    gain (`*gain`, a difference of two rates such as `merged_minus_last/mean/mean@4` or
+    `clr_minus_majority`); None (unbounded) for anything else."""
+    parts = metric.split("/")
+    last = parts[-1]
+    for suffix in ("_lo", "_hi"):
+        last = last.removesuffix(suffix)
+    if re.search(r"(^|_)gain$", last):
+        return (-1.0, 1.0)
+    if "_minus_" in last:
+        a, _, b = last.partition("_minus_")
+        return (-1.0, 1.0) if _RATE.match(a) and _RATE.match(b) else None
+    if _RATE.match(last):
+        return (-1.0, 1.0) if any("_minus_" in p for p in parts[:-1]) else (0.0, 1.0)
+    return None
+
+
+def bound_columns(metric: str, columns) -> tuple[str, str] | None:
+    """The columns holding a run's own 95% interval of `metric` (`X_lo`/`X_hi`, or `N50_lo_knowledge`
+    for `N50_knowledge` as the figures stage writes them); None when the run reported none."""
+    columns = set(columns)
+    head, sep, tail = metric.rpartition("_")
+    for lo, hi in [(f"{metric}_lo", f"{metric}_hi")] + ([(f"{head}_lo_{tail}", f"{head}_hi_{tail}")] if sep else []):
+        if lo in columns and hi in columns:
+            return lo, hi
+    return None
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _clip(lo: float, hi: float, rng: tuple[float, float] | None) -> tuple[float, float]:
+    if rng is None or not (_finite(lo) and _finite(hi)):
+        return lo, hi
+    return min(max(lo, rng[0]), rng[1]), min(max(hi, rng[0]), rng[1])
+
+
+def summarize(values, los=None, his=None, rng: tuple[float, float] | None = None) -> dict:
+    """One metric over the runs of a group: {"value", "lo", "hi", "n", "interval"}.
+
+    `values` are the runs' values, `los`/`his` their own 95% bounds (None: not reported). From
+    FEW_RUNS runs on: the mean with a Student-t interval over the runs (vtkit.stats.t_interval).
+    Below: the mean, with an interval only when every run has its own ("items"): the mean of the
+    runs' lower and upper half-widths around it, which bounds the item noise of the mean whether
+    or not the runs share items (it leaves out the seed-to-seed variation a t interval would need
+    more runs to measure). One run: its own interval. The interval is clipped to `rng` (the
+    metric's range) unless a value lies outside it (then the range is wrong and nothing is clipped).
+    """
+    n_all = len(values)
+    los = list(los) if los is not None else [None] * n_all
+    his = list(his) if his is not None else [None] * n_all
+    rows = [(float(v), lo, hi) for v, lo, hi in zip(values, los, his) if _finite(v)]
+    n = len(rows)
     if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    mean = sum(xs) / n
-    if n < 2:
-        return mean, math.nan, math.nan, n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    half = (_T95[n - 2] if n - 1 <= len(_T95) else 1.96) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half, n
+        return {"value": math.nan, "lo": math.nan, "hi": math.nan, "n": 0, "interval": ""}
+    mean = sum(v for v, _, _ in rows) / n
+    if n >= FEW_RUNS:
+        from vtkit import stats
+
+        mean, lo, hi, _ = stats.t_interval([v for v, _, _ in rows])
+        how = f"t over {n} runs"
+    elif all(_finite(lo) and _finite(hi) for _, lo, hi in rows):
+        lo = mean - sum(v - float(lo) for v, lo, _ in rows) / n
+        hi = mean + sum(float(hi) - v for v, _, hi in rows) / n
+        how = "the run's own" if n == 1 else f"items, pooled over {n} runs"
+    else:
+        lo = hi = math.nan
+        how = ""
+    if rng is not None and any(not rng[0] <= v <= rng[1] for v, _, _ in rows):
+        rng = None
+    lo, hi = _clip(lo, hi, rng)
+    return {"value": mean, "lo": lo, "hi": hi, "n": n, "interval": how}
 
 
 def _is_replicate(name: str) -> bool:
@@ -86,32 +160,46 @@ def _numeric_metrics(df, metrics: list[str]) -> list[str]:
     return out
 
 
-def metric_intervals(df, roles: dict):
-    """Mean and 95% CI of every numeric metric per stage and per value of each varied factor (summary.csv).
+def _column(df, name: str | None) -> list:
+    """A column's values as plain Python numbers (None where missing or not a number)."""
+    if name is None or name not in df.columns:
+        return [None] * len(df)
+    return [float(v) if _finite(v) or hasattr(v, "item") and _finite(v.item()) else None for v in df[name]]
 
-    With no factor varied within a stage (seeds only), one row per metric pools that stage's runs.
-    """
+
+def _summarize_column(sdf, metric: str) -> dict:
+    bounds = bound_columns(metric, sdf.columns) or (None, None)
+    return summarize(_column(sdf, metric), _column(sdf, bounds[0]), _column(sdf, bounds[1]), metric_range(metric))
+
+
+def _bounds_of_others(metrics: list[str], columns) -> set[str]:
+    """The `_lo`/`_hi` columns that belong to another metric of the list (shown with it, not alone)."""
+    return {c for m in metrics for c in (bound_columns(m, columns) or ())}
+
+
+def metric_intervals(df, roles: dict):
+    """Every numeric metric per stage and per value of each varied factor (summary.csv): the pooled
+    value, its interval and n as `summarize` gives them; a metric's own `_lo`/`_hi` columns are its
+    interval, not rows of their own. With no factor varied within a stage (seeds only), one row per
+    metric pools that stage's runs."""
     import pandas as pd
 
     ok = df[df["status"] == "ok"]
     factors = [p for p in roles.get("varied", []) if p in df.columns and not _is_replicate(p)]
     rows = []
     for stage, sdf in ok.groupby("stage", sort=False):
-        for metric in _numeric_metrics(sdf, [m for m in roles.get("metrics", []) if m in sdf.columns]):
-            vals = sdf[metric].astype(float)
+        names = _numeric_metrics(sdf, [m for m in roles.get("metrics", []) if m in sdf.columns])
+        bounds = _bounds_of_others(names, sdf.columns)
+        for metric in [m for m in names if m not in bounds]:
             used = [f for f in factors if sdf[f].nunique(dropna=True) > 1]
-            if not used:
-                mean, lo, hi, n = mean_ci(vals)
-                rows.append({"stage": stage, "metric": metric, "parameter": None, "value": None,
-                             "mean": mean, "ci_low": lo, "ci_high": hi, "n": n})
-            for f in used:
-                for value, g in sdf.groupby(f, sort=True, dropna=True):
-                    mean, lo, hi, n = mean_ci(g[metric].astype(float))
-                    rows.append({"stage": stage, "metric": metric, "parameter": f, "value": value,
-                                 "mean": mean, "ci_low": lo, "ci_high": hi, "n": n})
-    return pd.DataFrame(rows, columns=["stage", "metric", "parameter", "value", "mean", "ci_low", "ci_high", "n"])
-
-
+            groups = [(None, None, sdf)] if not used else [
+                (f, value, g) for f in used for value, g in sdf.groupby(f, sort=True, dropna=True)]
+            for f, value, g in groups:
+                s = _summarize_column(g, metric)
+                rows.append({"stage": stage, "metric": metric, "parameter": f, "value": value, "mean": s["value"],
+                             "ci_low": s["lo"], "ci_high": s["hi"], "n": s["n"], "interval": s["interval"]})
+    return pd.DataFrame(rows, columns=["stage", "metric", "parameter", "value", "mean", "ci_low", "ci_high", "n",
+                                       "interval"])
 
 
 def is_bookkeeping(metric: str) -> bool:
@@ -133,7 +221,11 @@ def _stages(df, roles: dict) -> list[str]:
 
 
 def headline_metrics(df, roles: dict, report_spec: dict | None = None) -> dict[str, list[str]]:
-    """{stage: [metric names]} to show up front (rule in the module docstring), stages in run order."""
+    """{stage: [metric names]} to show up front (rule in the module docstring), stages in run order.
+
+    Stages the table does not hold are left out, so an experiment that runs part of a pipeline can
+    keep the pipeline's `report:`.
+    """
     spec = report_spec if isinstance(report_spec, dict) else {}
     per_stage = spec.get("headline") if isinstance(spec.get("headline"), dict) else {}
     named = [m for m in spec.get("metrics") or [] if isinstance(m, str)]
@@ -147,6 +239,8 @@ def headline_metrics(df, roles: dict, report_spec: dict | None = None) -> dict[s
             out[stage] = [m for m in per_stage[stage] if isinstance(m, str)]
         elif named and (len(stages) == 1 or set(named) & set(reported)):
             out[stage] = named if len(stages) == 1 else [m for m in named if m in reported]
+        elif per_stage:
+            continue  # the file names the headlines per stage, and not this stage's: its numbers are in the summary
         else:
             ok = sdf[sdf["status"] == "ok"]
             numeric = _numeric_metrics(ok, [m for m in reported if not is_bookkeeping(m)])
@@ -163,28 +257,52 @@ def _group_label(values: dict) -> str:
 
 
 def headline_table(df, roles: dict, heads: dict[str, list[str]]):
-    """Mean, 95% interval and n of each headline metric, per stage and combination of varied factors.
+    """Each headline metric per stage and combination of varied factors (`group`: `lr=0.1, bs=8`;
+    "" when only seeds vary).
 
-    Columns stage, metric, group (`lr=0.1, bs=8`; "" when only seeds vary), mean, ci_low, ci_high,
-    n (successful runs that reported it); a metric no successful run reported gets n = 0.
+    Columns stage, metric, group, run, value, ci_low, ci_high, n, interval. Below FEW_RUNS runs in a
+    group: one row per run (`run`: its replicate values, e.g. `seed=0`) with the run's own interval
+    (clipped to the metric's range), then a `pooled` row where every run has one (see `summarize`);
+    from FEW_RUNS runs on: one `mean` row with a t interval over the runs. A metric no successful run
+    of a group reported gets one row with n = 0.
     """
     import pandas as pd
 
     ok = df[df["status"] == "ok"]
     factors = [f for f in _factors(df, roles) if ok[f].nunique(dropna=True) > 1]
+    replicates = [p for p in roles.get("varied", []) if p in df.columns and _is_replicate(p)]
     rows = []
     for stage, metrics in heads.items():
         sdf = ok[ok["stage"] == stage]
         groups = list(sdf.groupby(factors, sort=True, dropna=False)) if factors and len(sdf) else [((), sdf)]
         for metric in metrics:
-            numeric = metric in sdf.columns and _numeric_metrics(sdf, [metric])
+            numeric = metric in sdf.columns and bool(_numeric_metrics(sdf, [metric]))
+            rng = metric_range(metric)
             for key, g in groups:
                 key = key if isinstance(key, tuple) else (key,)
-                vals = g[metric].astype(float) if numeric else []
-                mean, lo, hi, n = mean_ci(vals)
-                rows.append({"stage": stage, "metric": metric, "group": _group_label(dict(zip(factors, key))),
-                             "mean": mean, "ci_low": lo, "ci_high": hi, "n": n})
-    return pd.DataFrame(rows, columns=["stage", "metric", "group", "mean", "ci_low", "ci_high", "n"])
+                base = {"stage": stage, "metric": metric, "group": _group_label(dict(zip(factors, key)))}
+                s = _summarize_column(g, metric) if numeric else summarize([])
+                if s["n"] == 0:
+                    rows.append({**base, "run": "", "value": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                                 "n": 0, "interval": ""})
+                    continue
+                if s["n"] >= FEW_RUNS:
+                    rows.append({**base, "run": "mean", "value": s["value"], "ci_low": s["lo"], "ci_high": s["hi"],
+                                 "n": s["n"], "interval": s["interval"]})
+                    continue
+                bounds = bound_columns(metric, g.columns) or (None, None)
+                for (_, run), v, lo, hi in zip(g.iterrows(), _column(g, metric), _column(g, bounds[0]),
+                                               _column(g, bounds[1])):
+                    if v is None:
+                        continue
+                    one = summarize([v], [lo], [hi], rng)
+                    label = _group_label({p: run[p] for p in replicates}) or str(run["run_id"])
+                    rows.append({**base, "run": label, "value": one["value"], "ci_low": one["lo"],
+                                 "ci_high": one["hi"], "n": 1, "interval": one["interval"]})
+                if s["n"] > 1 and s["interval"]:
+                    rows.append({**base, "run": "pooled", "value": s["value"], "ci_low": s["lo"], "ci_high": s["hi"],
+                                 "n": s["n"], "interval": s["interval"]})
+    return pd.DataFrame(rows, columns=["stage", "metric", "group", "run", "value", "ci_low", "ci_high", "n", "interval"])
 
 
 def stage_figures(out_dir: str | os.PathLike) -> list[Path]:
@@ -259,7 +377,7 @@ def make_figures(df, summary, fig_dir: Path, metrics: dict[str, list[str]] | Non
         ax.scatter(xs_r, runs[metric].astype(float), s=8, alpha=0.35, color="0.4", linewidths=0, label="runs")
         err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]]).astype(float)
         ax.errorbar(xs_s, s["mean"].astype(float), yerr=np.nan_to_num(err), marker="o", capsize=2,
-                    label="mean, 95% CI")
+                    label="mean, 95% interval")
         ax.set_ylabel(metric)
         ax.set_title(title)
         ax.legend(loc="best")
@@ -292,10 +410,11 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _interval(mean: float, lo: float, hi: float, n: int) -> str:
+def _interval(value: float, lo: float, hi: float, n: int) -> str:
+    """`0.885 [0.81, 0.94]`, the value alone when it has no interval, "not reported" when n = 0."""
     if n == 0:
         return "not reported"
-    return f"{mean:.4g}" + ("" if math.isnan(lo) else f" [{lo:.4g}, {hi:.4g}]")
+    return f"{value:.4g}" + ("" if not (_finite(lo) and _finite(hi)) else f" [{lo:.4g}, {hi:.4g}]")
 
 
 _CSS = """body{font-family:Georgia,'STIX Two Text',serif;margin:2em auto;max-width:1300px;color:#222}
@@ -395,6 +514,12 @@ def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
              f"<p>{n_runs} run(s) of {len(stages)} stage(s) ({e(', '.join(stages))}); "
              f"{n_runs - failed_runs - pending_runs} ok, {failed_runs} failed, {pending_runs} not finished. "
              f"Report written {e(time.strftime('%Y-%m-%d %H:%M'))} from <code>{e(str(results))}</code>.</p>"]
+    if "vtkit_source" in df.columns:  # runs kept with `vtkit sweep --reuse-stale` after a library change
+        sources = df.loc[df["status"] == "ok", "vtkit_source"].dropna().unique()
+        if len(sources) > 1:
+            parts.append(f"<p class=err>These results come from {len(sources)} versions of the vtkit source "
+                         f"({e(', '.join(sorted(map(str, sources))))}; column vtkit_source of the runs table): "
+                         "finished runs were kept with <code>--reuse-stale</code> after the library changed.</p>")
 
     failed = df[(df["status"] == "failed") & ~df["error"].fillna("").str.startswith("not run:")]
     if len(failed):
@@ -406,25 +531,30 @@ def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
                          f"<td>{e(row['run_id'])}</td></tr>")
         parts.append("</table>")
 
-    parts.append("<h2>Headline metrics</h2><p class=note>Mean over the successful runs, 95% Student-t "
-                 "interval over seeds in brackets (none when n = 1), n runs. Chosen by the experiment file's "
-                 "<code>report:</code> key, else the first non-bookkeeping metrics of each stage; every metric "
-                 "is in the summary below and in summary.csv.</p>")
+    parts.append("<h2>Headline metrics</h2><p class=note>Each stage's effect, as the experiment file's "
+                 "<code>report:</code> key names it (else the first non-bookkeeping metrics of each stage). "
+                 f"With fewer than {FEW_RUNS} runs per column: each run's value with its own 95% interval (the "
+                 "stage's bootstrap over items, paired for gains, or Wilson), and, where every run has one, the "
+                 "pooled value: the mean of the runs, its interval the mean of their half-widths (item noise "
+                 "only). No t interval over so few runs. From " + str(FEW_RUNS) + " runs on: the mean with a "
+                 "Student-t interval over the runs. Intervals stay inside the metric's range (rates in [0, 1], "
+                 "gains in [-1, 1]). Every metric, counts included, is in the summary below and in "
+                 "summary.csv.</p>")
     groups = list(dict.fromkeys(table["group"]))
     if len(table):
         parts.append("<table><tr><th>stage</th><th>metric</th>" +
-                     "".join(f"<th>{e(g) or 'mean [95% CI]'}</th><th>n</th>" for g in groups) + "</tr>")
+                     "".join(f"<th>{e(g) or 'value [95% interval]'}</th><th>n</th>" for g in groups) + "</tr>")
         for (stage, metric), rows in table.groupby(["stage", "metric"], sort=False):
-            by_group = {r["group"]: r for _, r in rows.iterrows()}
             cells = ""
             for g in groups:
-                r = by_group.get(g)
-                if r is None:
+                sub = rows[rows["group"] == g]
+                if not len(sub):
                     cells += "<td></td><td></td>"
                     continue
-                cls = "num" if r["n"] else "missing"
-                cells += (f"<td class={cls}>{e(_interval(r['mean'], r['ci_low'], r['ci_high'], r['n']))}</td>"
-                          f"<td class=num>{r['n']}</td>")
+                n = int(sub.loc[sub["run"] != "pooled", "n"].sum())  # runs that reported it
+                lines = [(f"{e(r['run'])}: " if r["run"] and r["run"] != "mean" else "")
+                         + e(_interval(r["value"], r["ci_low"], r["ci_high"], r["n"])) for _, r in sub.iterrows()]
+                cells += f"<td class={'num' if n else 'missing'}>{'<br>'.join(lines)}</td><td class=num>{n}</td>"
             parts.append(f"<tr><td>{e(stage)}</td><td>{e(metric)}</td>{cells}</tr>")
         parts.append("</table>")
     else:
@@ -471,7 +601,7 @@ def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
 
     parts.append("<h2>Runs</h2>")
     show = ["run_id", "stage", *[p for p in meta.get("params", []) if p in df.columns], "status", "error", "wall_s",
-            *[m for m in meta.get("metrics", []) if m in df.columns]]
+            *[c for c in ("vtkit_source",) if c in df.columns], *[m for m in meta.get("metrics", []) if m in df.columns]]
     parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in show) + "<th>notebook</th><th>figures</th></tr>")
     for _, row in df.iterrows():
         cls = " class='failed'" if row["status"] == "failed" else ""
@@ -481,7 +611,8 @@ def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
         parts.append(f"<tr{cls}>{cells}</tr>")
     parts.append("</table>")
     if len(summary):
-        parts.append("<details><summary>Every numeric metric: mean and 95% t-interval (summary.csv)</summary>")
+        parts.append("<details><summary>Every numeric metric, counts and times included: the pooled value, its "
+                     f"interval as above (t over the runs from {FEW_RUNS} runs on), n (summary.csv)</summary>")
         parts.append(summary.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
         parts.append("</details>")
     yaml_file = run_dir / "experiment.yaml"

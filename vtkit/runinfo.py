@@ -3,7 +3,8 @@
 Every stage directory carries the same three files (docs/contracts.md, "Run outputs"):
 
     config.json    the resolved parameters of the run (what the notebook actually used)
-    runinfo.json   git commit (+ dirty flag), package versions, python, host, CPUs, GPUs, time
+    runinfo.json   git commit (+ dirty flag), hash of the vtkit source, package versions, python,
+                   host, CPUs, GPUs, time
     metrics.json   flat scalars only, written atomically by `write_metrics`
 
 Usage inside a notebook:
@@ -16,9 +17,15 @@ Usage inside a notebook:
 Nothing here imports torch unless the caller already did (or calls `seed_everything`): the sweep
 runner writes runinfo for every run and must stay cheap. GPU names come from `nvidia-smi` when it
 exists, otherwise from torch only if torch is already imported.
+
+`source_hash()` names the code a run ran with: a hash of the vtkit package's files that can change a
+result (SOURCE_PATTERNS: every module, the preset files, the shipped data; not tests or docs). The
+sweep records it in each finished stage's `_DONE` and re-runs a stage whose code changed
+(vtkit/sweep.py). It hashes the files' bytes, so any edit counts, a comment's included.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -42,13 +49,27 @@ PACKAGES = (
 )
 
 
+def _umask() -> int:
+    """This process's umask (read from /proc where it can be, so no other thread sees it change)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so readers see either the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600; give the file open()'s usual mode
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -63,16 +84,66 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     _atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_jsonl(path: str | os.PathLike, rows) -> Path:
-    """Write `rows` (dicts) as JSON lines, atomically (readers see the old file or the whole new one)."""
+def write_jsonl(path: str | os.PathLike, rows, *, sort_keys: bool = True, ensure_ascii: bool = True) -> Path:
+    """Write `rows` (dicts) as JSON lines, atomically (readers see the old file or the whole new one).
+
+    sort_keys=False keeps each row's own key order and ensure_ascii=False writes non-ASCII text as
+    UTF-8: the bytes of a reference harness's files (Google's IFEval eval_results, human-eval's
+    samples results), which write `json.dumps(row)` per line in their own key order."""
     path = Path(path)
-    _atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows))
+    _atomic_write_text(path, "".join(json.dumps(r, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=str)
+                                     + "\n" for r in rows))
     return path
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """The rows of a JSON-lines file (blank lines skipped)."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+def jsonl_rows(path: str | os.PathLike, what: str = "JSON-lines", error: type = ValueError):
+    """(line number, dict) for each non-blank line of a JSON-lines file (a `.gz` one is read through
+    gzip); `error` naming the file, the line and the fix for a line that is not a JSON object, and
+    FileNotFoundError naming `what` for a missing file. A generator: large files stream."""
+    import gzip
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} file {path} does not exist")
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise error(f"{path}:{n}: not valid JSON ({e.msg}); {what} files hold one JSON object "
+                            "per line") from e
+            if not isinstance(row, dict):
+                raise error(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
+            yield n, row
+
+
+def read_jsonl(path: str | os.PathLike, what: str = "JSON-lines", error: type = ValueError) -> list[dict]:
+    """The rows of a JSON-lines file (blank lines skipped; errors as `jsonl_rows`)."""
+    return [row for _, row in jsonl_rows(path, what, error)]
+
+
+SOURCE_ROOT = Path(__file__).resolve().parent  # the vtkit package this process imported
+SOURCE_PATTERNS = ("**/*.py", "presets/*.yaml", "data/*")  # what can change a result (not *.md)
+
+
+def source_files(root: str | os.PathLike | None = None) -> list[Path]:
+    """The files `source_hash` reads under `root` (default SOURCE_ROOT), sorted; no caches, no docs."""
+    root = Path(root or SOURCE_ROOT)
+    found = {f for pattern in SOURCE_PATTERNS for f in root.glob(pattern)
+             if f.is_file() and "__pycache__" not in f.relative_to(root).parts and f.suffix != ".md"}
+    return sorted(found, key=lambda f: f.relative_to(root).as_posix())
+
+
+def source_hash(root: str | os.PathLike | None = None) -> str:
+    """16 hex digits naming the vtkit source under `root` (default SOURCE_ROOT): the relative path
+    and bytes of every file of `source_files`. Where the package lives does not count."""
+    root = Path(root or SOURCE_ROOT)
+    h = hashlib.sha256()
+    for f in source_files(root):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def git_info(where: str | os.PathLike | None = None) -> dict:
@@ -141,6 +212,7 @@ def collect(where: str | os.PathLike | None = None) -> dict:
     return {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": git_info(where),
+        "vtkit_source": source_hash(),
         "packages": package_versions(),
         "python": sys.version.split()[0],
         "executable": sys.executable,

@@ -6,7 +6,8 @@ What a run leaves in each stage directory (`<out>/<name>/<run_id>[/<stage>]/`):
     params.json  config.json  runinfo.json   resolved parameters and provenance (vtkit.runinfo)
     executed.ipynb  log.txt  timings.json    the notebook with outputs, its printed output, times
     metrics.json                             whatever the notebook reported (flat scalars)
-    _DONE | _FAILED                          completion marker, written last and atomically
+    _DONE | _FAILED                          completion marker, written last and atomically; _DONE
+                                             records the vtkit source hash the stage ran with
 and the experiment folder gets `results.parquet`/`.csv` (one row per run and stage of the current
 plan, rebuilt from disk after every sweep; `status` is ok, failed, or pending for a run never
 started, e.g. after Ctrl-C), `sweep.json` (column roles, for `vtkit report`), `experiment.yaml`
@@ -15,6 +16,16 @@ started, e.g. after Ctrl-C), `sweep.json` (column roles, for `vtkit report`), `e
 Resume: a stage is done only when `_DONE` exists. Rerunning skips finished runs, redoes runs with
 no marker from their first unfinished stage (wiping that stage's partial output first), and leaves
 `_FAILED` runs alone unless `rerun_failed=True`.
+
+Stale code: a run's id hashes its notebooks, parameters and presets (vtkit.experiment.run_id), not
+the library. Each `_DONE` records `runinfo.source_hash()`, the hash of the vtkit source the stage
+ran with; a finished stage whose hash differs from the current source (or that has none: made
+before vtkit recorded it) is *stale*. By default the sweep runs a stale run again from its first
+stale stage (that stage and every later one: they read its output), and says which runs it redoes;
+`reuse_stale=True` (`vtkit sweep --reuse-stale`) keeps them and names them. `--dry-run` shows them.
+With unchanged code, a resumed sweep skips every finished stage as before. The hash covers every
+byte of the package's modules, presets and data, so a comment counts: after an edit you know
+leaves results alone, `--reuse-stale` keeps what finished.
 
 Local executor: `jobs` threads, each supervising one child process `python -m vtkit.sweep _run_one`
 that executes the run's stages in order. The child gets `OMP_NUM_THREADS`/`MKL_NUM_THREADS`/
@@ -58,7 +69,7 @@ from vtkit import runinfo
 
 DONE, FAILED = "_DONE", "_FAILED"
 TOKEN_ENV = "VTKIT_RUN_TOKEN"
-FIXED_COLUMNS = ("run_id", "stage", "status", "error", "wall_s", "out_dir")
+FIXED_COLUMNS = ("run_id", "stage", "status", "error", "wall_s", "vtkit_source", "out_dir")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -94,6 +105,26 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
+def stage_source(out_dir: str | os.PathLike) -> str | None:
+    """The vtkit source hash a finished stage ran with (from its `_DONE`); None when not recorded."""
+    source = _read_json(Path(out_dir) / DONE).get("source")
+    return source if isinstance(source, str) and source else None
+
+
+def first_to_run(out_dirs: list, source: str, reuse_stale: bool = False) -> int | None:
+    """Index of the first stage a run must execute: the first not done, or done by other vtkit code
+    than `source` (unless reuse_stale); None when every stage is done and current."""
+    for i, out in enumerate(out_dirs):
+        if stage_status(out) != "done" or (not reuse_stale and stage_source(out) != source):
+            return i
+    return None
+
+
+def stale_stages(run: xp.Run, source: str) -> list[str]:
+    """Names of the run's finished stages that ran with other vtkit code than `source`."""
+    return [st.name for st in run.stages if stage_status(st.out_dir) == "done" and stage_source(st.out_dir) != source]
+
+
 def mark_failed(out_dir: Path, run_id: str, stage: str, error: str, tb: str = "", wall_s: float | None = None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     runinfo.write_json(out_dir / FAILED, {"run_id": run_id, "stage": stage, "error": error, "traceback": tb,
@@ -101,14 +132,17 @@ def mark_failed(out_dir: Path, run_id: str, stage: str, error: str, tb: str = ""
 
 
 # ---------------------------------------------------------------------------------- one run
-def run_spec(run: xp.Run, exp: xp.Experiment, status: str | os.PathLike | None = None) -> dict:
+def run_spec(run: xp.Run, exp: xp.Experiment, status: str | os.PathLike | None = None,
+             reuse_stale: bool = False) -> dict:
     """Everything a worker needs to execute `run`, as plain JSON.
 
     `status`: a file the worker rewrites as each stage starts (see `write_stage_status`), which the
-    runner's progress line polls; None: no such file.
+    runner's progress line polls; None: no such file. `source_root`: the vtkit package whose hash
+    the worker records (runinfo.SOURCE_ROOT); `reuse_stale`: keep finished stages made by other code.
     """
     return {"run_id": run.run_id, "dir": str(run.dir), "kernel": exp.kernel, "cpus": exp.resources["cpus"],
             "status": str(status) if status is not None else None,
+            "source_root": str(runinfo.SOURCE_ROOT), "reuse_stale": reuse_stale,
             "stages": [{"name": s.name, "notebook": str(s.notebook), "params": s.params, "out_dir": str(s.out_dir)}
                        for s in run.stages]}
 
@@ -176,13 +210,16 @@ def execute_run(spec: dict) -> dict:
     """Execute a run's unfinished stages in order (in this process); returns {"run_id", "ok", "error"}.
 
     Used by the local worker and as the submitit job function. A failing stage gets `_FAILED` and
-    stops the chain; later stages keep no marker.
+    stops the chain; later stages keep no marker. Finished stages made by other vtkit code than the
+    current one are run again with everything after them, unless spec["reuse_stale"]; each `_DONE`
+    records the source hash the stage ran with (None when the source changed while it ran).
     """
     skip_slow_imports()  # this process exists for the run (worker or submitit job), so also:
     sys.modules.setdefault("pyarrow", None)  # papermill imports it only for HDFS paths (~0.3 s)
     os.environ.update(run_env(spec["cpus"]))
     stages = spec["stages"]
-    first = next((i for i, s in enumerate(stages) if stage_status(s["out_dir"]) != "done"), None)
+    root = spec.get("source_root")
+    first = first_to_run([s["out_dir"] for s in stages], runinfo.source_hash(root), spec.get("reuse_stale", False))
     if first is None:
         link_latest(spec["dir"], spec["run_id"])
         return {"run_id": spec["run_id"], "ok": True, "error": None}
@@ -193,7 +230,7 @@ def execute_run(spec: dict) -> dict:
         out = Path(s["out_dir"])
         out.mkdir(parents=True, exist_ok=True)
         t0, started = time.time(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        error = None
+        error, source = None, runinfo.source_hash(root)
         try:
             runinfo.write_json(out / "params.json", s["params"])
             runinfo.save(out, s["params"], where=Path(s["notebook"]).parent)  # the notebook's checkout
@@ -210,8 +247,12 @@ def execute_run(spec: dict) -> dict:
                 f.write(f"\n[vtkit] stage {s['name']} failed: {error[0]}\n{error[1]}\n")
             mark_failed(out, spec["run_id"], s["name"], error[0], error[1], wall)
             return {"run_id": spec["run_id"], "ok": False, "error": f"{s['name']}: {error[0]}"}
+        if runinfo.source_hash(root) != source:  # edited while the stage ran: which code ran is unknown
+            with open(out / "log.txt", "a") as f:
+                f.write(f"\n[vtkit] the vtkit source changed while stage {s['name']} ran; the next sweep runs it again\n")
+            source = None
         runinfo.write_json(out / DONE, {"run_id": spec["run_id"], "stage": s["name"], "wall_s": wall,
-                                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                                        "source": source, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     write_stage_status(spec, len(stages))
     link_latest(spec["dir"], spec["run_id"])
     return {"run_id": spec["run_id"], "ok": True, "error": None}
@@ -457,7 +498,8 @@ def results_table(runs: list[xp.Run]):
     """One tidy row per run and stage, read from disk. Returns (DataFrame, column roles).
 
     Columns: run_id, stage, the varied values, the stage's parameters, status ('ok'/'failed'/
-    'pending'), error, wall_s, out_dir, then the metrics.json keys unchanged. A parameter whose name
+    'pending'), error, wall_s, vtkit_source (the source hash a finished stage ran with, see
+    `stage_source`), out_dir, then the metrics.json keys unchanged. A parameter whose name
     clashes with a fixed column or a metric is renamed `param_<name>`; a metric that clashes with a
     fixed column is renamed `metric_<name>`.
     """
@@ -483,7 +525,9 @@ def results_table(runs: list[xp.Run]):
                     metric_names.append(k)
             rows.append({"fixed": {"run_id": run.run_id, "stage": st.name,
                                    "status": {"done": "ok"}.get(status, status), "error": error,
-                                   "wall_s": marker.get("wall_s"), "out_dir": str(st.out_dir)},
+                                   "wall_s": marker.get("wall_s"),
+                                   "vtkit_source": stage_source(st.out_dir) if status == "done" else None,
+                                   "out_dir": str(st.out_dir)},
                          "params": params, "metrics": metrics})
     metric_col = {m: (f"metric_{m}" if m in FIXED_COLUMNS else m) for m in metric_names}
     taken = set(FIXED_COLUMNS) | set(metric_col.values())
@@ -492,10 +536,11 @@ def results_table(runs: list[xp.Run]):
     for r in rows:
         rec = {"run_id": r["fixed"]["run_id"], "stage": r["fixed"]["stage"]}
         rec.update({param_col[k]: _cell(v) for k, v in r["params"].items()})
-        rec.update({k: r["fixed"][k] for k in ("status", "error", "wall_s", "out_dir")})
+        rec.update({k: r["fixed"][k] for k in ("status", "error", "wall_s", "vtkit_source", "out_dir")})
         rec.update({metric_col[k]: v for k, v in r["metrics"].items()})
         records.append(rec)
-    columns = ["run_id", "stage", *param_col.values(), "status", "error", "wall_s", "out_dir", *metric_col.values()]
+    columns = ["run_id", "stage", *param_col.values(), "status", "error", "wall_s", "vtkit_source", "out_dir",
+               *metric_col.values()]
     df = pd.DataFrame.from_records(records, columns=columns)
     for c in df.columns:  # Parquet wants one type per column: mixed-type columns become text
         if df[c].dtype == object:
@@ -564,13 +609,15 @@ class StageProgress:
     Thread-safe: the bar thread polls, the sweep's thread reports ended runs (`finish`).
     """
 
-    def __init__(self, name: str, runs: list[xp.Run], status_paths: dict[str, Path], single: bool = False):
+    def __init__(self, name: str, runs: list[xp.Run], status_paths: dict[str, Path], single: bool = False,
+                 start: dict[str, int] | None = None):
         self.name, self.runs, self.paths, self.single = name, runs, status_paths, single
         self.n_stages = {r.run_id: len(r.stages) for r in runs}
-        self.base = {}  # run_id -> stages already done when the sweep started
+        self.base = {}  # run_id -> stages already done when the sweep started (`start`: the stage each run starts at)
         for r in runs:
             states = [stage_status(st.out_dir) for st in r.stages]
-            self.base[r.run_id] = next((i for i, st in enumerate(states) if st != "done"), len(states))
+            first = next((i for i, st in enumerate(states) if st != "done"), len(states))
+            self.base[r.run_id] = (start or {}).get(r.run_id, first)
         self.labels = {r.run_id: run_label(r) for r in runs}
         self.current: dict[str, tuple[int, str | None, float]] = {}  # run_id -> (index, stage, seen since)
         self.ended: dict[str, bool] = {}  # run_id -> ok
@@ -661,6 +708,9 @@ class SweepResult:
     skipped: list = field(default_factory=list)  # done before (or failed, without rerun_failed)
     failed: dict = field(default_factory=dict)  # run_id -> error, over all runs
     table: object = None
+    source: str = ""  # the vtkit source hash this sweep ran with (runinfo.source_hash)
+    stale: dict = field(default_factory=dict)  # run_id -> its stages made by other code, as found at the start
+    reused_stale: list = field(default_factory=list)  # stale runs kept as they were (reuse_stale=True)
 
     @property
     def ok(self) -> bool:
@@ -696,24 +746,51 @@ def _lock(path: Path):
         yield  # the OS drops the lock when this process dies, even by SIGKILL
 
 
-def describe_plan(exp: xp.Experiment, runs: list[xp.Run], rerun_failed: bool = False) -> str:
-    """Human-readable plan: each run's id, state, what a sweep would do, and its parameters."""
+def _stale_note(run: xp.Run, stages: list[str], source: str) -> str:
+    """`made by vtkit source 1a2b... (now 3c4d...)`: which code the stale stages of `run` ran with."""
+    made = sorted({stage_source(st.out_dir) or "unrecorded" for st in run.stages if st.name in stages})
+    return f"{', '.join(stages)} made by vtkit source {', '.join(made)} (now {source})"
+
+
+def describe_plan(exp: xp.Experiment, runs: list[xp.Run], rerun_failed: bool = False,
+                  reuse_stale: bool = False, source: str | None = None) -> str:
+    """Human-readable plan: each run's id, state, what a sweep would do, and its parameters.
+
+    A run whose finished stages were made by other vtkit code than `source` (default: the current
+    source) shows as `stale`, with the stages and the code that made them.
+    """
+    source = source or runinfo.source_hash()
     lines = [f"experiment {exp.name}: {len(runs)} run(s), {len(exp.stages)} stage(s) "
-             f"({', '.join(s.name for s in exp.stages)}), jobs={exp.jobs}, executor={exp.executor}"]
+             f"({', '.join(s.name for s in exp.stages)}), jobs={exp.jobs}, executor={exp.executor}, "
+             f"vtkit source {source}"]
+    n_stale = 0
     for run in runs:
-        state = run_status(run)
+        state, stale = run_status(run), stale_stages(run, source)
         action = "skip" if state == "done" or (state == "failed" and not rerun_failed) else "run"
+        if stale and state != "failed":
+            n_stale += 1
+            state, action = ("stale" if state == "done" else state), ("skip" if reuse_stale and state == "done" else "run")
         lines.append(f"  {action:4s} {state:8s} {run.run_id}  {json.dumps(run.varied, default=str)}")
+        if stale:
+            lines.append(f"         stale: {_stale_note(run, stale, source)}")
         for st in run.stages:
             shown = {k: v for k, v in st.params.items() if k != "out_dir"}
             lines.append(f"         {st.name}: {json.dumps(shown, default=str)}")
+    if n_stale:
+        lines.append(f"{n_stale} run(s) hold stages made by other vtkit code: " +
+                     ("kept as they are (--reuse-stale)" if reuse_stale else
+                      "a sweep runs them again from their first stale stage; --reuse-stale keeps them"))
     return "\n".join(lines)
 
 
 def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | None = None,
           rerun_failed: bool = False, executor: str | None = None, progress: bool = True,
-          gpu_ids: list[str] | None = None) -> SweepResult:
-    """Run every unfinished run of `exp` under out_root/<name>/ and rebuild the results table."""
+          gpu_ids: list[str] | None = None, reuse_stale: bool = False) -> SweepResult:
+    """Run every unfinished run of `exp` under out_root/<name>/ and rebuild the results table.
+
+    A finished run with stages made by other vtkit code (see the module docstring) runs again from
+    its first stale stage, unless reuse_stale; either way the sweep names those runs on stderr.
+    """
     runs = xp.plan(exp, out_root)
     exp_dir = Path(out_root).resolve() / exp.name
     work = exp_dir / "_sweep"
@@ -722,18 +799,31 @@ def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | 
     with _lock(work / "lock"):
         if exp.path and exp.path.is_file():
             shutil.copyfile(exp.path, exp_dir / "experiment.yaml")
+        source = runinfo.source_hash()
         states = {r.run_id: run_status(r) for r in runs}
+        stale = {r.run_id: names for r in runs if states[r.run_id] != "failed" and (names := stale_stages(r, source))}
         todo = [r for r in runs if states[r.run_id] in ("pending", "partial")
-                or (rerun_failed and states[r.run_id] == "failed")]
+                or (rerun_failed and states[r.run_id] == "failed")
+                or (not reuse_stale and r.run_id in stale)]
         todo_ids = {r.run_id for r in todo}
-        result = SweepResult(exp_dir, runs, skipped=[r.run_id for r in runs if r.run_id not in todo_ids])
+        result = SweepResult(exp_dir, runs, skipped=[r.run_id for r in runs if r.run_id not in todo_ids],
+                             source=source, stale=stale, reused_stale=list(stale) if reuse_stale else [])
+        if stale:
+            by_id = {r.run_id: r for r in runs}
+            print(f"{exp.name}: {len(stale)} run(s) hold stages made by other vtkit code than the current "
+                  f"source {source}; " + ("kept as they are (--reuse-stale):" if reuse_stale else
+                                         "running them again from their first stale stage (--reuse-stale keeps them):"),
+                  file=sys.stderr)
+            for rid, names in stale.items():
+                print(f"  {rid}: {_stale_note(by_id[rid], names, source)}", file=sys.stderr)
         if todo:
             check_kernel(exp.kernel)
             ex = (LocalExecutor(exp, work, jobs, gpu_ids) if executor == "local" else SubmititExecutor(exp, work, jobs))
             status = {r.run_id: work / f"{r.run_id}.stage" for r in todo}
             for path in status.values():  # a status file left by an earlier sweep is stale
                 path.unlink(missing_ok=True)
-            tracker = StageProgress(exp.name, todo, status, single=exp.single)
+            start = {r.run_id: first_to_run([st.out_dir for st in r.stages], source, reuse_stale) or 0 for r in todo}
+            tracker = StageProgress(exp.name, todo, status, single=exp.single, start=start)
 
             try:
                 with _progress_bar(tracker, progress) as redraw:
@@ -742,7 +832,7 @@ def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | 
                         tracker.finish(res["run_id"], res["ok"])
                         redraw(force=True)
 
-                    ex.run([run_spec(r, exp, status[r.run_id]) for r in todo], on_done)
+                    ex.run([run_spec(r, exp, status[r.run_id], reuse_stale) for r in todo], on_done)
             finally:
                 result.table = write_results(exp, runs, exp_dir)  # also after Ctrl-C: what finished counts
         else:
