@@ -182,16 +182,14 @@ def reference_verdicts(py: Path, rows: list[dict]) -> list:
 
 def compare(py: Path, out_dir: Path | None = None) -> dict:
     """Grade every response set with vtkit and the reference; per-instruction and metric agreement."""
-    from vtkit import ifeval
+    from vtkit import ifeval, runinfo
     items = ifeval.load_input_data()
     sets = build_corpus(items)
     rows, where = [], []
     for name, responses in sets.items():
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            with open(out_dir / f"set_{name}.jsonl", "w", encoding="utf-8") as f:
-                for it, r in zip(items, responses):
-                    f.write(json.dumps({"prompt": it["prompt"], "response": r}, ensure_ascii=False) + "\n")
+        if out_dir is not None:   # IFEval's input_response_data: {"prompt", "response"} per line, UTF-8
+            runinfo.write_jsonl(out_dir / f"set_{name}.jsonl", ({"prompt": it["prompt"], "response": r}
+                                for it, r in zip(items, responses)), sort_keys=False, ensure_ascii=False)
         for it, r in zip(items, responses):
             rows.append({"prompt": it["prompt"], "instruction_id_list": it["instruction_id_list"],
                          "kwargs": it["kwargs"], "response": r})

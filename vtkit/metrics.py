@@ -13,7 +13,8 @@
 - cons@k: majority vote over k extracted answers (None never wins; ties go to the answer seen
   first; answers are clustered by `equiv` when it is given), right when the winner matches gold.
 - Intervals: percentile bootstrap over ITEMS (samples of one item are not independent draws of
-  the benchmark), seeded, so identical inputs give identical intervals.
+  the benchmark), seeded, so identical inputs give identical intervals: `vtkit.stats.bootstrap_ci`
+  (importable from here too, as `metrics.bootstrap_ci`).
 """
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-N_BOOT = 1000      # bootstrap resamples: the usual default for a percentile interval, ~ms per metric
-ALPHA = 0.05       # two-sided: a 95% interval
+from vtkit.stats import ALPHA, N_BOOT, bootstrap_ci  # noqa: F401  (re-exported: metrics.bootstrap_ci)
 
 
 def _int(name, v) -> int:
@@ -78,33 +78,6 @@ def cons_at_k(answers: Sequence[str | None], gold: str, equiv: Callable[[str, st
     if win is None:
         return False
     return bool(equiv(gold, win)) if equiv is not None else str(win).strip() == str(gold).strip()
-
-
-def bootstrap_ci(values: Sequence[float], stat: Callable = np.mean, n_boot: int = N_BOOT,
-                 alpha: float = ALPHA, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap (lo, hi) of `stat` over items: resample the values with replacement."""
-    v = np.asarray(values, dtype=float)
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"bootstrap_ci needs a non-empty 1-D list of per-item values, got shape {v.shape}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n_boot)
-    chunk = max(1, 10_000_000 // v.size)  # keep each index block under ~80 MB
-    for s in range(0, n_boot, chunk):
-        idx = rng.integers(0, v.size, size=(min(chunk, n_boot - s), v.size))
-        sample = v[idx]
-        try:
-            out = np.asarray(stat(sample, axis=1), dtype=float)
-            if out.shape != (len(idx),):
-                raise TypeError
-        except TypeError:  # a stat without an axis argument: one call per resample
-            out = np.array([stat(row) for row in sample], dtype=float)
-        stats[s:s + len(idx)] = out
-    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
 
 
 def summarize(per_item: Sequence[Sequence[bool]], ks: Sequence[int] = (1,), *, answers=None, golds=None,

@@ -23,14 +23,18 @@ How a run is contained:
   interpreter per program costs ~0.15 s, so each worker starts one sandbox holding a pre-forked
   server (`ZYGOTE`) that has imported the harness, and forks one child per program: fresh rlimits,
   directory and uid per child; when it ends the server kills every other process in the sandbox's
-  pid namespace and wipes /tmp, so runs do not see each other (about 8 ms per program). Where bwrap
-  is missing or fails, a loud warning says the program runs unisolated, one fresh interpreter per
-  program; when the kit runs as root that needs the opt-in VTKIT_SANDBOX_ALLOW_UNISOLATED_ROOT=1
-  (`ALLOW_ROOT_ENV`), otherwise `run_tests` raises, naming it and `apt-get install bubblewrap`;
+  pid namespace and wipes /tmp, so runs do not see each other (about 8 ms per program). The
+  interpreter's folders (its venv, standard library, site-packages) that lie under /tmp (a checkout
+  cloned there) are bound back read-only over the private /tmp; folder names may hold spaces. Where
+  bwrap is missing or fails, a loud warning names the cause (bwrap's own error: `bwrap_problem()`)
+  and says the program runs unisolated, one fresh interpreter per program; when the kit runs as
+  root that needs the opt-in VTKIT_SANDBOX_ALLOW_UNISOLATED_ROOT=1 (`ALLOW_ROOT_ENV`), otherwise
+  `run_tests` raises, naming the cause and its fix (`apt-get install bubblewrap` when it is missing);
 - when the kit runs as root the harness drops to a fresh unprivileged uid per run before it
   touches the program (the kernel exempts root from RLIMIT_NPROC, so a fork bomb is only
   bounded this way); under bwrap, a directory of the interpreter that only root may enter
-  (pyenv under /root) is re-exposed read-only on a tmpfs so the new uid can still import;
+  (pyenv under /root, a venv in a home of mode 0700) is re-exposed read-only on a tmpfs so the new
+  uid can still import;
 - on return the whole process group is SIGKILLed, every process left with the run's uid too
   (a grandchild that called setsid), and under bwrap the pid namespace dies with it.
 
@@ -239,12 +243,19 @@ def _kill_others(deadline):
         if not left or time.monotonic() > deadline:
             return
         time.sleep(0.002)
-def _wipe(folder, keep=None):
+def _wipe(folder, keep=None, mounts=()):
+    # everything but `keep` and `mounts` (the interpreter's folders bound back under /tmp: never
+    # walked); a folder above a mount stays, emptied of everything else
     for name in os.listdir(folder):
         path = os.path.join(folder, name)
-        if path != keep:
-            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) and not os.path.islink(path) else \
-                _unlink(path)
+        if path == keep or path in mounts:
+            continue
+        if any(m.startswith(path + "/") for m in mounts):
+            _wipe(path, keep, mounts)
+        elif os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            _unlink(path)
 def _unlink(path):
     try:
         os.unlink(path)
@@ -273,7 +284,7 @@ def _child(job, wd, res_w, out_w, err_w):
         run_job(job, res_w)
     finally:
         os._exit(0)
-def _serve(base, tail):
+def _serve(base, tail, mounts):
     _nodump()
     rd = os.fdopen(0, "rb", buffering=0)
     buf = b""
@@ -340,14 +351,14 @@ def _serve(base, tail):
         for fd in data:
             os.close(fd)
         _wipe(base)         # the job's directory and anything a same-uid program left beside it
-        _wipe("/tmp", keep=base)
+        _wipe("/tmp", keep=base, mounts=mounts)
         res, out, err = (bytes(data[p[0]]) for p in pipes)
         reply = {"records": res.decode("utf-8", "replace"), "stdout": out.decode("utf-8", "replace")[-tail:],
                  "stderr": err.decode("utf-8", "replace")[-tail:], "stdout_bytes": count[pipes[1][0]],
                  "stderr_bytes": count[pipes[2][0]], "timed_out": timed_out, "status": status,
                  "duration_s": time.monotonic() - start, "workdir": wd}
         os.write(1, (json.dumps(reply) + "\n").encode())
-_serve(sys.argv[1], int(sys.argv[2]))
+_serve(sys.argv[1], int(sys.argv[2]), tuple(json.loads(sys.argv[3])))
 """
 
 
@@ -417,33 +428,55 @@ def _others_may(path: str, bits: int) -> bool:
         return False
 
 
-def _reach_args(paths: list[str]) -> list[str] | None:
-    """bwrap arguments that let another uid import from `paths`; None when that cannot work.
+# what the sandbox mounts afresh over the host's (_bwrap_args): an interpreter under one of them
+# (a checkout in /tmp and its .venv) would vanish inside, so it is bound back read-only
+MASKED = ("/tmp", "/dev", "/proc")
 
-    For each path whose ancestors another uid may not enter (e.g. /root, mode 0700), mount a
-    tmpfs on the highest such ancestor, recreate the folders down to the path, and bind the path
-    read-only. A path that is itself closed to others cannot be helped.
+
+def _ancestors(p: str) -> list[str]:
+    parts = p.strip(os.sep).split(os.sep)
+    return [os.sep + os.sep.join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _closed_to_others(paths: list[str]) -> bool | None:
+    """None: another uid can use every path as it is; True: only where bwrap re-exposes a folder
+    under an ancestor it may not enter (a 0700 home); False: never (a path itself is closed)."""
+    if not all(_others_may(p, stat.S_IXOTH | stat.S_IROTH) for p in paths):
+        return False
+    return True if any(not _others_may(a, stat.S_IXOTH) for p in paths for a in _ancestors(p)) else None
+
+
+def _reach_args(paths: list[str], other_uid: bool = True) -> list[str] | None:
+    """bwrap arguments that let the sandboxed program import from `paths` (the interpreter's
+    folders); None when that cannot work for another uid.
+
+    A path under a folder the sandbox mounts afresh (MASKED: /tmp) is bound back read-only. With
+    `other_uid` (the program runs as a fresh uid), for each path whose ancestors another uid may
+    not enter (e.g. /root or a home of mode 0700), mount a tmpfs on the highest such ancestor,
+    recreate the folders down to the path, and bind the path read-only; a path that is itself
+    closed to others cannot be helped. Folder names may hold spaces: each is one argument.
     """
     tmpfs, dirs, binds = set(), set(), set()
     for p in paths:
-        if not _others_may(p, stat.S_IXOTH | stat.S_IROTH):
+        if other_uid and not _others_may(p, stat.S_IXOTH | stat.S_IROTH):
             return None
-        parts = p.strip(os.sep).split(os.sep)
-        ancestors = [os.sep + os.sep.join(parts[:i]) for i in range(1, len(parts))]
-        blocked = [i for i, a in enumerate(ancestors) if not _others_may(a, stat.S_IXOTH)]
-        if not blocked:
-            continue
-        top = blocked[0]
-        tmpfs.add(ancestors[top])
-        dirs.update(ancestors[top + 1:])
-        binds.add(p)
-    depth = lambda s: s.count(os.sep)
+        ancestors = _ancestors(p)
+        blocked = [i for i, a in enumerate(ancestors) if not _others_may(a, stat.S_IXOTH)] if other_uid else []
+        mask = next((m for m in MASKED if p == m or p.startswith(m + os.sep)), None)
+        if mask is not None:   # the folders above it on the fresh mount: 0755 (those bwrap makes itself are 0700)
+            dirs.update(a for a in ancestors if a.startswith(mask + os.sep))
+            binds.add(p)
+        if blocked:
+            top = blocked[0]
+            tmpfs.add(ancestors[top])
+            dirs.update(ancestors[top + 1:])
+            binds.add(p)
+    # outermost first: a folder exists (0755) before a tmpfs or a folder goes inside it
     args = []
-    for t in sorted(tmpfs, key=depth):
-        args += ["--perms", "0755", "--tmpfs", t]
-    for d in sorted(dirs - tmpfs, key=depth):
-        args += ["--perms", "0755", "--dir", d]
-    for b in sorted(binds, key=depth):
+    for kind, d in sorted([("--tmpfs", t) for t in tmpfs] + [("--dir", d) for d in dirs - tmpfs],
+                          key=lambda kd: kd[1].count(os.sep)):
+        args += ["--perms", "0755", kind, d]
+    for b in sorted(binds, key=lambda s: s.count(os.sep)):
         args += ["--ro-bind", b, b]
     return args
 
@@ -454,29 +487,67 @@ def _bwrap_args(workdir: str, reach: list[str]) -> list[str]:
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
 
 
+_bwrap_why: str | None = None   # why bubblewrap cannot isolate programs here (None: it can)
+MISSING_BWRAP = "`bwrap` is not on PATH: bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+
+
+def _hint(err: str) -> str:
+    """What to do about bwrap's own error message."""
+    low = err.lower()
+    if "execvp" in low:
+        return (f"the interpreter {sys.executable} is not visible inside the sandbox, although vtkit binds "
+                f"its folders {_interpreter_paths()}; run the kit from an interpreter outside those mounts")
+    if "loopback" in low or "rtm_newaddr" in low:
+        return ("the container may not set up a network namespace: run it with --cap-add NET_ADMIN --cap-add "
+                "SYS_ADMIN (or --privileged)")
+    if "namespace" in low or "uid map" in low:
+        return ("this kernel or container does not let bwrap create namespaces: allow unprivileged user namespaces "
+                "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu >= 23.10 also "
+                "kernel.apparmor_restrict_unprivileged_userns=0), or run the container with --privileged or "
+                "--security-opt seccomp=unconfined --security-opt apparmor=unconfined")
+    return "bwrap's message says what failed"
+
+
+def _check_bwrap() -> str | None:
+    """None when bwrap starts this interpreter in the sandbox the runs use; else the reason."""
+    exe = shutil.which("bwrap")
+    if not exe:
+        return MISSING_BWRAP
+    wd = tempfile.mkdtemp(prefix="vtkit-sbx-")
+    try:
+        reach = _reach_args(_interpreter_paths(), other_uid=os.geteuid() == 0) or \
+            _reach_args(_interpreter_paths(), other_uid=False)
+        p = subprocess.run(_bwrap_args(wd, reach) + [sys.executable, "-I", "-S", "-c", "pass"],
+                           capture_output=True, timeout=30)
+        if p.returncode == 0:
+            return None
+        err = p.stderr.decode(errors="replace").strip()[-500:] or f"exit status {p.returncode}, no message"
+    except (OSError, subprocess.SubprocessError) as e:
+        err = f"{type(e).__name__}: {e}"
+    finally:
+        shutil.rmtree(wd, ignore_errors=True)
+    return f"bubblewrap is installed ({exe}) but could not start a sandbox: {err!r}; {_hint(err)}"
+
+
+def bwrap_problem() -> str | None:
+    """Why bubblewrap cannot isolate programs here (its own error and what to do), or None when it can."""
+    bwrap_available()
+    return _bwrap_why
+
+
 def bwrap_available() -> bool:
-    """Whether bubblewrap exists and can start a sandbox here (checked once, by running `true`)."""
-    global _bwrap_ok
+    """Whether bubblewrap exists and can start a sandbox here (checked once, by starting this
+    interpreter in the sandbox the runs use); `bwrap_problem()` says why not."""
+    global _bwrap_ok, _bwrap_why
     with _lock:
         if _bwrap_ok is not None:
             return _bwrap_ok
-        ok, why = False, "`bwrap` is not on PATH (Debian: apt-get install bubblewrap)"
-        if shutil.which("bwrap"):
-            wd = tempfile.mkdtemp(prefix="vtkit-sbx-")
-            try:
-                reach = (_reach_args(_interpreter_paths()) or []) if os.geteuid() == 0 else []
-                p = subprocess.run(_bwrap_args(wd, reach) + [sys.executable, "-I", "-S", "-c", "pass"],
-                                   capture_output=True, timeout=30)
-                ok, why = p.returncode == 0, p.stderr.decode(errors="replace").strip()[-300:]
-            except (OSError, subprocess.SubprocessError) as e:
-                why = str(e)
-            finally:
-                shutil.rmtree(wd, ignore_errors=True)
-        _bwrap_ok = ok
-    if not ok:
-        _warn_once("bwrap", f"vtkit.sandbox: bubblewrap is unavailable ({why}); untrusted code runs WITHOUT "
-                            "filesystem, network and pid isolation, with resource limits only.")
-    return ok
+        why = _check_bwrap()
+        _bwrap_ok, _bwrap_why = why is None, why
+    if why is not None:
+        _warn_once(f"bwrap:{why}", f"vtkit.sandbox: no isolation: {why}. Untrusted code runs WITHOUT filesystem, "
+                                   "network and pid isolation, with resource limits only.")
+    return _bwrap_ok
 
 
 # ---- processes -------------------------------------------------------------------------------
@@ -648,14 +719,17 @@ def _result(records, n_total, timed_out, timeout_s, exit_desc, **kw) -> SandboxR
                          message=message, details=details, **kw)
 
 
-def _check_root_policy(root: bool, use_bwrap: bool, runs_as_root: bool) -> None:
-    """Untrusted code without bubblewrap while the kit is root runs only with the explicit opt-in."""
+def _check_root_policy(root: bool, use_bwrap: bool, runs_as_root: bool, why: str | None = None) -> None:
+    """Untrusted code without bubblewrap while the kit is root runs only with the explicit opt-in;
+    `why`: the reason there is no isolation (bwrap_problem(), or isolate=False)."""
     if root and not use_bwrap and os.environ.get(ALLOW_ROOT_ENV) != "1":
-        how = "apt-get install bubblewrap (or `make setup`, which installs it)"
+        why = why or "isolate=False was asked"
+        fix = ("install bubblewrap: apt-get install bubblewrap (or `make setup`, which installs it)"
+               if why == MISSING_BWRAP else "fix that")
         raise RuntimeError(
-            f"vtkit.sandbox: refusing to run untrusted code as root without bubblewrap"
+            f"vtkit.sandbox: refusing to run untrusted code as root without bubblewrap isolation"
             f"{' (it would run AS ROOT: this interpreter is not reachable by other uids)' if runs_as_root else ''}. "
-            f"Install bubblewrap: {how}; or, knowing the program can then read and write what "
+            f"Cause: {why}. To isolate, {fix}; or, knowing the program can then read and write what "
             f"{'root' if runs_as_root else 'any user'} can and reach the network, opt in with {ALLOW_ROOT_ENV}=1.")
 
 
@@ -686,15 +760,20 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
     else:
         use_bwrap = bwrap_available()
         if isolate and not use_bwrap:
-            raise RuntimeError("isolate=True but bubblewrap cannot run here; install it (apt-get install bubblewrap) "
-                               "or pass isolate=None to run with resource limits only")
+            raise RuntimeError(f"isolate=True but bubblewrap cannot isolate programs here: {_bwrap_why}. "
+                               "Fix that, or pass isolate=None to run with resource limits only")
     root = os.geteuid() == 0
-    reach = _reach_args(_interpreter_paths()) if root else []
+    paths = _interpreter_paths()
+    reach = _reach_args(paths, other_uid=root)
+    if reach is None:   # a folder closed to other uids: the program runs as root, the folders still visible
+        reach = _reach_args(paths, other_uid=False)
+    closed = _closed_to_others(paths) if root else None
     uid = None
-    # a fresh uid needs an interpreter it can reach: directly (reach == []) or re-exposed by bwrap
-    if root and reach is not None and (use_bwrap or not reach):
+    # a fresh uid needs an interpreter it can reach: directly, or re-exposed by bwrap
+    if root and closed is not False and (use_bwrap or closed is None):
         uid = UID_BASE + secrets.randbelow(UID_SPAN)
-    _check_root_policy(root, use_bwrap, runs_as_root=root and uid is None)
+    _check_root_policy(root, use_bwrap, runs_as_root=root and uid is None,
+                       why="isolate=False was asked" if isolate is False else _bwrap_why)
     if root and uid is None:
         _warn_once("root", "vtkit.sandbox: running as root with an interpreter other uids cannot reach; programs "
                            "run AS ROOT and RLIMIT_NPROC does not bind root.")
@@ -709,7 +788,7 @@ def run_tests(code: str | None, tests, timeout_s: float = 10.0, memory_mb: int =
         nproc_limit = None  # root is exempt; the harness sets it after dropping to `uid`
     limits = (int(timeout_s + GRACE_S) + 1, memory_mb, fsize_mb, nproc_limit)
     if use_bwrap:
-        return _run_zygote(job, nonce, n_total, limits, reach or [], py_flags)
+        return _run_zygote(job, nonce, n_total, limits, reach, py_flags)
     return _run_process(job, nonce, n_total, limits, reach, py_flags)
 
 
@@ -773,14 +852,24 @@ class _Zygote:
         # thread exits after each call); the server exits instead when its stdin closes, which also
         # happens when the kit dies, after at most the current job's wall-clock limit
         args = [a for a in _bwrap_args(self.base, reach) if a != "--die-with-parent"]
-        cmd = args + [sys.executable, *py_flags, "-c", ZYGOTE, self.base, str(TAIL)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        mounts = [reach[i + 1] for i, a in enumerate(reach) if a == "--tmpfs"] + \
+            [reach[i + 2] for i, a in enumerate(reach) if a == "--ro-bind"]
+        cmd = args + [sys.executable, *py_flags, "-c", ZYGOTE, self.base, str(TAIL), json.dumps(mounts)]
+        self.err = tempfile.TemporaryFile()   # bwrap's own errors, the server's traceback: said when it dies
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
                                      start_new_session=True, cwd=self.base)
         self.out = self.proc.stdout.fileno()
         self.buf = b""
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def error(self) -> str:
+        """The tail of what bwrap or the server wrote to stderr (empty while all is well)."""
+        try:
+            return _tail(self.err).strip()[-500:]
+        except (OSError, ValueError):
+            return ""
 
     def run(self, job: dict, timeout: float) -> dict | None:
         """Send one job; the server's reply, or None when it died or did not answer in `timeout`."""
@@ -807,7 +896,7 @@ class _Zygote:
         except (ProcessLookupError, PermissionError):
             pass
         self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
+        for f in (self.proc.stdin, self.proc.stdout, self.err):
             try:
                 f.close()
             except OSError:
@@ -860,8 +949,10 @@ def _run_zygote(job, nonce, n_total, limits, reach, py_flags) -> SandboxResult:
     z = _acquire(key, reach, py_flags)
     reply = z.run(job, job["wall_s"] + 30.0)
     if reply is None:   # the server died (a program of the same uid may kill it) or hung: never reuse it
+        err = z.error()
         z.close()
-        return _result([], n_total, False, job["timeout_s"], "the sandbox server stopped answering",
+        why = "the sandbox server stopped answering" + (f"; its stderr: {err!r}" if err else "")
+        return _result([], n_total, False, job["timeout_s"], why,
                        duration_s=time.monotonic() - t0, isolated=True, uid=job["uid"])
     _release(key, z)
     status = reply["status"]

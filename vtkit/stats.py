@@ -69,7 +69,8 @@ def paired_bootstrap(before: Sequence[float], after: Sequence[float], n_boot: in
 def t_interval(values: Sequence[float], alpha: float = ALPHA) -> tuple[float, float, float, int]:
     """(mean, lo, hi, n): Student-t interval of the mean of independent values; NaN bounds when n < 2."""
     _check_alpha(alpha)
-    xs = np.asarray([float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))])
+    xs = np.asarray([float(v) for v in values if v is not None], dtype=float)
+    xs = xs[~np.isnan(xs)]   # missing runs (None, NaN) do not count
     n = int(xs.size)
     if n == 0:
         return math.nan, math.nan, math.nan, 0
@@ -82,16 +83,22 @@ def t_interval(values: Sequence[float], alpha: float = ALPHA) -> tuple[float, fl
     return mean, mean - half, mean + half, n
 
 
-def wilson(k: int, n: int, alpha: float = ALPHA) -> tuple[float, float]:
-    """Wilson score interval of the proportion k/n; (nan, nan) for n = 0; exactly 0 / 1 at k = 0 / n."""
+def wilson(k: int, n: int, alpha: float = ALPHA, *, z: float | None = None) -> tuple[float, float]:
+    """Wilson score interval of the proportion k/n; (nan, nan) for n = 0; exactly 0 / 1 at k = 0 / n.
+
+    z: the normal quantile itself, in place of the one alpha gives (clr.wilson_interval passes the
+    rounded 1.96 it has always used)."""
     _check_alpha(alpha)
     if not 0 <= k <= n:
         raise ValueError(f"wilson needs 0 <= k <= n, got k={k}, n={n}")
+    if z is not None and not z > 0:
+        raise ValueError(f"z must be a positive normal quantile (1.96 for 95%), got {z}")
     if n == 0:
         return float("nan"), float("nan")
-    from statistics import NormalDist
+    if z is None:
+        from statistics import NormalDist
 
-    z = NormalDist().inv_cdf(1 - alpha / 2)
+        z = NormalDist().inv_cdf(1 - alpha / 2)
     p = k / n
     mid, half = (p + z * z / (2 * n)), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
     d = 1 + z * z / n   # at k = 0 and k = n the bounds are exactly 0 and 1 (rounding gives 1 - 2e-16)
@@ -99,8 +106,17 @@ def wilson(k: int, n: int, alpha: float = ALPHA) -> tuple[float, float]:
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p): how likely k or more successes are by chance."""
+    """P(X >= k) for X ~ Binomial(n, p): how likely k or more successes are by chance.
+
+    The exact sum; past n ~ 1000, where C(n, i) no longer fits a float, scipy's binom.sf."""
     if not 0 <= p <= 1:
         raise ValueError(f"p must be in [0, 1], got {p}")
-    k = max(0, int(k))
-    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+    if isinstance(n, bool) or int(n) != n or n < 0:
+        raise ValueError(f"n must be a whole number >= 0, got {n}")
+    n, k = int(n), max(0, int(k))
+    try:
+        return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+    except OverflowError:
+        from scipy.stats import binom
+
+        return float(binom.sf(k - 1, n, p))
