@@ -2,9 +2,10 @@
 
     vtkit run rl --preset tiny --out-dir runs/rl    # one stage as a plain script (vtkit/stages/)
     vtkit sweep experiments/demo.yaml --jobs 2      # run (or resume) every run of an experiment
-    vtkit sweep experiments/demo.yaml --dry-run     # print the plan: run ids, parameters, what is done
+    vtkit sweep experiments/demo.yaml --dry-run     # print the plan: run ids, parameters, what is done or stale
     vtkit report runs/demo                          # figures + report.html from results.parquet
     vtkit plot-sweep runs/mgpo_vs_grpo --by mgpo_lambda   # held-out accuracy vs RL step per value
+    vtkit compare runs/mgpo_vs_grpo --metric final/math/mean@4 --a mgpo_lambda=0 --b mgpo_lambda=1   # b - a by seed
     vtkit grade ifeval responses.jsonl --out out/   # grade generations made elsewhere (vtkit/grade.py)
 
 Exit status: 0 when every run succeeded, 1 when any run failed (listed on stderr), 2 when the
@@ -23,6 +24,9 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs", help="root folder for outputs (default: runs/); runs go to OUT/<name>/")
     p.add_argument("--dry-run", action="store_true", help="validate and print the plan without running anything")
     p.add_argument("--rerun-failed", action="store_true", help="run again the runs that failed before")
+    p.add_argument("--reuse-stale", action="store_true",
+                   help="keep finished runs made by other vtkit code (by default they run again; the sweep "
+                        "and --dry-run name them)")
     p.add_argument("--executor", choices=["local", "slurm"], default=None,
                    help="where runs execute (default: the file's `executor`, else local)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -35,13 +39,16 @@ def _sweep(args: argparse.Namespace) -> int:
         raise experiment.ExperimentError(f"--jobs must be at least 1, got {args.jobs}")
     exp = experiment.load(args.experiment)
     if args.dry_run:
-        print(sweep.describe_plan(exp, experiment.plan(exp, args.out), args.rerun_failed))
+        print(sweep.describe_plan(exp, experiment.plan(exp, args.out), args.rerun_failed, args.reuse_stale))
         return 0
     res = sweep.sweep(exp, args.out, jobs=args.jobs, rerun_failed=args.rerun_failed,
-                      executor=args.executor, progress=not args.no_progress)
+                      executor=args.executor, progress=not args.no_progress, reuse_stale=args.reuse_stale)
     n = len(res.runs)
     print(f"{exp.name}: {n} run(s); ran {len(res.executed)}, skipped {len(res.skipped)} already finished or failed; "
           f"{n - len(res.failed)} ok, {len(res.failed)} failed")
+    if res.reused_stale:
+        print(f"kept {len(res.reused_stale)} run(s) made by other vtkit code (--reuse-stale): "
+              f"{', '.join(res.reused_stale)}")
     print(f"results: {res.exp_dir / 'results.parquet'} (and .csv)")
     if res.failed:
         print(f"{len(res.failed)} run(s) failed:", file=sys.stderr)
@@ -110,7 +117,8 @@ SWEEP_EXAMPLE = """example experiment file:
   executor: local                          # or slurm, options under `slurm:`
 
 outputs: OUT/<name>/<run_id>[/<stage>]/ per run, OUT/<name>/results.parquet for all;
-rerunning the same command resumes (finished runs are skipped)."""
+rerunning the same command resumes (finished runs are skipped); a finished run made by other
+vtkit code (the library changed since) runs again unless --reuse-stale."""
 
 # name -> (help, add_arguments, run, epilog); later issues add entries here
 def _add_plot_sweep(p: argparse.ArgumentParser) -> None:
@@ -126,6 +134,57 @@ def _plot_sweep(args: argparse.Namespace) -> int:
     _, curves = rl_phase.plot_sweep(args.exp_dir, args.by, args.metric, args.phase or None)
     print(curves.to_string(index=False))
     return 0
+
+
+def _add_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", nargs="+", help="experiment output folder(s) holding results.parquet (several: one table)")
+    p.add_argument("--metric", action="append", required=True,
+                   help="a results.parquet column (a metrics.json key), or with --step a steps.jsonl key; repeatable")
+    p.add_argument("--a", action="append", metavar="KEY=V",
+                   help="arm a's rows (repeatable: all must match; KEY.SUB=V reads inside a dict parameter such as "
+                        "overrides, V=A..B is a range of numbers)")
+    p.add_argument("--b", action="append", metavar="KEY=V", help="arm b's rows; the difference is b - a")
+    p.add_argument("--by", default="seed", help="the key(s) that pair a row of a with one of b, comma-separated")
+    p.add_argument("--stage", default=None, help="the pipeline stage whose rows to read (when several report the metric)")
+    p.add_argument("--where", action="append", metavar="KEY=V", help="keep only rows with KEY=V (repeatable)")
+    p.add_argument("--step", type=int, default=None, help="read the metric at this global step of steps.jsonl")
+    p.add_argument("--phase", default="math", help="with --step: the RL phase ('' for any)")
+    p.add_argument("--drop-unpaired", action="store_true", help="compare the keys both arms have, naming the rest")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws (default 1000)")
+    p.add_argument("--boot-seed", type=int, default=0, help="the bootstrap's random seed (default 0)")
+    p.add_argument("--out", default=None, help="folder for <name>.csv/.json/.pdf/.png (default RUN_DIR/compare)")
+    p.add_argument("--name", default=None, help="file name stem of the outputs (default: from metric and arms)")
+    p.add_argument("--title", default=None, help="the figure's title")
+    p.add_argument("--json", action="store_true", help="print the JSON summary instead of the table")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from vtkit import compare
+
+    try:
+        comps = [compare.compare(args.run_dir, m, args.a, args.b, by=[k.strip() for k in args.by.split(",") if k.strip()],
+                                 stage=args.stage, where=args.where, step=args.step, phase=args.phase,
+                                 drop_unpaired=args.drop_unpaired, n_boot=args.n_boot, seed=args.boot_seed)
+                 for m in args.metric]
+    except compare.CompareError as e:
+        print(f"vtkit compare: error: {e}", file=sys.stderr)
+        return 2
+    paths = compare.write(comps, args.out or f"{args.run_dir[0]}/compare", args.name, run_dirs=args.run_dir,
+                          n_boot=args.n_boot, seed=args.boot_seed, title=args.title)
+    if args.json:
+        print(json.dumps(compare.to_json(comps, args.run_dir, args.n_boot, args.boot_seed), indent=1))
+    else:
+        print("\n\n".join(compare.format_text(c, args.n_boot, args.boot_seed) for c in comps))
+        print(f"written: {paths['csv']}, {paths['json']}, {paths['png']} (and .pdf)")
+    return 0
+
+
+COMPARE_EXAMPLE = """examples (the difference is always b - a):
+  vtkit compare runs/mgpo_vs_grpo --metric final/math/mean@4 --a mgpo_lambda=0 --b mgpo_lambda=1
+  vtkit compare runs/mgpo_vs_grpo --metric heldout_acc --step 32 --a mgpo_lambda=0 --b mgpo_lambda=1
+  vtkit compare runs/spectrum_ablation --stage merge --metric merged_minus_last/mean/mean@4 \\
+      --metric merged_minus_best_single/mean/mean@4      # one arm: the metric over seeds
+intervals: 95% Student-t over the pairs (n - 1 df) and a paired bootstrap over the pairs (seeded)."""
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -150,6 +209,8 @@ COMMANDS = {
     "report": ("figures and an HTML report from a sweep's results", _add_report, _report, None),
     "plot-sweep": ("RL curves of a sweep: a step-log metric against step, one line per value of --by",
                    _add_plot_sweep, _plot_sweep, None),
+    "compare": ("paired difference of a metric between two arms of a sweep, by seed, with intervals and a figure",
+                _add_compare, _compare, COMPARE_EXAMPLE),
     "grade": ("grade generations made elsewhere (IFEval, HumanEval, MBPP, math, LiveCodeBench)", _add_grade, _grade,
               GRADE_EXAMPLE),
 }

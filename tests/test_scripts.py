@@ -1,0 +1,190 @@
+"""The analysis scripts under scripts/ (the LOG's pooled numbers and docs/figures), on synthetic runs.
+
+Tables and per-item files have the layout the stages and `vtkit sweep` write; the scripts that
+train or sample run on fresh tiny models with a handful of items.
+"""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from vtkit import models, stats
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _table(run_dir: Path, rows: list[dict]) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(run_dir / "results.parquet", index=False)
+    return run_dir
+
+
+def _stage(run_dir: Path, run_id: str, stage: str, seed: int, **cols) -> dict:
+    out = run_dir / run_id / stage
+    out.mkdir(parents=True, exist_ok=True)
+    return {"run_id": run_id, "stage": stage, "seed": seed, "preset": "tiny", "status": "ok", "error": None,
+            "wall_s": 1.0, "out_dir": str(out), **cols}
+
+
+def test_merge_ablation_groups_and_differences(tmp_path, capsys):
+    mod = load("merge_ablation")
+    rng = np.random.default_rng(3)
+    rows, acc = [], {}
+    for s in range(5):
+        rid = f"seed={s}"
+        rows.append(_stage(tmp_path / "abl", rid, "sft", s))
+        m = {}
+        for model in ("merged", "last", "best_single"):
+            for g in ("math/add", "code"):
+                acc[(model, g, s)] = m[f"{model}/{g}/mean@4"] = float(rng.uniform(0, 1))
+            m[f"{model}/mean/mean@4"] = (m[f"{model}/math/add/mean@4"] + m[f"{model}/code/mean@4"]) / 2
+        for base in ("last", "best_single"):
+            m[f"merged_minus_{base}/mean/mean@4"] = m["merged/mean/mean@4"] - m[f"{base}/mean/mean@4"]
+        rows.append(_stage(tmp_path / "abl", rid, "merge", s, **m))
+    d = _table(tmp_path / "abl", rows)
+    table = mod.group_table([d])
+    vals = [acc[("last", "code", s)] for s in range(5)]
+    lo, hi = sps.t.interval(0.95, 4, loc=np.mean(vals), scale=sps.sem(vals))
+    assert table["last"]["code"][:3] == pytest.approx((np.mean(vals), max(0.0, lo), min(1.0, hi)))  # clipped to [0, 1]
+    assert all(0 <= v[1] <= v[0] <= v[2] <= 1 for t in table.values() for v in t.values())
+    assert list(table["merged"]) == ["math/add", "code", "mean"]
+    out = tmp_path / "fig" / "merge_ablation"
+    assert mod.main([str(d), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    j = json.loads(Path(f"{out}.json").read_text())
+    diffs = [r["merged_minus_last/mean/mean@4"] for r in rows if r["stage"] == "merge"]
+    got = j["differences"][0]["summary"]["value"]
+    assert got["mean"] == pytest.approx(np.mean(diffs)) and got["n"] == 5
+    assert (got["t_lo"], got["t_hi"]) == pytest.approx(sps.t.interval(0.95, 4, loc=np.mean(diffs), scale=sps.sem(diffs)))
+    assert f"mean {np.mean(diffs):+.4f}" in text
+    assert Path(f"{out}.png").stat().st_size > 10_000 and Path(f"{out}.pdf").exists()
+    assert mod.main([str(d), "--k", "8", "--out", str(out)]) == 2   # no mean@8: a clear error
+    assert "is K = 8?" in capsys.readouterr().err
+
+
+def test_clr_pool_pools_problems_of_all_runs(tmp_path, capsys):
+    mod = load("clr_pool")
+    rng = np.random.default_rng(0)
+    rows, items = [], []
+    for s in range(3):
+        row = _stage(tmp_path / "clr", f"seed={s}", "clr", s, verifier_acc=0.9, verifier_acc_lo=0.85,
+                     verifier_acc_hi=0.94, verifier_recall_valid=1.0, verifier_recall_invalid=0.8,
+                     valid_rate_correct_traj=0.36, valid_rate_wrong_traj=0.29)
+        rows.append(row)
+        with open(Path(row["out_dir"]) / "clr_items.jsonl", "w") as f:
+            for i in range(7 + s):     # runs of different sizes: every problem counts once
+                sc = {f"{m}@{k}": float(rng.integers(0, 5)) / 4 for m in ("clr", "majority", "mean1") for k in (1, 4)}
+                items.append(sc)
+                f.write(json.dumps({"id": f"p{s}-{i}", "gold": "3", "scores": sc}) + "\n")
+    d = _table(tmp_path / "clr", rows)
+    runs, got = mod.load_items([d])
+    assert len(runs) == 3 and len(got) == 24 == len(items)
+    pooled = mod.pool(got, n_boot=500)
+    r4 = next(r for r in pooled if r["K"] == 4)
+    assert r4["n_problems"] == 24
+    assert r4["clr"] == pytest.approx(np.mean([it["clr@4"] for it in items]))
+    diff = stats.paired_bootstrap([it["majority@4"] for it in items], [it["clr@4"] for it in items], n_boot=500)
+    assert (r4["clr_minus_majority"], r4["clr_minus_majority_lo"], r4["clr_minus_majority_hi"]) == \
+        pytest.approx((diff["gain"], diff["gain_lo"], diff["gain_hi"]))
+    assert (r4["mean1_lo"], r4["mean1_hi"]) == stats.bootstrap_ci([it["mean1@4"] for it in items], n_boot=500)
+    out = tmp_path / "clr_vs_majority"
+    assert mod.main([str(d), "--n-boot", "500", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "pooled over 24 problems of 3 runs" in text and "verifier 0.900 [0.850, 0.940]" in text
+    assert f"{r4['clr_minus_majority']:+.3f} [{r4['clr_minus_majority_lo']:+.3f}" in text
+    assert json.loads(Path(f"{out}.json").read_text())["pooled"][1]["K"] == 4
+    assert Path(f"{out}.png").stat().st_size > 10_000
+
+
+def test_rl_pool_pools_seed_problem_pairs():
+    mod = load("rl_pool")
+    per_run = {"s0": {"stem": {"before": [0.0, 0.5, 0.25], "after": [0.5, 0.5, 0.75]}},
+               "s1": {"stem": {"before": [0.25, 0.0], "after": [0.0, 0.5]},
+                      "code": {"before": [0.0], "after": [0.25]}}}
+    p = mod.pool(per_run, n_boot=300)
+    before, after = [0.0, 0.5, 0.25, 0.25, 0.0], [0.5, 0.5, 0.75, 0.0, 0.5]
+    want = stats.paired_bootstrap(before, after, n_boot=300)
+    assert p["stem"]["n_pairs"] == 5 and p["stem"]["gain"] == pytest.approx(np.mean(after) - np.mean(before))
+    assert (p["stem"]["gain_lo"], p["stem"]["gain_hi"]) == (want["gain_lo"], want["gain_hi"])
+    assert p["code"]["n_pairs"] == 1 and p["code"]["gain"] == pytest.approx(0.25)
+
+
+def test_rl_pool_reevaluates_start_and_final_models(tmp_path, capsys):
+    mod = load("rl_pool")
+    start = tmp_path / "start"
+    models.save(*models.load("tiny-25k", seed=0), start)
+    rows = []
+    for s in (0, 1):
+        row = _stage(tmp_path / "rl", f"seed={s}", "rl", s)
+        models.save(*models.load("tiny-25k", seed=10 + s), Path(row["out_dir"]) / "model")
+        cfg = {"phases": ["math"], "tasks": {"math": {"difficulty": 1, "mod": 7, "subdomain": "add", "shuffle": False}},
+               "n_heldout": {"math": 3}, "data_seed": 0, "max_completion_length": 12, "init_model": str(start)}
+        (Path(row["out_dir"]) / "config.json").write_text(json.dumps(cfg))
+        rows.append(row)
+    d = _table(tmp_path / "rl", rows)
+    found = mod.runs([d])
+    r = mod.evaluate_run(found[0], samples=2, temperature=1.0, sampling_seed=1234)
+    assert len(r["math"]["before"]) == len(r["math"]["after"]) == 3
+    # the same problems and sampling seed: the start model scores the same in every run
+    assert mod.evaluate_run(found[1], samples=2, temperature=1.0, sampling_seed=1234)["math"]["before"] == r["math"]["before"]
+    assert mod.main([str(d), "--samples", "2", "--n-boot", "200", "--out", str(tmp_path / "pool")]) == 0
+    j = json.loads((tmp_path / "pool.json").read_text())
+    assert j["pooled"]["math"]["n_pairs"] == 6 and "pooled math" in capsys.readouterr().out
+    (Path(rows[0]["out_dir"]) / "config.json").write_text(json.dumps({**cfg, "init_model": "no/such/model"}))
+    assert mod.main([str(d), "--samples", "1"]) == 2
+    assert "'no/such/model'" in capsys.readouterr().err
+
+
+def test_headroom_trains_stage_one_on_the_changed_mixture(tmp_path):
+    mod = load("headroom")
+    m = mod.run(model="tiny-25k", groups={"math/add": {"n": 24, "subdomain": "add", "difficulty": 1, "mod": 7},
+                                          "stem": {"n": 6, "difficulty": 1, "subdomain": "numeric", "max_value": 12}},
+                drop=["math/mul", "math/long", "code"],
+                evals={"math/add": {"n": 3, "subdomain": "add", "difficulty": 1, "mod": 7},
+                       "stem": {"n": 2, "difficulty": 1, "subdomain": "numeric", "max_value": 12}},
+                epochs=1, samples=2, max_new_tokens=16, out_dir=tmp_path)
+    assert {k.split("/n_items")[0] for k in m if k.endswith("/n_items")} == {"math/add", "stem"}  # no hard, no code
+    assert m["math/add/n_items"] == 3 and m["stem/n_items"] == 2
+    assert 0 < m["n_queries"] <= 30
+    for g in ("math/add", "stem"):
+        assert 0 <= m[f"{g}/greedy_acc"] <= 1 and 0 <= m[f"{g}/mean@2"] <= 1
+    saved = json.loads((tmp_path / "headroom.json").read_text())
+    assert set(saved["mixture"]) == {"math/add", "stem"} and saved["mixture"]["stem"]["max_value"] == 12
+    assert (tmp_path / "model" / "config.json").exists()
+
+
+def test_clr_verifier_teaches_and_measures_held_out_claims(tmp_path):
+    mod = load("clr_verifier")
+    sets = {"teach_records": 3, "teach_verify_records": 3, "teach_verify_per_record": 2, "teach_epochs": 1,
+            "held_out_records": 4, "verify_tokens": 8, "teach_max_length": 128}
+    m = mod.run("tiny-25k", seed=0, sets=sets, out_dir=tmp_path)
+    assert m["taught_solve"] == 3 and m["taught_verify"] == 6 and m["taught_extract"] == 0
+    assert m["verifier_n"] == 8
+    assert m["verifier_acc_lo"] <= m["verifier_acc"] <= m["verifier_acc_hi"]
+    assert json.loads((tmp_path / "verifier.json").read_text())["settings"]["teach_records"] == 3
+    with pytest.raises(SystemExit, match="unknown clr preset keys"):
+        mod.run("tiny-25k", sets={"teach_lrr": 1e-3}, out_dir=tmp_path)
+
+
+def test_skip_speed_runs_both_arms_from_one_start(tmp_path):
+    mod = load("skip_speed")
+    start = tmp_path / "start"
+    models.save(*models.load("tiny-25k", seed=0), start)
+    r = mod.run(str(start), steps=2, prompts=4, prompts_per_step=2, num_generations=2, max_completion_length=8,
+                out_dir=tmp_path / "out")
+    for arm in ("off", "on"):
+        assert len(r[arm]["losses"]) == 2 and r[arm]["wall_s"] > 0
+    assert all(n is None or 1 <= n <= 4 for n in r["on"]["rows_in_loss"])
+    assert r["on"]["param_sum"] == pytest.approx(r["off"]["param_sum"], rel=1e-6)
+    assert json.loads((tmp_path / "out" / "skip_speed.json").read_text())["speedup"] == pytest.approx(r["speedup"])
