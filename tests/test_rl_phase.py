@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vtkit import models, rl_phase, tasks
-from vtkit.report import mean_ci
+from vtkit.stats import t_interval as mean_ci
 
 warnings.filterwarnings("ignore")
 

@@ -28,18 +28,18 @@ over the group ((1/G) sum_i 1/|y_i| sum_t ...), which is trl's `loss_type="grpo"
 instead of trl 1.16's default "dapo". beta = 0 (no KL term, no reference model; the reports give
 no coefficient). Held-out accuracy is measured by vtkit.evaluation: `greedy_acc` by default
 (one sample, temperature 0, a cheap low-variance probe), or the reports' sampled protocol when
-`eval_samples` > 1 at `eval_temperature` (mean@n, as the RL preset does). The learning rate is
-constant after an optional linear `warmup`; the default 3e-4 is the tiny preset's measured value
-(1e-3 collapsed held-out accuracy: docs/LOG.md). bf16 on CUDA, as in SFT; fp32 on CPU.
+`eval_samples` > 1 at `eval_temperature` (mean@n, as the RL presets do). After an optional
+linear `warmup` the learning rate follows `lr_schedule`: "constant" (the default; the small and
+paper presets), or "cosine" / "linear" decay to 0 at max_steps (the tiny preset: cosine). The
+default lr 3e-4 is the tiny preset's measured value (1e-3 collapsed held-out accuracy: docs/LOG.md).
+bf16 on CUDA, as in SFT; fp32 on CPU. The stage around the phases (the start, the solvability
+filter, phase chaining, the final comparison) is vtkit.stages.rl.
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -51,9 +51,10 @@ import torch
 from transformers import PrinterCallback, TrainerCallback
 
 from vtkit import evaluation, models, plots
-from vtkit.report import mean_ci
+from vtkit.stats import t_interval as mean_ci
 from vtkit.rewards import REWARDS
 from vtkit.rl import MGPOConfig, MGPOTrainer
+from vtkit.runinfo import read_jsonl, write_jsonl  # noqa: F401 (rl_phase.read_jsonl/write_jsonl: older callers)
 from vtkit.train import tracking_dir
 
 RECORD_COLUMNS = ("id", "domain", "subdomain", "answer", "tests", "meta", "instruction_id_list", "kwargs")
@@ -257,19 +258,6 @@ def instruct_reading(gain: dict, rm_start: float, rm_end: float, steps: Sequence
         verdict = "no signal: neither reward moved in training, and the held-out pass rate did not rise"
     nums["verdict"] = verdict.split(":")[0]
     return f"{verdict} ({facts})", nums
-
-
-def write_jsonl(path, rows: Sequence[dict]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    os.replace(tmp, path)
-    return path
-
-
-def read_jsonl(path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 # -> transformers' names; with warmup 0, "constant_with_warmup" is "constant" (the same factor 1.0 at every step)
