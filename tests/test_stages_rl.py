@@ -168,3 +168,17 @@ def test_command_line_shows_the_settings(capsys):
     assert shown["phases"] == ["math"] and shown["max_steps"] == stage.Config.from_preset("tiny").max_steps
     assert base.main(stage, ["--out-dir", "unused", "--set", "lrr=1"]) == 2
     assert "did you mean 'lr'" in capsys.readouterr().err
+
+
+def test_final_results_are_remeasured_when_a_later_phase_trained_another_domain():
+    cfg = stage.Config.from_preset("tiny", phases=["math", "code", "stem"])
+
+    def trained(*names):
+        return {f"{p}/skipped": p not in names for p in cfg.phases}
+
+    assert stage.remeasure(cfg, trained("math", "code", "stem")) == ["math", "code"]
+    assert stage.remeasure(cfg, trained("math")) == ["code", "stem"]        # their results are the start's
+    assert stage.remeasure(cfg, trained()) == []                            # nothing trained: the start is final
+    assert stage.remeasure(cfg, trained("code")) == ["math", "stem"]
+    l2s = stage.Config.from_preset("tiny", phases=["math", "long2short"])  # long2short trains math
+    assert stage.remeasure(l2s, {"math/skipped": False, "long2short/skipped": False}) == []

@@ -199,7 +199,7 @@ def parser(name: str, doc: str | None = None) -> argparse.ArgumentParser:
 
 def main(module, argv: list[str] | None = None) -> int:
     """`python -m vtkit.stages.<name>`: resolve the config from the command line and run the stage."""
-    name = module.__name__.rsplit(".", 1)[-1]
+    name = (module.__spec__.name if module.__spec__ else module.__name__).rsplit(".", 1)[-1]   # not __main__
     args = parser(name, module.__doc__).parse_args(argv)
     try:
         cfg = module.Config.from_preset(args.preset, seed=args.seed, overrides=_parse_set(args.set))

@@ -17,9 +17,9 @@ The 3B report's protocol (docs/method.md, "Signal"), one model trained in place:
    max(min_prompts, prompts_per_step) solvable prompts is skipped (`<phase>/skipped` = True) and the
    next phase runs from the model as it is; else `vtkit.rl_phase.run_phase` with the settings of
    `PHASE_SETTINGS` (checkpoint `phases/<phase>/model`, global steps continuing the previous phase's);
-4. per domain, its last held-out measurement against the start (`final/<domain>/...`: paired gain,
-   bootstrap over items). That measurement is the one after the domain's last phase (the start's when
-   none ran): a later phase of another domain is not re-measured on it. Then the final checkpoint
+4. per domain, the final model's held-out result against the start (`final/<domain>/...`: paired
+   gain, bootstrap over items): the measurement after the domain's last phase when no phase of another
+   domain trained since, else a new one of the final model (`remeasure`). Then the final checkpoint
    `model/`, `steps.jsonl` (all phases), `metrics.json` and the figure `rl_curves.pdf/png`.
 
 Where it departs from the paper: see vtkit.rl_phase and vtkit.rl (trl's loss, beta = 0, sizes).
@@ -184,6 +184,15 @@ def run_phases(model, tok, cfg: Config, train_sets: dict, heldout: dict, current
     return steps, filters
 
 
+def remeasure(cfg: Config, metrics: dict) -> list[str]:
+    """Domains whose latest held-out result predates the final model: a phase of another domain
+    trained after the last phase of theirs (or after the start, when none of theirs trained)."""
+    from vtkit import rl_phase
+    trained = [rl_phase.phase_spec(ph).domain for ph in cfg.phases if metrics.get(f"{ph}/skipped") is False]
+    return [d for d in domains(cfg) if trained and trained[-1] != d
+            and any(x != d for x in trained[(max((i for i, x in enumerate(trained) if x == d), default=-1) + 1):])]
+
+
 def heldout_label(proto) -> str:
     """The held-out axis label: the protocol's name when greedy, else mean@n at T."""
     return f"held-out {proto.name.split('-')[0] if proto.greedy else f'mean@{proto.n}, T = {proto.temperature:g}'}"
@@ -217,6 +226,9 @@ def run(cfg: Config, out_dir) -> Result:
     models.save(model, tok, out / "model")
     runinfo.write_jsonl(out / "steps.jsonl", steps)
 
+    for d in remeasure(cfg, metrics):   # a later phase of another domain trained the model since
+        current[d] = evaluation.evaluate((model, tok), heldout[d], proto)
+        print(f"final  {d:5s} re-measured on the final model (a later phase trained another domain)")
     for d in doms:
         r = current[d]
         g = evaluation.paired_gain(start[d], r, seed=cfg.seed)
