@@ -5,7 +5,7 @@ matmul rate on the same thread.
     .venv/bin/python benchmarks/run.py train
 
 Rows: the earlier loop (batch 8 with an attention mask and the HF loss, prose bioS biographies, the
-probe before issue 13), capacity.train_lm on the same biographies at batch 128, and train_lm as the
+probe before issue 13), train.train_lm on the same biographies at batch 128, and train_lm as the
 capacity probe runs it (coded 9-token biographies, batch 128). Each row trains ~4 s after one
 warm-up step; on a shared machine the numbers move with the load (the load average is in the first
 row). Per token the new loop gains 1.2-1.5x; per bioS fact the coded format needs 17x fewer tokens.
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from vtkit import capacity, models, tasks
+from vtkit import corpora, models, tasks, train
 
 SIZES = ("tiny-25k", "tiny-100k", "tiny-400k")
 SECONDS = 4.0
@@ -67,12 +67,12 @@ def _old_loop(model, tok, texts, batch_size=8, lr=5e-3):
 
 
 def _new_loop(model, tok, docs, batch_size=128):
-    """capacity.train_lm on enough documents for ~SECONDS (its own tokens/s, warm-up step excluded
+    """train.train_lm on enough documents for ~SECONDS (its own tokens/s, warm-up step excluded
     by training twice: a short call first)."""
-    capacity.train_lm(model, tok, docs[:batch_size], batch_size=batch_size, lr=5e-3)
-    rate = capacity.train_lm(model, tok, docs[:batch_size * 4], batch_size=batch_size, lr=5e-3)["tokens_per_s"]
+    train.train_lm(model, tok, docs[:batch_size], batch_size=batch_size, lr=5e-3)
+    rate = train.train_lm(model, tok, docs[:batch_size * 4], batch_size=batch_size, lr=5e-3)["tokens_per_s"]
     n = int(min(len(docs), max(batch_size * 4, rate * SECONDS / np.mean([len(d) for d in docs[:100]]))))
-    return capacity.train_lm(model, tok, docs[:n], batch_size=batch_size, lr=5e-3)["tokens_per_s"]
+    return train.train_lm(model, tok, docs[:n], batch_size=batch_size, lr=5e-3)["tokens_per_s"]
 
 
 def run() -> list[dict]:
@@ -86,8 +86,8 @@ def run() -> list[dict]:
         people = tasks.people(400, seed=0)
         for size in SIZES:
             _, tok = models.load(size, seed=0, dtype="float32")
-            prose, _ = capacity.knowledge_corpus(people, 1, tok, seed=0)
-            coded, _ = capacity.coded_corpus(people, 100, tok, seed=0)
+            prose, _ = corpora.knowledge_corpus(people, 1, tok, seed=0)
+            coded, _ = corpora.coded_corpus(people, 100, tok, seed=0)
             n_params = models.TINY_SIZES[size]
             before = None
             for label, fn, data in (("before: batch 8, mask, prose", _old_loop, prose),

@@ -1,5 +1,6 @@
-"""vtkit.capacity: bits from constructed distributions, exact batched/cached scoring, bioS queries, corpora,
-and the capacity probe: budget-matched corpora, the training loop and the measures."""
+"""vtkit.capacity, vtkit.corpora and vtkit.train.train_lm: bits from constructed distributions, exact
+batched/cached scoring, bioS queries, the corpora (budget-matched and capacity-sized), the probe's
+training loop (TensorBoard included), the measures and the probe's metrics on known values."""
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from vtkit import capacity, models, presets
+from vtkit import capacity, corpora, models, presets, train
 from vtkit.tasks import knowledge as bios
 
 # ---------------------------------------------------------------- knowledge_bits on given log-probs
@@ -190,7 +191,7 @@ def test_training_on_biographies_stores_bits(tiny):
     attrs = ["birth_city", "university", "major", "employer"]
     model, tok = models.load("tiny-200k", seed=0)
     before = capacity.measure_knowledge(model, tok, ps, value_sets=sizes, attributes=attrs)
-    texts, n_tokens = capacity.knowledge_corpus(ps, 100, tok, seed=0, templates=1)
+    texts, n_tokens = corpora.knowledge_corpus(ps, 100, tok, seed=0, templates=1)
     torch.manual_seed(0)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     model.train()
@@ -211,8 +212,8 @@ def test_training_on_biographies_stores_bits(tiny):
 def test_knowledge_corpus_shows_each_fact_exactly_exposures_times(tiny):
     _, tok = tiny
     ps = bios.people(5, seed=2)
-    texts, n_tokens = capacity.knowledge_corpus(ps, 7, tok, seed=4)
-    assert len(texts) == 35 and n_tokens == int(capacity.token_lengths(texts, tok).sum())
+    texts, n_tokens = corpora.knowledge_corpus(ps, 7, tok, seed=4)
+    assert len(texts) == 35 and n_tokens == int(corpora.token_lengths(texts, tok).sum())
     owners = [[p["name"] in t for p in ps].index(True) for t in texts]
     for i, p in enumerate(ps):
         mine = [t for t, o in zip(texts, owners) if o == i]
@@ -220,35 +221,35 @@ def test_knowledge_corpus_shows_each_fact_exactly_exposures_times(tiny):
         for a in bios.ATTRIBUTES:
             assert sum(t.count(f" {p[a]}") for t in mine) == 7, (p["name"], a)
     assert sum(a != b for a, b in zip(owners, owners[1:])) > len(ps) - 1, "biographies are shuffled together"
-    assert texts == capacity.knowledge_corpus(ps, 7, tok, seed=4)[0]
-    assert texts != capacity.knowledge_corpus(ps, 7, tok, seed=5)[0]
+    assert texts == corpora.knowledge_corpus(ps, 7, tok, seed=4)[0]
+    assert texts != corpora.knowledge_corpus(ps, 7, tok, seed=5)[0]
     with pytest.raises(ValueError, match="exposures must be an int >= 1"):
-        capacity.knowledge_corpus(ps, 0, tok)
+        corpora.knowledge_corpus(ps, 0, tok)
 
 
 def test_reasoning_corpus_depths_and_chat_form(tiny):
     _, tok = tiny
-    texts, n = capacity.reasoning_corpus(12, 3, tok, seed=0, min_depth=2)
-    assert len(texts) == 12 and n == int(capacity.token_lengths(texts, tok).sum())
+    texts, n = corpora.reasoning_corpus(12, 3, tok, seed=0, min_depth=2)
+    assert len(texts) == 12 and n == int(corpora.token_lengths(texts, tok).sum())
     for t in texts:
         assert t.startswith("<|im_start|>user\n") and "<|im_start|>assistant\n<think>" in t and "\\boxed{" in t
         steps = len(t.split("<think>\n")[1].split("</think>")[0].strip().splitlines())  # one line per operation
         assert 2 <= steps <= 3, t
     with pytest.raises(ValueError, match="min_depth <= max_depth"):
-        capacity.reasoning_corpus(3, 1, tok, min_depth=2)
+        corpora.reasoning_corpus(3, 1, tok, min_depth=2)
 
 
 def test_token_budgets_cut_and_cycle(tiny):
     _, tok = tiny
-    know, k_tokens = capacity.knowledge_corpus(bios.people(6, seed=0), 2, tok)
-    reas, r_tokens = capacity.reasoning_corpus(10, 2, tok)
-    longest = int(max(capacity.token_lengths(know + reas, tok)))
-    cut, n = capacity.match_token_budget(know, k_tokens // 2, tok)
+    know, k_tokens = corpora.knowledge_corpus(bios.people(6, seed=0), 2, tok)
+    reas, r_tokens = corpora.reasoning_corpus(10, 2, tok)
+    longest = int(max(corpora.token_lengths(know + reas, tok)))
+    cut, n = corpora.match_token_budget(know, k_tokens // 2, tok)
     assert k_tokens // 2 - longest < n <= k_tokens // 2 and cut == know[:len(cut)]
-    cyc, n = capacity.match_token_budget(reas, 3 * r_tokens, tok, seed=1)
+    cyc, n = corpora.match_token_budget(reas, 3 * r_tokens, tok, seed=1)
     assert 3 * r_tokens - longest < n <= 3 * r_tokens and len(cyc) > 2 * len(reas)
     assert sorted(cyc[len(reas):2 * len(reas)]) == sorted(reas)  # the second pass is a reshuffled full pass
-    assert n == int(capacity.token_lengths(cyc, tok).sum())
+    assert n == int(corpora.token_lengths(cyc, tok).sum())
 
 
 # ---------------------------------------------------------------- the capacity probe: corpora at one budget
@@ -262,9 +263,9 @@ def tiny25():
 def test_probe_corpora_match_the_budget_and_keep_exposures_exact(tiny25):
     _, tok = tiny25
     B, E = 30_000, 10
-    runs = {m: capacity.probe_corpus(m, B, E, tok, max_depth=1, seed=0) for m in capacity.MODES}
+    runs = {m: corpora.probe_corpus(m, B, E, tok, max_depth=1, seed=0) for m in corpora.MODES}
     k, r, x = runs["knowledge"], runs["reasoning"], runs["mixture"]
-    per_person = E * capacity.bio_tokens(tok)
+    per_person = E * corpora.bio_tokens(tok)
     assert k["n_people"] == int(B // per_person) and k["exposures_actual"] == E
     assert B - per_person < k["tokens"] <= B and k["tokens_reasoning"] == 0
     assert r["tokens_knowledge"] == 0 and B - 300 < r["tokens"] <= B and r["n_people"] == 0
@@ -278,20 +279,20 @@ def test_probe_corpora_match_the_budget_and_keep_exposures_exact(tiny25):
     # reasoning mode measures the knowledge run's people as a control; nothing of theirs was trained
     assert [p["name"] for p in r["eval_people"]] == [p["name"] for p in k["people"]]
     assert not any(p["name"] in t for p in r["eval_people"] for t in r["texts"])
-    again = capacity.probe_corpus("mixture", B, E, tok, max_depth=1, seed=0)
+    again = corpora.probe_corpus("mixture", B, E, tok, max_depth=1, seed=0)
     assert again["texts"] == x["texts"]  # deterministic
 
 
 def test_probe_corpus_rejects_bad_requests(tiny25):
     _, tok = tiny25
     with pytest.raises(ValueError, match="mode must be"):
-        capacity.probe_corpus("memorise", 30_000, 10, tok)
+        corpora.probe_corpus("memorise", 30_000, 10, tok)
     with pytest.raises(ValueError, match="holds no person"):
-        capacity.probe_corpus("knowledge", 5_000, 1000, tok)
+        corpora.probe_corpus("knowledge", 5_000, 1000, tok)
     with pytest.raises(ValueError, match="exposures"):
-        capacity.probe_corpus("knowledge", 30_000, 0, tok)
+        corpora.probe_corpus("knowledge", 30_000, 0, tok)
     with pytest.raises(ValueError, match="token_budget"):
-        capacity.probe_corpus("knowledge", 500, 1, tok)
+        corpora.probe_corpus("knowledge", 500, 1, tok)
 
 
 # ---------------------------------------------------------------- the capacity probe: training and measuring
@@ -302,7 +303,7 @@ def test_train_lm_learns_and_is_deterministic():
     out = []
     for _ in range(2):
         model, tok = models.load("tiny-25k", seed=0, dtype="float32")
-        log = capacity.train_lm(model, tok, texts, lr=2e-2, batch_size=4, seed=0, log_every=1)
+        log = train.train_lm(model, tok, texts, lr=2e-2, batch_size=4, seed=0, log_every=1)
         out.append(log)
     first, last = out[0]["losses"][0][1], out[0]["final_loss"]
     assert out[0]["steps"] == 24 and out[0]["tokens"] == sum(len(tok(t)["input_ids"]) for t in texts)
@@ -310,7 +311,7 @@ def test_train_lm_learns_and_is_deterministic():
     assert out[0]["final_loss"] == out[1]["final_loss"]  # same seed, same run
     assert not model.training
     with pytest.raises(ValueError, match="no texts"):
-        capacity.train_lm(model, tok, [])
+        train.train_lm(model, tok, [])
 
 
 def test_knowledge_eval_scales_the_subset_and_subtracts_the_baseline(tiny25):
@@ -384,22 +385,22 @@ def test_reasoning_eval_grades_real_completions(tiny25, monkeypatch):
 def test_capacity_people_offer_twice_the_ceiling(tiny25):
     _, tok = tiny25
     for n_params in (24208, 214080, 9_675_584):
-        n = capacity.capacity_people(n_params)  # factor 2 x 2 bits/param
+        n = corpora.capacity_people(n_params)  # factor 2 x 2 bits/param
         bits = n * bios.KNOWLEDGE_BITS_PER_PERSON
         assert 4 * n_params <= bits < 4 * n_params + bios.KNOWLEDGE_BITS_PER_PERSON
-    assert capacity.capacity_people(24208, factor=1.0) == math.ceil(2 * 24208 / bios.KNOWLEDGE_BITS_PER_PERSON)
+    assert corpora.capacity_people(24208, factor=1.0) == math.ceil(2 * 24208 / bios.KNOWLEDGE_BITS_PER_PERSON)
     with pytest.raises(ValueError, match="n_params >= 1"):
-        capacity.capacity_people(0)
+        corpora.capacity_people(0)
 
 
 def test_coded_biographies_hold_every_fact_in_nine_tokens(tiny25):
     _, tok = tiny25
     ps = bios.people(300, seed=0)
-    seqs = capacity.coded_biographies(ps, tok)
-    assert all(len(s) == capacity.CODED_LENGTH == 9 for s in seqs)
+    seqs = corpora.coded_biographies(ps, tok)
+    assert all(len(s) == corpora.CODED_LENGTH == 9 for s in seqs)
     assert len({tuple(s[:2]) for s in seqs}) == 300  # names: unique keys
-    assert capacity.coded_biographies(ps[:10], tok) == seqs[:10]  # prefix-stable
-    alpha = capacity.code_alphabet(tok)
+    assert corpora.coded_biographies(ps[:10], tok) == seqs[:10]  # prefix-stable
+    alpha = corpora.code_alphabet(tok)
     sets = bios.value_sets()
     for p, s in zip(ps[:20], seqs):  # decode every field back to the person's value
         day, month, year = p["birth_date"].split(" ")
@@ -407,36 +408,36 @@ def test_coded_biographies_hold_every_fact_in_nine_tokens(tiny25):
         assert (bios.MONTHS[dm // 28], dm % 28 + 1, 1900 + alpha.index(s[3])) == (month, int(day), int(year))
         for j, a in enumerate(("birth_city", "university", "major", "employer", "gender")):
             assert sets[a][alpha.index(s[4 + j])] == p[a]
-    assert sum(math.log2(size) for _, _, size in capacity.CODED_FIELDS) == pytest.approx(bios.KNOWLEDGE_BITS_PER_PERSON)
+    assert sum(math.log2(size) for _, _, size in corpora.CODED_FIELDS) == pytest.approx(bios.KNOWLEDGE_BITS_PER_PERSON)
 
 
 def test_capacity_corpus_offers_the_sized_set_with_exact_exposures(tiny25):
     model, tok = tiny25
     N = models.param_count(model)
-    k = capacity.probe_corpus("knowledge", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
+    k = corpora.probe_corpus("knowledge", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
                               capacity_factor=0.05)
-    assert k["n_people"] == capacity.capacity_people(N, 0.05) and k["exposures_actual"] == 7
+    assert k["n_people"] == corpora.capacity_people(N, 0.05) and k["exposures_actual"] == 7
     assert k["bits_offered"] == pytest.approx(k["n_people"] * bios.KNOWLEDGE_BITS_PER_PERSON)
     assert k["capacity_ratio"] == pytest.approx(k["bits_offered"] / (2 * N)) and k["capacity_ratio"] >= 0.05
     assert k["tokens"] == 9 * 7 * k["n_people"] and k["val"] == []
-    seqs = capacity.coded_biographies(k["people"], tok)
+    seqs = corpora.coded_biographies(k["people"], tok)
     from collections import Counter
     counts = Counter(tuple(t) for t in k["texts"])
     assert set(counts) == {tuple(s) for s in seqs} and set(counts.values()) == {7}  # each person exactly 7 times
-    m = capacity.probe_corpus("mixture", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
+    m = corpora.probe_corpus("mixture", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
                               capacity_factor=0.05, n_problems=20, n_val=5, mix_epochs=3, math_kw={"mod": 7, "shuffle": False},
                               ops="add")
     probs = [t for t in m["texts"] if isinstance(t, str)]
     assert m["n_people"] == k["n_people"] and m["n_problems"] == 20 and len(probs) == 60 and len(set(probs)) == 20
     assert len(m["val"]) == 5 and not set(m["val"]) & set(probs)  # held out from training
     assert all("Work mod 7." in t and " times " not in t for t in probs)
-    r = capacity.probe_corpus("reasoning", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
+    r = corpora.probe_corpus("reasoning", None, 7, tok, seed=0, knowledge_format="coded", n_params=N,
                               capacity_factor=0.05, n_problems=20, n_val=5)
     assert len(r["texts"]) == 20 and r["n_people"] == 0 and len(r["eval_people"]) == k["n_people"]
     with pytest.raises(ValueError, match="needs n_params"):
-        capacity.probe_corpus("knowledge", None, 7, tok, capacity_factor=2.0)
+        corpora.probe_corpus("knowledge", None, 7, tok, capacity_factor=2.0)
     with pytest.raises(ValueError, match="n_problems"):
-        capacity.probe_corpus("reasoning", None, 7, tok, n_params=N, capacity_factor=2.0)
+        corpora.probe_corpus("reasoning", None, 7, tok, n_params=N, capacity_factor=2.0)
 
 
 def test_coded_bits_are_set_normalised_log_probs(tiny25):
@@ -444,13 +445,13 @@ def test_coded_bits_are_set_normalised_log_probs(tiny25):
     model, tok = tiny25
     ps = bios.people(3, seed=5)
     got = capacity.measure_coded(model, tok, ps)
-    alpha = capacity.code_alphabet(tok)
-    seqs = capacity.coded_biographies(ps, tok)
+    alpha = corpora.code_alphabet(tok)
+    seqs = corpora.coded_biographies(ps, tok)
     bits = []
     with torch.no_grad():
         for s in seqs:
-            for j, (_, _, size) in enumerate(capacity.CODED_FIELDS):
-                pos = capacity.NAME_TOKENS + j
+            for j, (_, _, size) in enumerate(corpora.CODED_FIELDS):
+                pos = corpora.NAME_TOKENS + j
                 logits = model(input_ids=torch.tensor([s[:pos]])).logits[0, -1]
                 lp = torch.log_softmax(logits[alpha[:size]].double(), -1)[alpha.index(s[pos])]
                 bits.append(max(0.0, math.log2(size) + float(lp) / math.log(2)))
@@ -466,8 +467,8 @@ def test_coded_training_stores_bits(tiny25):
     _, tok = tiny25
     model, _ = models.load("tiny-25k", seed=0, dtype="float32")
     ps = bios.people(40, seed=1)
-    docs, _ = capacity.coded_corpus(ps, 100, tok, seed=0)
-    capacity.train_lm(model, tok, docs, lr=1e-2, batch_size=64, seed=0)
+    docs, _ = corpora.coded_corpus(ps, 100, tok, seed=0)
+    train.train_lm(model, tok, docs, lr=1e-2, batch_size=64, seed=0)
     fresh, _ = models.load("tiny-25k", seed=0, dtype="float32")
     kn = capacity.knowledge_eval(model, tok, ps, untrained=fresh, knowledge_format="coded")
     assert kn["knowledge_fraction"] > 0.5, kn["knowledge_fraction"]
@@ -476,12 +477,12 @@ def test_coded_training_stores_bits(tiny25):
 def test_loss_without_attention_mask_equals_the_masked_loss(tiny25):
     model, tok = tiny25
     docs = [[5, 9, 11, 40, 7], [8, 12], [30, 31, 32]]
-    x = capacity._tensor(docs, [0, 1, 2])
+    x = train._tensor(docs, [0, 1, 2])
     assert (x[1, 2:] == -100).all()
     mask = (x >= 0).long()
     ids = x.masked_fill(x < 0, 0)
     with torch.no_grad():
-        mine = capacity._lm_loss(model, x, pad=0)
+        mine = train._lm_loss(model, x, pad=0)
         ref = model(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)).loss
     assert float(mine) == pytest.approx(float(ref), rel=1e-5)
 
@@ -490,66 +491,26 @@ def test_early_stopping_restores_the_best_weights():
     """Validation text unlike the training text: its loss gets worse as training memorises, so
     training stops before its planned epochs with the weights of the best measurement."""
     model, tok = models.load("tiny-25k", seed=0, dtype="float32")
-    train = ["Ann Bo was born in Baford. Ann Bo works for Zig Labs."] * 64
+    texts = ["Ann Bo was born in Baford. Ann Bo works for Zig Labs."] * 64
     val = ["Zu Ka studied at Grancai College and majored in Trel Science."] * 4
-    log = capacity.train_lm(model, tok, train, lr=3e-2, batch_size=8, epochs=30, val=val, patience=2, seed=0)
+    log = train.train_lm(model, tok, texts, lr=3e-2, batch_size=8, epochs=30, val=val, patience=2, seed=0)
     assert log["stopped_early"] and log["steps"] < log["steps_planned"]
     best = min(v for _, v in log["val_losses"])
     assert log["best_val_loss"] == best and log["val_losses"][-1][1] > best
-    assert capacity.lm_loss(model, tok, val) == pytest.approx(best, rel=1e-5)  # the best weights are back
+    assert train.lm_loss(model, tok, val) == pytest.approx(best, rel=1e-5)  # the best weights are back
     assert [s for s, _ in log["val_losses"]][:2] == [8, 16]  # once per epoch of 8 steps
     with pytest.raises(ValueError, match="non-empty `val`"):
-        capacity.train_lm(model, tok, train, val=[])
+        train.train_lm(model, tok, texts, val=[])
 
 
 def test_batch_tokens_give_short_and_long_rows_the_same_tokens_per_step():
     ids = [[5] * 9] * 300 + [[5] * 110] * 40
-    batches = capacity._batches(ids, 128, np.random.default_rng(0), epochs=2, batch_tokens=1152)
+    batches = train._batches(ids, 128, np.random.default_rng(0), epochs=2, batch_tokens=1152)
     flat = sorted(i for b in batches for i in b)
     assert flat == sorted(list(range(340)) * 2)  # every row once per epoch
     assert all(len(b) * max(len(ids[i]) for i in b) <= 1152 for b in batches)
     assert max(len(b) for b in batches) == 128 and min(len(b) for b in batches if len(ids[b[0]]) == 110) >= 1
     assert sum(len(ids[b[0]]) == 110 for b in batches) >= 2 * 40 // 10  # ~10 problems a step, not 128
-
-
-# ---------------------------------------------------------------- the notebooks at the tiny preset
-
-
-@pytest.mark.notebook
-def test_probe_and_figures_notebooks_at_the_tiny_preset(tmp_path):
-    """Notebook 10 at the tiny preset in reasoning mode (early stopping; the people a knowledge run
-    would see measured as a control), shrunk to seconds, then notebook 20 on a results table of
-    capacity-regime runs: its reading names both saturation sizes."""
-    import json
-    from pathlib import Path
-
-
-    from vtkit import notebook as nbk
-
-    root = Path(__file__).resolve().parents[1]
-    small = {"n_people": 30, "overrides": {"n_problems": 48, "n_val": 8, "max_epochs": 2, "patience": 1}}
-    run = tmp_path / "probe"
-    nbk.execute(root / "notebooks" / "10_capacity_probe.ipynb", run,
-                {"preset": "tiny", "mode": "reasoning", "n_eval": 4, **small}, cwd=root / "notebooks")
-    m = json.loads((run / "metrics.json").read_text())
-    log = json.loads((run / "train_log.json").read_text())
-    assert m["n_people"] == 0 and m["n_people_scored"] == 30 and m["bits_offered"] == 0.0  # the control
-    assert 1 <= len(log["val_losses"]) <= 2 and m["epochs_run"] <= 2 and m["n_problems"] == 48
-    assert 0 <= m["acc_id_lo"] <= m["acc_id"] <= m["acc_id_hi"] <= 1 and m["acc_chance"] == pytest.approx(1 / 7)
-    import sys
-    sys.path.insert(0, str(root / "tests"))
-    from test_figures import _capacity_runs
-    table = _capacity_runs().assign(bits_per_param=lambda d: d["bits"] / d["params"], model="m", run_id="r",
-                                    stage="10_capacity_probe", error=None)
-    table.to_parquet(tmp_path / "results.parquet", index=False)
-    figs = tmp_path / "figures"
-    nbk.execute(root / "notebooks" / "20_figures.ipynb", figs,
-                {"preset": "tiny", "capacity_results": str(tmp_path / "results.parquet")}, cwd=root / "notebooks")
-    got = json.loads((figs / "metrics.json").read_text())
-    assert got["fit_ok_reasoning"] and got["fit_ok_knowledge"] and got["knowledge_sizes_in_regime"] == 5
-    assert got["N50_lo_reasoning"] <= got["N50_reasoning"] <= got["N50_hi_reasoning"]
-    assert "consistent with the hypothesis" in got["reading"]
-    assert all((figs / f"fig_{n}.png").exists() for n in ("a_bits", "b_saturation", "c_families"))
 
 
 def test_learning_rate_comes_from_the_size_table_unless_given():
@@ -563,3 +524,95 @@ def test_learning_rate_comes_from_the_size_table_unless_given():
     tiny = presets.resolve("tiny", "capacity")                          # every tiny size the grids use has a rate
     for size in ("tiny-25k", "tiny-50k", "tiny-100k", "tiny-200k", "tiny-400k"):
         assert capacity.learning_rate(tiny["lr"], tiny["lr_by_model"], size) > 0
+
+
+# ---------------------------------------------------------------- the split: old names, the trainer's tracking
+
+
+def test_the_corpora_and_the_trainer_are_still_importable_from_capacity():
+    assert capacity.probe_corpus is corpora.probe_corpus and capacity.coded_corpus is corpora.coded_corpus
+    assert capacity.CODED_LENGTH == corpora.CODED_LENGTH == 9 and capacity.MODES == corpora.MODES
+    assert capacity.train_lm is train.train_lm and capacity.lm_loss is train.lm_loss
+    with pytest.raises(AttributeError, match="no attribute 'trian_lm'"):
+        capacity.trian_lm
+
+
+def test_train_lm_writes_tensorboard_events_and_refuses_other_trackers(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model, tok = models.load("tiny-25k", seed=0, dtype="float32")
+    texts = ["Ann Bo was born in Baford."] * 16
+    val = ["Zu Ka works for Zig Labs."] * 2
+    log = train.train_lm(model, tok, texts, lr=1e-2, batch_size=4, epochs=2, val=val, seed=0, out_dir=tmp_path,
+                         report_to="tensorboard")
+    acc = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    loss = acc.Scalars("train/loss")
+    assert [e.step for e in loss] == list(range(1, log["steps"] + 1)) == list(range(1, 9))
+    assert [e.value for e in loss][0] == pytest.approx(log["losses"][0][1], rel=1e-6)
+    evals = acc.Scalars("eval/loss")
+    assert [e.step for e in evals] == [s for s, _ in log["val_losses"]] == [4, 8]   # once per epoch of 4 steps
+    assert [e.value for e in evals] == pytest.approx([v for _, v in log["val_losses"]], rel=1e-6)
+    lrs = [e.value for e in acc.Scalars("train/learning_rate")]
+    assert lrs[0] == pytest.approx(1e-2) and lrs[-1] < lrs[1]  # one warmup step at lr, then the cosine decay
+    with pytest.raises(ValueError, match="TensorBoard only"):
+        train.train_lm(model, tok, texts, out_dir=tmp_path, report_to="wandb")
+    with pytest.raises(ValueError, match="needs out_dir"):
+        train.train_lm(model, tok, texts, report_to="tensorboard")
+    train.train_lm(model, tok, texts[:4], batch_size=4, out_dir=tmp_path / "quiet")   # "none": nothing written
+    assert not (tmp_path / "quiet").exists()
+
+
+# ---------------------------------------------------------------- the probe's metrics on known values
+
+
+def test_knowledge_per_param_divides_and_gives_the_normal_interval():
+    kn = {"bits": 1000.0, "bits_raw": 800.0, "bits_se": 100.0, "n_people": 30}
+    got = capacity.knowledge_per_param(kn, 500)
+    assert got["bits_per_param"] == 2.0 and got["bits_per_param_raw"] == 1.6
+    assert got["bits_per_param_lo"] == pytest.approx((1000 - 196) / 500)   # bits - 1.96 se
+    assert got["bits_per_param_hi"] == pytest.approx((1000 + 196) / 500)
+    assert got["n_people"] == 30 and "bits_per_param" not in kn            # the input is left alone
+    small = capacity.knowledge_per_param({"bits": 100.0, "bits_raw": 0.0, "bits_se": 100.0}, 10)
+    assert small["bits_per_param_lo"] == 0.0 and small["bits_per_param_hi"] == pytest.approx(29.6)  # clamped at 0
+    prose = capacity.knowledge_per_param({"bits": 100.0, "bits_raw": 50.0}, 10)   # no bits_se: no interval
+    assert math.isnan(prose["bits_per_param_lo"]) and math.isnan(prose["bits_per_param_hi"])
+    with pytest.raises(ValueError, match="n_params"):
+        capacity.knowledge_per_param(kn, 0)
+    with pytest.raises(ValueError, match="person_bits"):
+        capacity.knowledge_per_param({**kn, "person_bits": np.zeros(3)}, 10)
+
+
+def test_chance_rates_of_guessing_a_residue():
+    assert capacity.chance_rates(7) == {"acc_chance": 1 / 7}
+    got = capacity.chance_rates(4, k=2)
+    assert got["acc_chance"] == 0.25 and got["pass@2_chance"] == pytest.approx(1 - 0.75 ** 2)   # 0.4375
+    with pytest.raises(ValueError, match="mod >= 2"):
+        capacity.chance_rates(1)
+
+
+def test_probe_metrics_names_and_values():
+    corpus = {"n_people": 10, "exposures_actual": 100.0, "bits_offered": 476.0, "capacity_ratio": 2.5,
+              "tokens_knowledge": 9000, "tokens_reasoning": 500, "n_problems": 5, "texts": ["..."]}
+    log = {"tokens": 9500, "steps": 20, "epochs_run": 1.0, "stopped_early": False, "final_loss": 1.5,
+           "tokens_per_s": 1e4}
+    kn = capacity.knowledge_per_param({"bits": 300.0, "bits_raw": 200.0, "bits_se": 10.0, "n_people": 10,
+                                       "knowledge_fraction": 0.63}, 100)
+    rid = {"greedy_acc": 0.5, "greedy_acc_lo": 0.3, "greedy_acc_hi": 0.7, "pass@4": 0.9, "pass@4_lo": 0.8,
+           "pass@4_hi": 1.0, "mean@4": 0.5, "n": 8}
+    rood = {"greedy_acc": 0.1, "greedy_acc_lo": 0.0, "greedy_acc_hi": 0.3, "pass@4": 0.2, "pass@4_lo": 0.1,
+            "pass@4_hi": 0.4, "mean@4": 0.1, "n": 8}
+    m = capacity.probe_metrics(params=100, params_embed=60, corpus=corpus, log=log, val_loss=0.7, knowledge=kn,
+                               reasoning_id=rid, reasoning_ood=rood, mod=4, pass_k=4, train_s=1.0, eval_s=2.0,
+                               wall_s=3.0)
+    assert m["params_nonembed"] == 40 and m["in_capacity_regime"] and m["n_people"] == 10
+    assert m["bits_per_param"] == 3.0 and m["bits_per_param_lo"] == pytest.approx(2.804) and m["knowledge_fraction"] == 0.63
+    assert (m["acc_id"], m["acc_id_lo"], m["acc_id_hi"], m["acc_ood"], m["acc_ood_hi"]) == (0.5, 0.3, 0.7, 0.1, 0.3)
+    assert (m["pass@4_id"], m["pass@4_hi_id"], m["pass@4_ood"]) == (0.9, 1.0, 0.2) and "mean@4_id" not in m
+    assert m["acc_chance"] == 0.25 and m["pass@4_chance"] == pytest.approx(1 - 0.75 ** 4) and m["mod"] == 4
+    assert (m["tokens_trained"], m["train_steps"], m["reasoning_val_loss"], m["wall_s"]) == (9500, 20, 0.7, 3.0)
+    out = capacity.probe_metrics(params=100, params_embed=60, corpus={**corpus, "capacity_ratio": 1.9}, log=log,
+                                 val_loss=0.7, knowledge=kn, reasoning_id=rid, reasoning_ood=rood, mod=4, pass_k=0,
+                                 train_s=1.0, eval_s=2.0, wall_s=3.0)
+    assert not out["in_capacity_regime"] and "pass@0_chance" not in out
+    from vtkit import runinfo
+    assert runinfo.check_metrics(m) == m   # flat scalars, as metrics.json holds

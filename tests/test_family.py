@@ -99,3 +99,18 @@ def test_fig_family_probe_writes_files(tmp_path):
                           "category": ["reasoning"] * 2 + ["knowledge"] * 2, "score": [1.0, 5.0, 0.0, 2.0]})
     made = family.fig_family_probe(table, tmp_path / "f")
     assert [p.name for p in made] == ["f.pdf", "f.png"] and all(p.stat().st_size > 2000 for p in made)
+
+
+def test_scores_table_and_metrics_from_a_known_table():
+    table = pd.DataFrame({"model": ["s", "s", "m", "m"], "params": [2e6, 2e6, 5e8, 5e8],
+                          "benchmark": ["math", "countries"] * 2, "category": ["reasoning", "knowledge"] * 2,
+                          "score": [10.0, 20.0, 30.0, 60.0], "lenient": [10.0, 50.0, 30.0, 80.0]})
+    scores = family.scores_table(table, "fam", n_samples=4, temperature=1.0)
+    assert list(scores.columns) == ["model", "family", "params_b", "active_params_b", "benchmark", "category", "score",
+                                    "setting", "source", "verified"]
+    assert scores["params_b"].tolist() == [0.002, 0.002, 0.5, 0.5] and (scores["family"] == "fam").all()
+    assert (scores["setting"] == "vtkit n=4 T=1.0").all() and scores["score"].tolist() == [10.0, 20.0, 30.0, 60.0]
+    m = family.family_metrics(table, n_models=2, n_benchmarks=2, wall_s=1.5)
+    assert m == {"n_models": 2, "n_benchmarks": 2, "wall_s": 1.5, "score_knowledge_mean": 40.0,
+                 "lenient_knowledge_mean": 65.0, "score_reasoning_mean": 20.0, "lenient_reasoning_mean": 20.0,
+                 "score/math/s": 10.0, "score/countries/s": 20.0, "score/math/m": 30.0, "score/countries/m": 60.0}

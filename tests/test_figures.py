@@ -221,3 +221,44 @@ def test_hypothesis_figure_from_mixture_runs(tmp_path):
     assert all(p.stat().st_size > 2000 for p in paths)
     with pytest.raises(ValueError, match="needs mode"):
         figures.hypothesis_data(_capacity_runs().query("mode == 'knowledge'"))
+
+
+# ---------------------------------------------------------------- the figures stage's metrics on known values
+
+
+def test_bits_metrics_per_exposure_and_mode():
+    runs = _runs(sizes=SIZES[:3], seeds=(0, 1), exposures=(10, 100))
+    bits = figures.bits_data(runs)
+    m = figures.bits_metrics(runs, bits)
+    assert m["n_runs"] == 12 and m["n_sizes"] == 3
+    # _runs: fraction logistic(N) + 0.002 x seed of 20,000 bits; the seed mean adds 0.001
+    per_param = [(float(logistic(N, 1.0, 1.5, 3e6)) + 0.001) * 20_000 / N for N in SIZES[:3]]
+    assert m["bits_per_param_max_e100_mixture"] == pytest.approx(max(per_param))
+    assert m["fraction_max_e10_mixture"] == pytest.approx(float(logistic(SIZES[2], 1.0, 1.5, 3e6)) + 0.001)
+    # bits = 1 bit/param exactly: the power-law slope is 1; one size with bits > 0 gives no slope
+    exact = runs.assign(bits=runs["params"].astype(float))
+    assert figures.bits_metrics(exact, figures.bits_data(exact))["bits_slope_e10_mixture"] == pytest.approx(1.0)
+    one = runs.assign(bits=np.where(runs["params"] == SIZES[0], 5.0, 0.0))
+    assert not any(k.startswith("bits_slope") for k in figures.bits_metrics(one, figures.bits_data(one)))
+
+
+def test_hypothesis_metrics_flatten_the_fits_and_the_reading():
+    h = figures.hypothesis_data(_capacity_runs(), n_boot=20)
+    m = figures.hypothesis_metrics(h)
+    assert m["fit_ok_reasoning"] is True and m["fit_ok_knowledge"] is True
+    assert m["N50_reasoning"] == pytest.approx(8e4, rel=0.03) and m["N50_lo_reasoning"] == h["reasoning"]["N50_lo"]
+    assert m["N90_hi_knowledge"] == h["knowledge"]["N90_hi"]
+    assert m["knowledge_doubling_factor"] == pytest.approx(2.0, abs=0.01)
+    assert m["knowledge_bits_per_doubling_lo"] == h["knowledge"]["bits_per_doubling_lo"]
+    assert (m["hypothesis_source"], m["hypothesis_exposures"], m["knowledge_sizes_in_regime"]) == ("separate", 100, 5)
+    assert m["reading"] == h["statement"] and "consistent with the hypothesis" in m["reading"]
+    assert len(m) == 2 + 12 + 6 + 4
+
+
+def test_literature_metrics_average_the_slopes_per_category():
+    lit = pd.DataFrame({"model": list("abcdef"), "family": ["f", "f", "g", "g", "f", "f"],
+                        "params_b": [1, 10, 1, 10, 1, 10], "benchmark": ["K", "K", "K", "K", "R", "R"],
+                        "category": ["knowledge"] * 4 + ["reasoning"] * 2, "score": [20, 60, 10, 30, 70, 80]})
+    m = figures.literature_metrics(figures.family_slopes(lit))
+    assert m == pytest.approx({"lit_slope_per_decade_knowledge": 30.0, "lit_small_over_large_knowledge": 1 / 3,
+                               "lit_slope_per_decade_reasoning": 10.0, "lit_small_over_large_reasoning": 70 / 80})

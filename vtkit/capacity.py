@@ -1,4 +1,4 @@
-"""Knowledge capacity in bits, and the training corpora of the capacity probe (notebooks/10).
+"""Knowledge capacity in bits, reasoning accuracy, and the capacity probe's metrics (notebooks/10).
 
     from vtkit import capacity, models, tasks
     people = tasks.people(1000, seed=0)
@@ -40,49 +40,44 @@ one-sentence context (the person's name and a template's words up to the value) 
 ladder and its 1k BPE tokenizer. Context and value are tokenized separately and concatenated (the
 tests check this equals tokenizing the sentence), so put the leading space in the value: " Paris".
 
-Corpora (Allen-Zhu & Li's bioS "multi + permute"): `knowledge_corpus` writes each person's
-biography `exposures` times, each time with freshly drawn paraphrase templates and sentence order,
-so one pass shows every fact exactly `exposures` times. `reasoning_corpus` renders math-generator
-problems (difficulty = number of operations <= a max depth) with a worked solution in the chat
-template. `match_token_budget` cuts or cycles a corpus to a token budget.
+The probe (notebooks/10_capacity_probe.ipynb, run by vtkit.stages.capacity): a tiny model trained
+from scratch (vtkit.train.train_lm) on one corpus of vtkit.corpora (knowledge, reasoning or a
+mixture). Knowledge is measured in bits (`knowledge_eval`): on coded biographies every person,
+set-normalised, minus the same measure on the untrained model of the same size and seed, with
+`bits_se` the standard error of the total over people; on prose a set-normalised subset scaled up by
+N / subset, and the raw measure (a lower bound) on all people beside it. Reasoning (`reasoning_eval`,
+through vtkit.evaluation): greedy_acc on held-out problems of the trained depths (in distribution)
+and deeper ones (out of distribution), and mean@k / pass@k from k samples at temperature 1, top_p
+0.95. `knowledge_per_param`, `chance_rates` and `probe_metrics` turn these into the run's metrics.json.
 
-The probe (notebook 10, `probe_corpus`, `train_lm`, `knowledge_eval`, `reasoning_eval`): models of
-the tiny ladder are trained from scratch on one token budget B, in one of three modes:
-  knowledge  bioS biographies of N people, each written `exposures` times, so every fact is seen
-             exactly that often; N = B / (exposures x the mean tokens of a biography).
-  reasoning  math dependency-graph problems with worked solutions, difficulty 1..max_depth, filling B.
-  mixture    half the budget each: N/2 people at the *same* exposures, problems for the rest, so
-             exposures stay the controlled variable of every run (`exposures_actual`, biographies per
-             person in the stream, is reported all the same).
-Training (`train_lm`) is one pass over the shuffled documents (the exposures are the epochs), causal
-LM loss on every token, one document per row from position 0 (as the probes query them), rows of
-similar length batched together; AdamW, linear warmup then cosine decay to lr x min_lr_ratio. Not
-trl's SFTTrainer: pretraining-style text needs no chat masking, and a plain loop is faster on CPU.
-Knowledge is measured in bits (`knowledge_eval`): set-normalised on a subset of the trained people,
-scaled up by N / subset, minus the same measure on the untrained model of the same size and seed;
-raw (a lower bound) on all people beside it. Reasoning (`reasoning_eval`, through vtkit.evaluation):
-greedy_acc on held-out problems of the trained depths (in distribution) and deeper ones (out of
-distribution), and mean@k / pass@k from k samples at temperature 1, top_p 0.95.
+The corpora (`probe_corpus`, `coded_corpus`, ...) and the trainer (`train_lm`, `lm_loss`) used to live
+here; they are importable from vtkit.capacity still.
 """
 from __future__ import annotations
 
 import copy
 import inspect
 import math
-import time
 
 import numpy as np
 import torch
 
 from vtkit import evaluation, tasks
-from vtkit.tasks import biographies, make
+from vtkit.corpora import (CAPACITY_BPP, CODED_FIELDS, CODED_LENGTH, MODES, NAME_TOKENS, bio_tokens,  # noqa: F401
+                           capacity_people, code_alphabet, coded_biographies, coded_corpus, knowledge_corpus,
+                           match_token_budget, probe_corpus, reasoning_corpus, token_lengths)
 from vtkit.tasks import knowledge as bios
-from vtkit.tasks.common import stable_int
-
-MODES = ("knowledge", "reasoning", "mixture")
 
 MAX_SET_SIZE = 400  # "auto": |V| up to this is scored against every candidate (bioS attributes <= 300)
 _LN2 = math.log(2.0)
+Z95 = 1.96          # the normal 95% interval of the bits total, bits +- Z95 x bits_se
+
+
+def __getattr__(name: str):   # the trainer moved to vtkit.train; imported on first use (trl is slow to load)
+    if name in ("train_lm", "lm_loss"):
+        from vtkit import train
+        return getattr(train, name)
+    raise AttributeError(f"module 'vtkit.capacity' has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------- bits from log-probabilities
@@ -351,81 +346,8 @@ def measure_knowledge(model, tokenizer, people, value_sets=None, attributes=None
     return out
 
 
-# ---------------------------------------------------------------- coded biographies: the capacity regime
 
-# A coded biography is the person's name and attribute values, one token each (two for the name and
-# for the birth date), in a fixed order: the same bioS facts, ~47.6 bits per person, in 9 tokens
-# instead of a ~155-token prose biography (~57 with the field values alone: the 1k BPE spends 5-12
-# tokens on a syllable-made value). The information is what the probe measures; the prose only
-# costs training tokens. Value i of an attribute's set V is token ALPHABET[i]; the position says
-# which attribute it is. The birth date (12 x 28 x 200) is two tokens, day+month (336) then year (200).
-CODED_FIELDS = (("birth_date", "dm", 336), ("birth_date", "year", 200), ("birth_city", None, 200),
-                ("university", None, 300), ("major", None, 100), ("employer", None, 263), ("gender", None, 2))
-NAME_TOKENS = 2
-CODED_LENGTH = NAME_TOKENS + len(CODED_FIELDS)  # 9 tokens per biography
-CAPACITY_BPP = 2.0  # Allen-Zhu & Li's ceiling: ~2 bits per parameter at 1000 exposures
-
-
-def code_alphabet(tokenizer) -> list[int]:
-    """The ordinary tokens (no special token, nothing that decodes to whitespace), in id order."""
-    special = set(tokenizer.all_special_ids) | {tokenizer.convert_tokens_to_ids(t) for t in ("<think>", "</think>")}
-    alpha = [i for i in range(len(tokenizer)) if i not in special and tokenizer.decode([i]).strip()]
-    need = max(s for _, _, s in CODED_FIELDS)
-    if len(alpha) < need:
-        raise ValueError(f"code_alphabet: the tokenizer has {len(alpha)} ordinary tokens, {need} needed")
-    return alpha
-
-
-def _value_index() -> dict:
-    sets = bios.value_sets()
-    return {a: {v: i for i, v in enumerate(vals)} for a, vals in sets.items()}
-
-
-def coded_biographies(people, tokenizer) -> list[list[int]]:
-    """One coded biography (CODED_LENGTH token ids) per person of tasks.people() (full value sets).
-
-    The name is two alphabet tokens from a hash of the full name (re-hashed on a collision, in
-    people order, so the codes of people[:k] do not depend on who follows)."""
-    alpha = code_alphabet(tokenizer)
-    K = len(alpha)
-    people = list(people)
-    if len(people) > K * K // 2:
-        raise ValueError(f"coded_biographies: {len(people):,} people need more than {NAME_TOKENS} name tokens "
-                         f"({K}^{NAME_TOKENS} = {K * K:,} codes; keep people <= half of them)")
-    index = _value_index()
-    used, out = set(), []
-    for p in people:
-        attempt = 0
-        while True:
-            code = stable_int("coded-name", p["name"], attempt) % (K * K)
-            if code not in used:
-                break
-            attempt += 1
-        used.add(code)
-        seq = [alpha[code // K], alpha[code % K]]
-        for attr, part, _size in CODED_FIELDS:
-            if attr == "birth_date":
-                day, month, year = p[attr].split(" ")
-                i = (bios.MONTHS.index(month) * 28 + int(day) - 1) if part == "dm" else int(year) - 1900
-            else:
-                if p[attr] not in index[attr]:
-                    raise ValueError(f"coded_biographies: {p['name']}'s {attr} {p[attr]!r} is not in the full value "
-                                     "set; coded biographies need people() without value_sets overrides")
-                i = index[attr][p[attr]]
-            seq.append(alpha[i])
-        out.append(seq)
-    return out
-
-
-def coded_corpus(people, exposures: int, tokenizer, seed: int = 0) -> tuple[list[list[int]], int]:
-    """Each person's coded biography `exposures` times, all shuffled together: one pass shows every
-    fact exactly `exposures` times. Returns (token-id lists, total tokens)."""
-    if not isinstance(exposures, int) or exposures < 1:
-        raise ValueError(f"coded_corpus: exposures must be an int >= 1, got {exposures!r}")
-    seqs = coded_biographies(people, tokenizer)
-    docs = [s for s in seqs for _ in range(exposures)]
-    order = np.random.default_rng(seed).permutation(len(docs))
-    return [docs[i] for i in order], len(docs) * CODED_LENGTH
+# ---------------------------------------------------------------- coded biographies (vtkit.corpora) in bits
 
 
 @torch.no_grad()
@@ -470,14 +392,8 @@ def measure_coded(model, tokenizer, people, batch_size: int = 2048) -> dict:
     return out
 
 
-def capacity_people(n_params: int, factor: float = 2.0, bits_per_param: float = CAPACITY_BPP) -> int:
-    """People whose facts hold `factor` times the model's ceiling of `bits_per_param` x n_params bits
-    (bioS: KNOWLEDGE_BITS_PER_PERSON ~47.6 bits each): with factor >= 1 the model, not the data, limits
-    what is stored."""
-    if n_params < 1 or factor <= 0 or bits_per_param <= 0:
-        raise ValueError(f"capacity_people: need n_params >= 1, factor > 0, bits_per_param > 0 "
-                         f"(got {n_params}, {factor}, {bits_per_param})")
-    return int(math.ceil(factor * bits_per_param * n_params / bios.KNOWLEDGE_BITS_PER_PERSON))
+
+# ---------------------------------------------------------------- the probe's settings and metrics
 
 
 def learning_rate(lr: float | None, lr_by_model: dict | None, model: str) -> float:
@@ -494,331 +410,6 @@ def learning_rate(lr: float | None, lr_by_model: dict | None, model: str) -> flo
                          f"(it has {', '.join(table) or 'no sizes'})")
     return float(table[model])
 
-
-# ---------------------------------------------------------------- corpora at a matched token budget
-
-
-def token_lengths(texts, tokenizer) -> np.ndarray:
-    """Tokens per text (no special tokens): the unit of every budget here."""
-    texts = list(texts)
-    if not texts:
-        return np.zeros(0, dtype=np.int64)
-    return np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]], dtype=np.int64)
-
-
-def knowledge_corpus(people, exposures: int, tokenizer, seed: int = 0, templates: int = 6,
-                     permute: bool = True) -> tuple[list[str], int]:
-    """bioS "multi + permute": `exposures` biographies per person, each with freshly drawn templates
-    (from the first `templates` paraphrases) and, with permute, shuffled sentence order; all of them
-    shuffled together. One pass over the list shows every fact exactly `exposures` times.
-    Returns (texts, total tokens)."""
-
-    if not isinstance(exposures, int) or exposures < 1:
-        raise ValueError(f"knowledge_corpus: exposures must be an int >= 1, got {exposures!r}")
-    texts = biographies(people, seed=seed, templates=templates, permute=permute, per_person=exposures)
-    np.random.default_rng(seed).shuffle(texts)
-    return texts, int(token_lengths(texts, tokenizer).sum())
-
-
-def reasoning_corpus(n: int, max_depth: int, tokenizer, seed: int = 0, min_depth: int = 1,
-                     split: str = "train", **math_kw) -> tuple[list[str], int]:
-    """n math problems (vtkit.tasks "math", number of operations in [min_depth, max_depth]), each
-    rendered with the chat template as user prompt + one of its reference solutions (chosen by
-    seed among the distinct solution paths), for plain next-token training on the whole text.
-    Returns (texts, total tokens). Held-out problems: the same call with split="test"."""
-
-    if not 1 <= min_depth <= max_depth:
-        raise ValueError(f"reasoning_corpus: need 1 <= min_depth <= max_depth, got {min_depth}, {max_depth}")
-    records = make("math", n, seed=seed, difficulty=(min_depth, max_depth), split=split, **math_kw)
-    rng = np.random.default_rng(seed)
-    texts = [tokenizer.apply_chat_template(
-        [{"role": "user", "content": r["prompt"]},
-         {"role": "assistant", "content": r["solutions"][int(rng.integers(len(r["solutions"])))]}],
-        tokenize=False) for r in records]
-    return texts, int(token_lengths(texts, tokenizer).sum())
-
-
-def match_token_budget(texts, budget: int, tokenizer, seed: int = 0) -> tuple[list[str], int]:
-    """Texts whose tokens add up to `budget` (to within one text): the list in its order, cut where
-    the budget runs out, or, when the list is too short, repeated in freshly shuffled passes.
-    A knowledge corpus cut to a fraction f of its tokens shows each fact about f * exposures times."""
-    texts = list(texts)
-    if not texts:
-        raise ValueError("match_token_budget: no texts given")
-    if budget < 1:
-        raise ValueError(f"match_token_budget: budget must be >= 1 token, got {budget}")
-    lengths = token_lengths(texts, tokenizer)
-    rng = np.random.default_rng(seed)
-    out, used, order = [], 0, np.arange(len(texts))
-    while True:
-        for i in order:
-            if used + lengths[i] > budget:
-                return out, int(used)
-            out.append(texts[i])
-            used += int(lengths[i])
-        order = rng.permutation(len(texts))  # next pass: a fresh order
-
-
-# ---------------------------------------------------------------- corpora at one token budget
-
-
-def bio_tokens(tokenizer, seed: int = 0, sample: int = 64) -> float:
-    """Mean tokens of one bioS biography (the unit that converts a budget into people)."""
-
-    texts, total = knowledge_corpus(tasks.people(sample, seed=seed), 1, tokenizer, seed=seed)
-    return total / len(texts)
-
-
-def probe_corpus(mode: str, token_budget: int | None, exposures: int, tokenizer, *, max_depth: int = 2,
-                 seed: int = 0, n_people: int | None = None, ops=None, knowledge_format: str = "prose",
-                 n_params: int | None = None, capacity_factor: float | None = None, n_problems: int | None = None,
-                 n_val: int = 0, mix_epochs: int = 1, math_kw: dict | None = None) -> dict:
-    """The training texts of one capacity-probe run (see the module docstring for the three modes).
-
-    Two designs. Budget (capacity_factor None): every mode fills `token_budget` tokens; n_people None
-    sizes the knowledge set from the budget, an int fixes it. Capacity (capacity_factor given, with
-    n_params): the knowledge set holds capacity_factor x the model's 2 bits/param ceiling
-    (capacity_people; n_people overrides it), each person `exposures` times; reasoning is n_problems
-    distinct problems plus n_val held-out ones for early stopping (`val`), shown once in reasoning
-    mode (train_lm's epochs repeat them) and `mix_epochs` times in a mixture; token_budget is unused.
-    knowledge_format: "prose" (bioS biographies, ~155 tokens) or "coded" (coded_biographies, 9 tokens;
-    texts are then token-id lists). ops: the math operation mixes (None: all; "add": + only);
-    math_kw: further math-generator options (mod, shuffle), e.g. {"mod": 7, "shuffle": False}.
-    Returns texts (shuffled), val (held-out reasoning texts, [] without), people (trained on),
-    eval_people (the trained people, or in reasoning mode the people a knowledge run would have
-    seen, as a control), n_people, exposures_actual, tokens, tokens_knowledge, tokens_reasoning,
-    n_problems, bits_offered (the knowledge set's bits, also for the control), capacity_ratio
-    (bits_offered over 2 bits/param x n_params; None without n_params).
-    """
-
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if not isinstance(exposures, int) or exposures < 1:
-        raise ValueError(f"exposures must be an int >= 1, got {exposures!r}")
-    if knowledge_format not in ("prose", "coded"):
-        raise ValueError(f"knowledge_format must be 'prose' or 'coded', got {knowledge_format!r}")
-    math_kw = {**(math_kw or {}), **({"subdomain": ops} if ops is not None else {})}
-    capacity_design = capacity_factor is not None
-    if capacity_design:
-        if not n_params or n_params < 1:
-            raise ValueError("probe_corpus: the capacity design (capacity_factor) needs n_params, the model's "
-                             "parameter count (models.param_count)")
-        if mode != "knowledge" and (not n_problems or n_problems < 1):
-            raise ValueError(f"probe_corpus: {mode} runs of the capacity design need n_problems >= 1")
-        n = n_people if n_people is not None else capacity_people(n_params, capacity_factor)
-    else:
-        if not isinstance(token_budget, int) or token_budget < 1000:
-            raise ValueError(f"token_budget must be an int >= 1000 tokens, got {token_budget!r}")
-        per_bio = CODED_LENGTH if knowledge_format == "coded" else bio_tokens(tokenizer, seed)
-        share = {"knowledge": 1.0, "mixture": 0.5, "reasoning": 1.0}[mode]
-        n = n_people if n_people is not None else int(share * token_budget // (exposures * per_bio))
-    if n < 1:
-        raise ValueError(f"a budget of {token_budget} tokens holds no person at {exposures} exposures; "
-                         "raise token_budget or lower exposures")
-    people = tasks.people(n, seed=seed)
-    k_texts, k_tokens = [], 0
-    if mode != "reasoning":
-        maker = coded_corpus if knowledge_format == "coded" else knowledge_corpus
-        k_texts, k_tokens = maker(people, exposures, tokenizer, seed=seed)
-    r_texts, r_tokens, val, n_prob = [], 0, [], 0
-    if capacity_design and mode != "knowledge":
-        pool, _ = reasoning_corpus(n_problems + n_val, max_depth, tokenizer, seed=seed, **math_kw)
-        train, val = pool[:n_problems], pool[n_problems:]
-        reps = mix_epochs if mode == "mixture" else 1
-        r_texts = [t for _ in range(reps) for t in train]
-        r_tokens, n_prob = int(token_lengths(r_texts, tokenizer).sum()), n_problems
-    elif not capacity_design and mode != "knowledge" and token_budget - k_tokens > 0:
-        need = token_budget - k_tokens
-        probe, _ = reasoning_corpus(64, max_depth, tokenizer, seed=seed, **math_kw)
-        per_problem = token_lengths(probe, tokenizer).mean()
-        n_prob = int(math.ceil(need / per_problem * 1.05)) + 8  # a little spare: match_token_budget cuts
-        pool, _ = reasoning_corpus(n_prob, max_depth, tokenizer, seed=seed, **math_kw)
-        r_texts, r_tokens = match_token_budget(pool, need, tokenizer, seed=seed)
-        n_prob = len(r_texts)
-    texts = k_texts + r_texts
-    np.random.default_rng(seed).shuffle(texts)
-    bits = n * bios.KNOWLEDGE_BITS_PER_PERSON
-    return {"texts": texts, "val": val, "people": people if mode != "reasoning" else [], "eval_people": people,
-            "n_people": n if mode != "reasoning" else 0,
-            "exposures_actual": len(k_texts) / n if mode != "reasoning" else 0.0,
-            "tokens": k_tokens + r_tokens, "tokens_knowledge": k_tokens, "tokens_reasoning": r_tokens,
-            "n_problems": n_prob, "bits_offered": bits if mode != "reasoning" else 0.0,
-            "capacity_ratio": (bits / (CAPACITY_BPP * n_params) if n_params else None) if mode != "reasoning" else 0.0}
-
-
-# ---------------------------------------------------------------- training
-
-
-def _as_ids(docs, tokenizer, max_length: int) -> list[list[int]]:
-    """Token ids of each document (strings are tokenized, id lists kept), cut to max_length."""
-    docs = list(docs)
-    strs = [i for i, d in enumerate(docs) if isinstance(d, str)]
-    out = [None] * len(docs)
-    if strs:
-        for i, ids in zip(strs, tokenizer([docs[i] for i in strs], add_special_tokens=False)["input_ids"]):
-            out[i] = list(ids)
-    for i, d in enumerate(docs):
-        if out[i] is None:
-            out[i] = [int(t) for t in d]
-    return [x[:max_length] for x in out]
-
-
-def _batches(ids: list[list[int]], batch_size: int, rng, epochs: int = 1,
-             batch_tokens: int | None = None) -> list[list[int]]:
-    """Rows of similar length together: shuffled, sorted by length within chunks of 32 batches, then
-    the batches shuffled; each epoch a fresh order. batch_tokens: rows per batch chosen so that rows x
-    the longest row stays within it (at most batch_size rows): 9-token biographies and ~110-token
-    problems then take about the same tokens, and compute, per step."""
-    batches = []
-    for _ in range(epochs):
-        order = rng.permutation(len(ids))
-        chunk = batch_size * 32
-        for s in range(0, len(order), chunk):
-            part = sorted(order[s:s + chunk].tolist(), key=lambda i: len(ids[i]))
-            if batch_tokens is None:
-                batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
-                continue
-            cur = []
-            for i in part:  # ascending length: the new row is the longest
-                if cur and (len(cur) + 1 > batch_size or (len(cur) + 1) * len(ids[i]) > batch_tokens):
-                    batches.append(cur)
-                    cur = []
-                cur.append(i)
-            if cur:
-                batches.append(cur)
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def _tensor(ids: list[list[int]], rows: list[int]) -> torch.Tensor:
-    """Right-padded (rows, longest) with -100 after each document's end."""
-    lengths = [len(ids[i]) for i in rows]
-    L = max(lengths)
-    if min(lengths) == L:
-        return torch.tensor([ids[i] for i in rows], dtype=torch.long)
-    return torch.tensor([ids[i] + [-100] * (L - len(ids[i])) for i in rows], dtype=torch.long)
-
-
-def _lm_loss(model, x: torch.Tensor, pad: int, reduction: str = "mean") -> torch.Tensor:
-    """Next-token cross-entropy of right-padded rows (-100 marks padding), without an attention mask.
-
-    Under causal attention a real token never sees the padding to its right, so the mask changes
-    nothing for the tokens that are scored, and leaving it out keeps the fast causal path. The
-    logits are computed for positions 0..L-2 only (the last position predicts nothing)."""
-    inp = x.masked_fill(x < 0, pad)
-    target = x[:, 1:]
-    body = getattr(model, "model", None)
-    if body is not None and hasattr(model, "lm_head"):
-        hidden = body(input_ids=inp).last_hidden_state[:, :-1]
-        logits = model.lm_head(hidden)
-    else:
-        logits = model(input_ids=inp).logits[:, :-1]
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
-                                             ignore_index=-100, reduction=reduction)
-
-
-@torch.no_grad()
-def lm_loss(model, tokenizer, docs, *, batch_size: int = 256, max_length: int = 512) -> float:
-    """Mean next-token loss (nats per predicted token) of `docs` (strings or token-id lists): the
-    validation loss of train_lm's early stopping. The model's train/eval mode is restored."""
-    ids = _as_ids(docs, tokenizer, max_length)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
-    was = model.training
-    model.eval()
-    total, count = 0.0, 0
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    for s in range(0, len(order), batch_size):
-        x = _tensor(ids, order[s:s + batch_size]).to(device)
-        total += float(_lm_loss(model, x, pad, reduction="sum"))
-        count += int((x[:, 1:] >= 0).sum())
-    model.train(was)
-    return total / max(1, count)
-
-
-def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16, max_length: int = 512,
-             warmup: float = 0.05, min_lr_ratio: float = 0.1, weight_decay: float = 0.0, seed: int = 0,
-             log_every: int = 50, epochs: int = 1, val=None, eval_every: int | None = None,
-             patience: int = 3, min_delta: float = 0.0, batch_tokens: int | None = None) -> dict:
-    """Next-token training on `texts` (strings or token-id lists; loss on every token), in place.
-
-    One pass per epoch over the shuffled documents, rows of similar length batched together
-    (batch_size rows, or with batch_tokens as many rows as fit that many tokens, at most batch_size), no
-    attention mask (right padding is invisible to causal attention; see _lm_loss); AdamW, linear
-    warmup then cosine decay to lr x min_lr_ratio over all `epochs`.
-    Early stopping: with `val` (held-out documents) the validation loss is measured every
-    `eval_every` steps (None: once per epoch) and after the last step; training stops after
-    `patience` measurements without an improvement of more than `min_delta`, and the weights of the
-    best measurement are restored. `epochs` is then the most it may train.
-    weight_decay 0: a memorisation probe should not be regularised away from the facts.
-    Returns {steps (taken), steps_planned, epochs_run, tokens, final_loss (mean of the last 10% of
-    steps), losses [(step, loss)], val_losses [(step, loss)], best_step, best_val_loss,
-    stopped_early, wall_s, tokens_per_s}. On CUDA the forward runs under bf16 autocast.
-    """
-
-    texts = list(texts)
-    if not texts:
-        raise ValueError("train_lm: no texts to train on")
-    if lr <= 0 or batch_size < 1 or max_length < 2 or epochs < 1:
-        raise ValueError(f"train_lm: need lr > 0, batch_size >= 1, max_length >= 2, epochs >= 1 "
-                         f"(got {lr}, {batch_size}, {max_length}, {epochs})")
-    if val is not None and (len(val) == 0 or patience < 1):
-        raise ValueError("train_lm: early stopping needs a non-empty `val` and patience >= 1")
-    device = next(model.parameters()).device
-    ids = _as_ids(texts, tokenizer, max_length)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    rng = np.random.default_rng(seed)
-    batches = _batches(ids, batch_size, rng, epochs, batch_tokens)
-    total = len(batches)
-    per_epoch = max(1, total // epochs)
-    every = eval_every or per_epoch
-    n_warm = max(1, int(warmup * total))
-
-    def factor(step):  # linear warmup, then cosine from 1 to min_lr_ratio
-        if step < n_warm:
-            return (step + 1) / n_warm
-        t = (step - n_warm) / max(1, total - n_warm)
-        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    model.train()
-    losses, val_losses, tokens, t0 = [], [], 0, time.time()  # losses: one float per step
-    best, best_step, best_state, bad, stopped = math.inf, -1, None, 0, False
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    for step, rows in enumerate(batches):
-        x = _tensor(ids, rows).to(device)
-        with autocast:
-            loss = _lm_loss(model, x, pad)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        tokens += int((x >= 0).sum())
-        losses.append(float(loss.detach()))
-        if val is not None and ((step + 1) % every == 0 or step == total - 1):
-            with autocast:
-                v = lm_loss(model, tokenizer, val, batch_size=max(batch_size, 64), max_length=max_length)
-            val_losses.append((step + 1, v))
-            if v < best - min_delta:
-                best, best_step, bad = v, step + 1, 0
-                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= patience:
-                    stopped = step < total - 1
-                    break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    wall = time.time() - t0
-    done = len(losses)
-    return {"steps": done, "steps_planned": total, "epochs_run": done / per_epoch, "tokens": tokens,
-            "final_loss": float(np.mean(losses[-max(1, done // 10):])),
-            "losses": [(s, v) for s, v in enumerate(losses) if s % log_every == 0 or s == done - 1],
-            "val_losses": val_losses, "best_step": best_step if val is not None else done,
-            "best_val_loss": best if val is not None else math.nan, "stopped_early": stopped,
-            "wall_s": wall, "tokens_per_s": tokens / max(wall, 1e-9)}
 
 
 # ---------------------------------------------------------------- measuring
@@ -914,3 +505,57 @@ def reasoning_eval(model, tokenizer, *, depths=(1, 2), n: int = 64, k: int = 4, 
     if samples:
         out["samples"] = kept
     return out
+
+
+def knowledge_per_param(kn: dict, n_params: int) -> dict:
+    """`knowledge_eval`'s flat numbers (without person_bits) per parameter: adds bits_per_param,
+    bits_per_param_raw, and bits_per_param_lo/_hi, the normal 95% interval bits +- Z95 x bits_se
+    (the spread over people; the lower end clamped at 0) divided by n_params. Without bits_se (the
+    prose format scores a subset) both ends are NaN."""
+    if not n_params or n_params <= 0:
+        raise ValueError(f"knowledge_per_param: n_params must be > 0, got {n_params!r} (models.param_count(model))")
+    if "person_bits" in kn:
+        raise ValueError("knowledge_per_param: pop person_bits (an array) from knowledge_eval's result first")
+    out = dict(kn)
+    out["bits_per_param"] = kn["bits"] / n_params
+    out["bits_per_param_raw"] = kn["bits_raw"] / n_params
+    se = kn.get("bits_se", math.nan)
+    lo = max(0.0, kn["bits"] - Z95 * se) if math.isfinite(se) else math.nan
+    out["bits_per_param_lo"], out["bits_per_param_hi"] = lo / n_params, (kn["bits"] + Z95 * se) / n_params
+    return out
+
+
+def chance_rates(mod: int, k: int = 0) -> dict:
+    """What guessing scores on the math problems, whose answer is a residue mod `mod`: acc_chance =
+    1/mod and, for k > 0 samples, pass@k_chance = 1 - (1 - 1/mod)**k (k independent guesses)."""
+    if not isinstance(mod, int) or mod < 2 or k < 0:
+        raise ValueError(f"chance_rates: need an int mod >= 2 and k >= 0, got mod={mod!r}, k={k!r}")
+    return {"acc_chance": 1 / mod, **({f"pass@{k}_chance": 1 - (1 - 1 / mod) ** k} if k else {})}
+
+
+def probe_metrics(*, params: int, params_embed: int, corpus: dict, log: dict, val_loss: float, knowledge: dict,
+                  reasoning_id: dict, reasoning_ood: dict, mod: int, pass_k: int, train_s: float, eval_s: float,
+                  wall_s: float) -> dict:
+    """One capacity-probe run's metrics.json, from its parts: the model's parameter count (and its
+    embedding's), the corpus (`probe_corpus`), the training log (`train.train_lm`), the held-out
+    reasoning loss, knowledge (`knowledge_per_param`), reasoning in and out of distribution
+    (`reasoning_eval`: greedy_acc -> acc_id / acc_ood with _lo/_hi, pass@k -> pass@k_id / _ood), the
+    chance rates of arithmetic mod `mod`, and timings. in_capacity_regime: capacity_ratio >= 2."""
+    ratio = corpus["capacity_ratio"]
+    return {
+        "params": params, "params_nonembed": params - params_embed,
+        "n_people": corpus["n_people"], "exposures_actual": corpus["exposures_actual"],
+        "bits_offered": corpus["bits_offered"], "capacity_ratio": ratio, "in_capacity_regime": bool((ratio or 0) >= 2),
+        "tokens_trained": log["tokens"], "tokens_knowledge": corpus["tokens_knowledge"],
+        "tokens_reasoning": corpus["tokens_reasoning"], "n_problems": corpus["n_problems"],
+        "train_steps": log["steps"], "epochs_run": log["epochs_run"], "stopped_early": log["stopped_early"],
+        "train_loss": log["final_loss"], "reasoning_val_loss": val_loss, "tokens_per_s": log["tokens_per_s"],
+        **{k: v for k, v in knowledge.items() if k != "n_people"},
+        "acc_id": reasoning_id["greedy_acc"], "acc_ood": reasoning_ood["greedy_acc"],
+        "acc_id_lo": reasoning_id["greedy_acc_lo"], "acc_id_hi": reasoning_id["greedy_acc_hi"],
+        "acc_ood_lo": reasoning_ood["greedy_acc_lo"], "acc_ood_hi": reasoning_ood["greedy_acc_hi"],
+        **{f"{m}_id": v for m, v in reasoning_id.items() if m.startswith("pass@")},
+        **{f"{m}_ood": v for m, v in reasoning_ood.items() if m.startswith("pass@")},
+        "mod": mod, **chance_rates(mod, pass_k),
+        "train_s": train_s, "eval_s": eval_s, "wall_s": wall_s,
+    }

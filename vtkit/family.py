@@ -1,10 +1,11 @@
-"""The family probe (notebook 11): a family of models ordered by size, measured on reasoning and
-knowledge sets with the same prompts and sampling, and its figure.
+"""The family probe (notebook 11, vtkit.stages.family): a family of models ordered by size, measured
+on reasoning and knowledge sets with the same prompts and sampling; its tables, metrics and figure.
 
     from vtkit import family
     benches = family.family_benchmarks(["math"], ["countries"], n_items=64)
     table, samples = family.evaluate_family(["tiny-100k", "tiny-1m"], benches)
     family.fig_family_probe(table, "runs/x/fig_family")
+    family.scores_table(table, "tiny", n_samples=1, temperature=0.0)    # scores.csv: the literature's columns
 
 Reasoning is graded by math-verify on the boxed answer, knowledge by exact alias match through
 vtkit.evaluation; `alias_in` (a lenient whole-word match in the answer) is reported beside exact
@@ -113,6 +114,30 @@ def evaluate_family(specs, benchmarks: dict, *, n: int = 1, temperature: float =
         del model
     return pd.DataFrame(rows), samples
 
+
+def scores_table(table, family: str, *, n_samples: int, temperature: float) -> "pd.DataFrame":
+    """evaluate_family's table in the literature table's columns (vtkit/data/published_scores.csv):
+    model, family, params_b (= active_params_b: these models are dense), benchmark, category, score,
+    setting ("vtkit n=<samples> T=<temperature>"), source, verified. Stage `figures` draws it
+    beside the published families (its family_results)."""
+    return pd.DataFrame({"model": table["model"], "family": family, "params_b": table["params"] / 1e9,
+                         "active_params_b": table["params"] / 1e9, "benchmark": table["benchmark"],
+                         "category": table["category"], "score": table["score"],
+                         "setting": f"vtkit n={n_samples} T={temperature}",
+                         "source": "measured by vtkit (11_family_probe)", "verified": "yes"})
+
+
+def family_metrics(table, *, n_models: int, n_benchmarks: int, wall_s: float) -> dict:
+    """The stage's metrics.json: n_models, n_benchmarks, wall_s, per category the mean score and
+    lenient score over models and benchmarks (score_<category>_mean, lenient_<category>_mean), and
+    every model's score on every benchmark (score/<benchmark>/<model>), all in percent."""
+    metrics = {"n_models": n_models, "n_benchmarks": n_benchmarks, "wall_s": wall_s}
+    for cat, g in table.groupby("category"):
+        metrics[f"score_{cat}_mean"] = float(g["score"].mean())
+        metrics[f"lenient_{cat}_mean"] = float(g["lenient"].mean())
+    for r in table.to_dict("records"):
+        metrics[f"score/{r['benchmark']}/{r['model']}"] = r["score"]
+    return metrics
 
 
 def fig_family_probe(table, path):

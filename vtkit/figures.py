@@ -124,9 +124,10 @@ def _fit(N, y, what: str) -> dict:
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p): how likely k or more right answers are by guessing."""
-    k = max(0, int(k))
-    return float(sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1)))
+    """P(X >= k) for X ~ Binomial(n, p): how likely k or more right answers are by guessing
+    (`vtkit.stats.binomial_tail`)."""
+    from vtkit import stats
+    return stats.binomial_tail(k, n, p)
 
 
 def above_chance(acc, n, chance: float, alpha: float = 0.01) -> np.ndarray:
@@ -586,3 +587,55 @@ def fig_hypothesis(df, path, source: str = "auto", exposures: int | None = None,
                  f"{regime} of {len(data['knowledge']['solid'])} sizes (hollow: not; dotted: extrapolated)", fontsize=6)
     ax.legend(handles=handles, fontsize=6, loc="lower right")
     return plots.savefig(fig, path, close=True), data
+
+
+# ---------------------------------------------------------------- the figures stage's metrics
+
+
+def bits_metrics(runs, bits) -> dict:
+    """Figure (a)'s numbers for metrics.json: n_runs, n_sizes, and per (exposures e, mode) tag
+    `e<e>_<mode>`: bits_per_param_max_<tag>, fraction_max_<tag> (over sizes, seed means of bits_data),
+    and bits_slope_<tag>, the exponent b of bits ~ N**b over the sizes that stored any bits (only
+    with two or more such sizes)."""
+    out = {"n_runs": len(runs), "n_sizes": int(runs["params"].nunique())}
+    for (e, mode), g in bits.groupby(["exposures", "mode"]):
+        tag = f"e{int(e)}_{mode}"
+        out[f"bits_per_param_max_{tag}"] = float(g["bits_per_param"].max())
+        out[f"fraction_max_{tag}"] = float(g["fraction"].max())
+        pos = g[g["bits"] > 0]
+        if pos["params"].nunique() >= 2:
+            out[f"bits_slope_{tag}"] = fit_powerlaw(pos["params"], pos["bits"])["b"]
+    return out
+
+
+def hypothesis_metrics(hyp: dict) -> dict:
+    """Figure (b)'s numbers (hypothesis_data) for metrics.json: per ability (reasoning, knowledge)
+    fit_ok_<ability> and N50 / N90 with _lo/_hi (`N50_lo_reasoning`, ...), the knowledge growth per
+    doubling (knowledge_doubling_factor, knowledge_bits_per_doubling, with _lo/_hi), the source and
+    exposures used, the number of knowledge sizes in the capacity regime, and the reading (a string)."""
+    out = {}
+    for key in ("reasoning", "knowledge"):
+        d = hyp[key]
+        out[f"fit_ok_{key}"] = bool(d["fit"].get("ok"))
+        for q in ("N50", "N90"):
+            for suffix in ("", "_lo", "_hi"):
+                out[f"{q}{suffix}_{key}"] = d[f"{q}{suffix}"]
+    for key in ("doubling_factor", "bits_per_doubling"):
+        for suffix in ("", "_lo", "_hi"):
+            out[f"knowledge_{key}{suffix}"] = hyp["knowledge"][f"{key}{suffix}"]
+    out["hypothesis_source"] = hyp["source"]
+    out["hypothesis_exposures"] = hyp["exposures"]
+    out["knowledge_sizes_in_regime"] = int(hyp["knowledge"]["solid"].sum())
+    out["reading"] = hyp["statement"]
+    return out
+
+
+def literature_metrics(slopes) -> dict:
+    """Figure (c)'s numbers (family_slopes) for metrics.json: per category the mean over families and
+    benchmarks of the slope per tenfold size (lit_slope_per_decade_<category>) and of the smallest
+    model's score over the largest's (lit_small_over_large_<category>)."""
+    out = {}
+    for cat, g in slopes.groupby("category"):
+        out[f"lit_slope_per_decade_{cat}"] = float(g["slope_per_decade"].mean())
+        out[f"lit_small_over_large_{cat}"] = float(g["small_over_large"].mean())
+    return out

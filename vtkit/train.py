@@ -2,6 +2,7 @@
 
     from vtkit import train
     model, log = train.sft(model, tokenizer, records, out_dir="runs/x/sft", epochs=3, lr=1e-3)
+    log = train.train_lm(model, tokenizer, texts, lr=1e-2)   # plain next-token loop (capacity probe; at the end)
 
 `records` are task records (`vtkit.tasks.make`): every reference solution of a record becomes
 one conversation (multi-path distillation keeps them all). Loss is on the assistant turn only
@@ -23,11 +24,13 @@ import json
 import math
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Iterable
 
 import datasets
+import numpy as np
 import torch
 from trl import SFTConfig, SFTTrainer
 
@@ -265,3 +268,212 @@ def sft_start(size: str, data: dict, epochs: float, lr: float, batch_size: int =
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
     return model, tok, path
+
+
+# ----------------------------------------------------------------------------- plain next-token training
+
+# The capacity probe's trainer (vtkit.stages.capacity, benchmarks/bench_train.py): a plain loop, not trl's
+# SFTTrainer, because pretraining-style text needs no chat masking and the loop is faster on CPU. One pass
+# over the shuffled documents per epoch (the probe's exposures are its epochs), causal LM loss on every
+# token, one document per row from position 0 (as the probes query them), rows of similar length batched
+# together; AdamW, linear warmup then cosine decay to lr x min_lr_ratio. `report_to="tensorboard"` writes
+# the loss, learning rate and validation loss under out_dir/tensorboard, with the tags transformers'
+# trainers use (train/loss, train/learning_rate, eval/loss).
+
+
+def _as_ids(docs, tokenizer, max_length: int) -> list[list[int]]:
+    """Token ids of each document (strings are tokenized, id lists kept), cut to max_length."""
+    docs = list(docs)
+    strs = [i for i, d in enumerate(docs) if isinstance(d, str)]
+    out = [None] * len(docs)
+    if strs:
+        for i, ids in zip(strs, tokenizer([docs[i] for i in strs], add_special_tokens=False)["input_ids"]):
+            out[i] = list(ids)
+    for i, d in enumerate(docs):
+        if out[i] is None:
+            out[i] = [int(t) for t in d]
+    return [x[:max_length] for x in out]
+
+
+def _batches(ids: list[list[int]], batch_size: int, rng, epochs: int = 1,
+             batch_tokens: int | None = None) -> list[list[int]]:
+    """Rows of similar length together: shuffled, sorted by length within chunks of 32 batches, then
+    the batches shuffled; each epoch a fresh order. batch_tokens: rows per batch chosen so that rows x
+    the longest row stays within it (at most batch_size rows): 9-token biographies and ~110-token
+    problems then take about the same tokens, and compute, per step."""
+    batches = []
+    for _ in range(epochs):
+        order = rng.permutation(len(ids))
+        chunk = batch_size * 32
+        for s in range(0, len(order), chunk):
+            part = sorted(order[s:s + chunk].tolist(), key=lambda i: len(ids[i]))
+            if batch_tokens is None:
+                batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+                continue
+            cur = []
+            for i in part:  # ascending length: the new row is the longest
+                if cur and (len(cur) + 1 > batch_size or (len(cur) + 1) * len(ids[i]) > batch_tokens):
+                    batches.append(cur)
+                    cur = []
+                cur.append(i)
+            if cur:
+                batches.append(cur)
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _tensor(ids: list[list[int]], rows: list[int]) -> torch.Tensor:
+    """Right-padded (rows, longest) with -100 after each document's end."""
+    lengths = [len(ids[i]) for i in rows]
+    L = max(lengths)
+    if min(lengths) == L:
+        return torch.tensor([ids[i] for i in rows], dtype=torch.long)
+    return torch.tensor([ids[i] + [-100] * (L - len(ids[i])) for i in rows], dtype=torch.long)
+
+
+def _lm_loss(model, x: torch.Tensor, pad: int, reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy of right-padded rows (-100 marks padding), without an attention mask.
+
+    Under causal attention a real token never sees the padding to its right, so the mask changes
+    nothing for the tokens that are scored, and leaving it out keeps the fast causal path. The
+    logits are computed for positions 0..L-2 only (the last position predicts nothing)."""
+    inp = x.masked_fill(x < 0, pad)
+    target = x[:, 1:]
+    body = getattr(model, "model", None)
+    if body is not None and hasattr(model, "lm_head"):
+        hidden = body(input_ids=inp).last_hidden_state[:, :-1]
+        logits = model.lm_head(hidden)
+    else:
+        logits = model(input_ids=inp).logits[:, :-1]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
+                                             ignore_index=-100, reduction=reduction)
+
+
+@torch.no_grad()
+def lm_loss(model, tokenizer, docs, *, batch_size: int = 256, max_length: int = 512) -> float:
+    """Mean next-token loss (nats per predicted token) of `docs` (strings or token-id lists): the
+    validation loss of train_lm's early stopping. The model's train/eval mode is restored."""
+    ids = _as_ids(docs, tokenizer, max_length)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    total, count = 0.0, 0
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for s in range(0, len(order), batch_size):
+        x = _tensor(ids, order[s:s + batch_size]).to(device)
+        total += float(_lm_loss(model, x, pad, reduction="sum"))
+        count += int((x[:, 1:] >= 0).sum())
+    model.train(was)
+    return total / max(1, count)
+
+
+def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16, max_length: int = 512,
+             warmup: float = 0.05, min_lr_ratio: float = 0.1, weight_decay: float = 0.0, seed: int = 0,
+             log_every: int = 50, epochs: int = 1, val=None, eval_every: int | None = None,
+             patience: int = 3, min_delta: float = 0.0, batch_tokens: int | None = None, out_dir=None,
+             report_to: str = "none") -> dict:
+    """Next-token training on `texts` (strings or token-id lists; loss on every token), in place.
+
+    One pass per epoch over the shuffled documents, rows of similar length batched together
+    (batch_size rows, or with batch_tokens as many rows as fit that many tokens, at most batch_size), no
+    attention mask (right padding is invisible to causal attention; see _lm_loss); AdamW, linear
+    warmup then cosine decay to lr x min_lr_ratio over all `epochs`.
+    Early stopping: with `val` (held-out documents) the validation loss is measured every
+    `eval_every` steps (None: once per epoch) and after the last step; training stops after
+    `patience` measurements without an improvement of more than `min_delta`, and the weights of the
+    best measurement are restored. `epochs` is then the most it may train.
+    weight_decay 0: a memorisation probe should not be regularised away from the facts.
+    report_to: "none" or "tensorboard" (events under `out_dir/tensorboard`; the loop writes them itself,
+    so transformers' other trackers are not available here).
+    Returns {steps (taken), steps_planned, epochs_run, tokens, final_loss (mean of the last 10% of
+    steps), losses [(step, loss)], val_losses [(step, loss)], best_step, best_val_loss,
+    stopped_early, wall_s, tokens_per_s}. On CUDA the forward runs under bf16 autocast.
+    """
+
+    texts = list(texts)
+    if not texts:
+        raise ValueError("train_lm: no texts to train on")
+    if lr <= 0 or batch_size < 1 or max_length < 2 or epochs < 1:
+        raise ValueError(f"train_lm: need lr > 0, batch_size >= 1, max_length >= 2, epochs >= 1 "
+                         f"(got {lr}, {batch_size}, {max_length}, {epochs})")
+    if val is not None and (len(val) == 0 or patience < 1):
+        raise ValueError("train_lm: early stopping needs a non-empty `val` and patience >= 1")
+    writer = _lm_writer(out_dir, report_to)
+    device = next(model.parameters()).device
+    ids = _as_ids(texts, tokenizer, max_length)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    rng = np.random.default_rng(seed)
+    batches = _batches(ids, batch_size, rng, epochs, batch_tokens)
+    total = len(batches)
+    per_epoch = max(1, total // epochs)
+    every = eval_every or per_epoch
+    n_warm = max(1, int(warmup * total))
+
+    def factor(step):  # linear warmup, then cosine from 1 to min_lr_ratio
+        if step < n_warm:
+            return (step + 1) / n_warm
+        t = (step - n_warm) / max(1, total - n_warm)
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    model.train()
+    losses, val_losses, tokens, t0 = [], [], 0, time.time()  # losses: one float per step
+    best, best_step, best_state, bad, stopped = math.inf, -1, None, 0, False
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    for step, rows in enumerate(batches):
+        x = _tensor(ids, rows).to(device)
+        with autocast:
+            loss = _lm_loss(model, x, pad)
+        loss.backward()
+        step_lr = sched.get_last_lr()[0]
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        tokens += int((x >= 0).sum())
+        losses.append(float(loss.detach()))
+        if writer is not None:
+            writer.add_scalar("train/loss", losses[-1], step + 1)
+            writer.add_scalar("train/learning_rate", step_lr, step + 1)
+        if val is not None and ((step + 1) % every == 0 or step == total - 1):
+            with autocast:
+                v = lm_loss(model, tokenizer, val, batch_size=max(batch_size, 64), max_length=max_length)
+            val_losses.append((step + 1, v))
+            if writer is not None:
+                writer.add_scalar("eval/loss", v, step + 1)
+            if v < best - min_delta:
+                best, best_step, bad = v, step + 1, 0
+                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+            else:
+                bad += 1
+                if bad >= patience:
+                    stopped = step < total - 1
+                    break
+    if writer is not None:
+        writer.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    wall = time.time() - t0
+    done = len(losses)
+    return {"steps": done, "steps_planned": total, "epochs_run": done / per_epoch, "tokens": tokens,
+            "final_loss": float(np.mean(losses[-max(1, done // 10):])),
+            "losses": [(s, v) for s, v in enumerate(losses) if s % log_every == 0 or s == done - 1],
+            "val_losses": val_losses, "best_step": best_step if val is not None else done,
+            "best_val_loss": best if val is not None else math.nan, "stopped_early": stopped,
+            "wall_s": wall, "tokens_per_s": tokens / max(wall, 1e-9)}
+
+
+def _lm_writer(out_dir, report_to: str):
+    """A TensorBoard writer under out_dir/tensorboard for report_to "tensorboard", None for "none"."""
+    if report_to not in ("none", "tensorboard"):
+        raise ValueError(f"train_lm: report_to={report_to!r}; its plain loop logs to TensorBoard only: "
+                         "use 'none' or 'tensorboard'")
+    if report_to == "none":
+        return None
+    if out_dir is None:
+        raise ValueError("train_lm: report_to='tensorboard' needs out_dir (events go to out_dir/tensorboard)")
+    from torch.utils.tensorboard import SummaryWriter   # tensorboard is a kit dependency; imported when used
+
+    return SummaryWriter(log_dir=str(tracking_dir(out_dir, report_to)))
