@@ -213,7 +213,21 @@ COMMANDS = {
                 _add_compare, _compare, COMPARE_EXAMPLE),
     "grade": ("grade generations made elsewhere (IFEval, HumanEval, MBPP, math, LiveCodeBench)", _add_grade, _grade,
               GRADE_EXAMPLE),
+    "plan": ("memory per GPU, tokens, FLOPs and GPU-hours of each stage of an experiment, before it runs",
+             lambda p: __import__("vtkit.plan").plan.add_arguments(p), lambda a: _plan(a),
+             "example: vtkit plan experiments/paper_pipeline.yaml --gpus 8 --gpu-mem 80 [--json]\n"
+             "exit status 1 (stages named on stderr) when a stage does not fit in --gpu-mem; see vtkit/plan.py"),
 }
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from vtkit import plan
+
+    try:
+        return plan.main_args(args)
+    except plan.PlanError as e:
+        print(f"vtkit plan: error: {e}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
