@@ -1,5 +1,6 @@
-"""vtkit.instructions: every checker on hand-written passing and failing answers, think stripping,
-strict vs loose, the prompt generator and its verified references, the trl reward."""
+"""vtkit.ifeval_checks: every checker on hand-written passing and failing answers, think stripping,
+strict vs loose, IFEval's tokenizers and options. vtkit.instructions: phrasings, the prompt generator
+and its verified references, the trl reward."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import random
 
 import pytest
 
+from vtkit import ifeval_checks as ic
 from vtkit import instructions as ins
 
 # (id, kwargs, answers that pass, answers that fail): IFEval semantics, written out by hand
@@ -72,14 +74,39 @@ CASES = [
 @pytest.mark.parametrize("iid,kw,good,bad", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_checker_pass_and_fail(iid, kw, good, bad):
     for g in good:
-        assert ins.REGISTRY[iid].check(g, **kw), (iid, g)
-        assert ins.REGISTRY[iid].check(f"<think>plan, plan</think>\n{g}", **kw), (iid, g)
+        assert ic.check(g, iid, **kw), (iid, g)
+        assert ic.check(f"<think>plan, plan</think>\n{g}", iid, **kw), (iid, g)
+        assert ins.REGISTRY[iid].check(g, **kw), (iid, g)      # the generator's registry grades the same
     for b in bad:
+        assert not ic.check(b, iid, **kw), (iid, b)
         assert not ins.REGISTRY[iid].check(b, **kw), (iid, b)
 
 
+# google-research instruction_following_eval/instructions_registry.py: INSTRUCTION_DICT's keys
+IFEVAL_25 = """keywords:existence keywords:frequency keywords:forbidden_words keywords:letter_frequency
+language:response_language length_constraints:number_sentences length_constraints:number_paragraphs
+length_constraints:number_words length_constraints:nth_paragraph_first_word detectable_content:number_placeholders
+detectable_content:postscript detectable_format:number_bullet_lists detectable_format:constrained_response
+detectable_format:number_highlighted_sections detectable_format:multiple_sections detectable_format:json_format
+detectable_format:title combination:two_responses combination:repeat_prompt startend:end_checker
+change_case:capital_word_frequency change_case:english_capital change_case:english_lowercase punctuation:no_comma
+startend:quotation""".split()
+
+
+def test_checkers_are_ifevals_25_ids_plus_vtkits_3():
+    assert len(IFEVAL_25) == 25 and ic.IFEVAL_IDS == set(IFEVAL_25)
+    assert ic.VTKIT_IDS == {"vtkit:ordered_items", "vtkit:start_phrase", "vtkit:numbered_list"}
+    assert set(ic.CHECKERS) == ic.IFEVAL_IDS | ic.VTKIT_IDS == {c[0] for c in CASES}
+    # the generator covers every checker, and the checkers' names stay importable from vtkit.instructions
+    assert set(ins.REGISTRY) == set(ic.CHECKERS)
+    assert all(ins.REGISTRY[i].checker is ic.CHECKERS[i] for i in ic.CHECKERS)
+    assert ins.check_strict is ic.check_strict and ins.check_loose is ic.check_loose
+    assert ins.answer_text is ic.answer_text and ins.Options is ic.Options
+    with pytest.raises(KeyError, match="unknown instruction id 'count:sentences'"):
+        ic.checker("count:sentences")
+
+
 def test_registry_covers_every_id_with_cases_and_phrasings():
-    assert len(ins.REGISTRY) >= 20
     assert {c[0] for c in CASES} == set(ins.REGISTRY)
     rng = random.Random(0)
     for iid, spec in ins.REGISTRY.items():
@@ -93,16 +120,16 @@ def test_registry_covers_every_id_with_cases_and_phrasings():
 
 def test_think_stripping():
     no_comma = ["punctuation:no_comma"]
-    assert ins.answer_text("<think>a, b</think>\n  answer  ") == "answer  "   # the separator goes, nothing else
-    assert ins.answer_text("\n\nplain, as given ") == "\n\nplain, as given "   # IFEval strict strips nothing
-    assert ins.answer_text("<think>a</think>x</think>y") == "y"  # the last </think>
-    assert ins.answer_text("<think>never closed, so") == ""
-    assert ins.answer_text("plain answer") == "plain answer"
-    assert ins.check_strict("<think>a, b, c</think>no commas", no_comma, [{}]) == [True]
-    assert ins.check_strict("<think>x</think>a, b", no_comma, [{}]) == [False]
+    assert ic.answer_text("<think>a, b</think>\n  answer  ") == "answer  "   # the separator goes, nothing else
+    assert ic.answer_text("\n\nplain, as given ") == "\n\nplain, as given "   # IFEval strict strips nothing
+    assert ic.answer_text("<think>a</think>x</think>y") == "y"  # the last </think>
+    assert ic.answer_text("<think>never closed, so") == ""
+    assert ic.answer_text("plain answer") == "plain answer"
+    assert ic.check_strict("<think>a, b, c</think>no commas", no_comma, [{}]) == [True]
+    assert ic.check_strict("<think>x</think>a, b", no_comma, [{}]) == [False]
     # unfinished thinking: empty answer fails everything, even constraints an empty text would meet
-    assert ins.check_strict("<think>no commas here", no_comma, [{}]) == [False]
-    assert ins.check_loose("<think>no commas here", no_comma, [{}]) == [False]
+    assert ic.check_strict("<think>no commas here", no_comma, [{}]) == [False]
+    assert ic.check_loose("<think>no commas here", no_comma, [{}]) == [False]
     kw = {"forbidden_words": ["river"]}
     assert ins.REGISTRY["keywords:forbidden_words"].check("<think>river</think>fine", **kw)
     assert not ins.REGISTRY["keywords:forbidden_words"].check("<think>fine</think>river", **kw)
@@ -110,53 +137,53 @@ def test_think_stripping():
 
 def test_loose_differs_from_strict():
     r = "Sure, here it is:\nno commas in this part"
-    assert ins.check_strict(r, ["punctuation:no_comma"], [{}]) == [False]
-    assert ins.check_loose(r, ["punctuation:no_comma"], [{}]) == [True]  # first line removed
+    assert ic.check_strict(r, ["punctuation:no_comma"], [{}]) == [False]
+    assert ic.check_loose(r, ["punctuation:no_comma"], [{}]) == [True]  # first line removed
     q = '*"quoted answer"*'
-    assert ins.check_strict(q, ["startend:quotation"], [{}]) == [False]
-    assert ins.check_loose(q, ["startend:quotation"], [{}]) == [True]  # asterisks removed
+    assert ic.check_strict(q, ["startend:quotation"], [{}]) == [False]
+    assert ic.check_loose(q, ["startend:quotation"], [{}]) == [True]  # asterisks removed
     tail = "The body text ends here.\nAny other questions?\nHope this helps!"
     kw = [{"end_phrase": "Any other questions?"}]
-    assert ins.check_strict(tail, ["startend:end_checker"], kw) == [False]
-    assert ins.check_loose(tail, ["startend:end_checker"], kw) == [True]  # last line removed
+    assert ic.check_strict(tail, ["startend:end_checker"], kw) == [False]
+    assert ic.check_loose(tail, ["startend:end_checker"], kw) == [True]  # last line removed
     # loose never rescues what no variant satisfies
-    assert ins.check_loose("a, b\nc, d\ne, f", ["punctuation:no_comma"], [{}]) == [False]
+    assert ic.check_loose("a, b\nc, d\ne, f", ["punctuation:no_comma"], [{}]) == [False]
 
 
 def test_ifeval_style_kwargs_and_errors():
     ids = ["detectable_format:number_bullet_lists", "punctuation:no_comma"]
     kw = [{"num_bullets": 2, "keywords": None, "relation": None}, {"num_words": None}]  # IFEval rows carry Nones
-    assert ins.check_strict("* a\n* b", ids, kw) == [True, True]
-    assert ins.check_strict("* a\n* b", ids, json.dumps(kw)) == [True, True]
+    assert ic.check_strict("* a\n* b", ids, kw) == [True, True]
+    assert ic.check_strict("* a\n* b", ids, json.dumps(kw)) == [True, True]
     with pytest.raises(KeyError, match="unknown instruction id 'count:sentences'"):
-        ins.check_strict("x", ["count:sentences"], [{"N": 3}])
+        ic.check_strict("x", ["count:sentences"], [{"N": 3}])
     with pytest.raises(ValueError, match="keyword arguments IFEval defines"):
-        ins.check_strict("x", ["punctuation:no_comma"], [{"num_words": 3}])
+        ic.check_strict("x", ["punctuation:no_comma"], [{"num_words": 3}])
     with pytest.raises(ValueError, match="one dict per id"):
-        ins.check_strict("x", ids, [{}])
+        ic.check_strict("x", ids, [{}])
     with pytest.raises(ValueError, match="relation must be one of"):
-        ins.check_strict("x y", ["length_constraints:number_words"], [{"num_words": 1, "relation": "more than"}])
+        ic.check_strict("x y", ["length_constraints:number_words"], [{"num_words": 1, "relation": "more than"}])
 
 
 def test_sentence_splitter():
-    assert ins.split_sentences("Dr. Smith paid 3.50 at example.com today. Then he left! Why?") == \
+    assert ic.split_sentences("Dr. Smith paid 3.50 at example.com today. Then he left! Why?") == \
         ["Dr. Smith paid 3.50 at example.com today.", "Then he left!", "Why?"]
-    assert ins.count_sentences("The U.S. team won. It was close.") == 2
-    assert ins.count_sentences("No terminal punctuation") == 1
-    assert ins.count_words("It's a well-known fact, 42 times.") == 8
+    assert ic.count_sentences("The U.S. team won. It was close.") == 2
+    assert ic.count_sentences("No terminal punctuation") == 1
+    assert ic.count_words("It's a well-known fact, 42 times.") == 8
 
 
 def test_sentences_and_words_are_nltk_punkt():
     # NLTK's documented example: "Mr." is a punkt abbreviation, so 4 sentences, not 5
     text = ("Hello Mr. Smith, how are you doing today? The weather is great, and Python is awesome. "
             "The sky is pinkish-blue. You shouldn't eat cardboard.")
-    assert ins.sent_tokenize(text) == ["Hello Mr. Smith, how are you doing today?",
+    assert ic.sent_tokenize(text) == ["Hello Mr. Smith, how are you doing today?",
                                        "The weather is great, and Python is awesome.",
                                        "The sky is pinkish-blue.", "You shouldn't eat cardboard."]
-    assert ins.count_sentences("Dr. Smith paid 3.50 at example.com today. Then he left! Why?") == 3
+    assert ic.count_sentences("Dr. Smith paid 3.50 at example.com today. Then he left! Why?") == 3
     # word_tokenize as in NLTK's tokenize doctest
-    assert ins.word_tokenize("They'll save and invest more.") == ["They", "'ll", "save", "and", "invest", "more", "."]
-    assert ins.word_tokenize("This is STATE-OF-THE-ART, OK?") == ["This", "is", "STATE-OF-THE-ART", ",", "OK", "?"]
+    assert ic.word_tokenize("They'll save and invest more.") == ["They", "'ll", "save", "and", "invest", "more", "."]
+    assert ic.word_tokenize("This is STATE-OF-THE-ART, OK?") == ["This", "is", "STATE-OF-THE-ART", ",", "OK", "?"]
 
 
 def test_punkt_data_is_nltks_punkt_tab_english():
@@ -176,7 +203,7 @@ def test_punkt_data_is_nltks_punkt_tab_english():
     assert h(f"{k}\t{v}" for k, v in e.ORTHO_CONTEXT.items()) == \
         "d762d271cb556bab69960781a49eb034588801983af80d39ac936362c812084f"
     assert len("\n".join(f"{k}\t{v}" for k, v in e.ORTHO_CONTEXT.items())) == 236303
-    p = ins.punkt_tokenizer()._params   # and they are what the tokenizer uses
+    p = ic.punkt_tokenizer()._params   # and they are what the tokenizer uses
     assert p.abbrev_types == set(e.ABBREV_TYPES) and p.sent_starters == set(e.SENT_STARTERS)
     assert p.collocations == set(e.COLLOCATIONS) and dict(p.ortho_context) == dict(e.ORTHO_CONTEXT)
 
@@ -185,39 +212,39 @@ def test_numbered_list_and_leading_whitespace_as_ifeval():
     # punkt knows "p.m." and "..." inside a sentence; IFEval's regex splitter (split_sentences) does not
     for text, n_punkt, n_regex in [("Prof. Lee arrived at 5 p.m. and left. It was late.", 2, 3),
                                    ("Wait... what? Yes.", 2, 3), ("e.g. this one. And that.", 3, 2)]:
-        assert (ins.count_sentences(text), len(ins.split_sentences(text))) == (n_punkt, n_regex), text
+        assert (ic.count_sentences(text), len(ic.split_sentences(text))) == (n_punkt, n_regex), text
     kw = [{"num_sentences": 3, "relation": "less than"}]
-    assert ins.check_strict("Wait... what? Yes.", ["length_constraints:number_sentences"], kw) == [True]
+    assert ic.check_strict("Wait... what? Yes.", ["length_constraints:number_sentences"], kw) == [True]
     # strict keeps leading blank lines: they make an empty first paragraph, which IFEval's strict fails
     nth = ["length_constraints:nth_paragraph_first_word"]
     kw = [{"num_paragraphs": 2, "nth_paragraph": 1, "first_word": "alpha"}]
     text = "\n\nAlpha one.\n\nBeta two."
-    assert ins.check_strict(text, nth, kw) == [False]
-    assert ins.check_strict(text.lstrip(), nth, kw) == [True]
+    assert ic.check_strict(text, nth, kw) == [False]
+    assert ic.check_strict(text.lstrip(), nth, kw) == [True]
 
 
 def test_options_english_check_and_letter_policy():
     short = ["change_case:english_lowercase"]
-    assert ins.detect_language("salut les amis") != "en"
-    assert ins.check_strict("salut les amis", short, [{}]) == [False]                 # IFEval: langdetect
-    assert ins.check_strict("salut les amis", short, [{}], options=ins.Options(english_check=False)) == [True]
+    assert ic.detect_language("salut les amis") != "en"
+    assert ic.check_strict("salut les amis", short, [{}]) == [False]                 # IFEval: langdetect
+    assert ic.check_strict("salut les amis", short, [{}], options=ic.Options(english_check=False)) == [True]
     lf = ["keywords:letter_frequency"]
     kw = [{"letter": "#", "let_frequency": 3, "let_relation": "at least"}]
-    sub = ins.graded_letter("#")
-    assert sub.isalpha() and sub == ins.graded_letter("#")       # IFEval's random letter, seeded here
-    assert ins.check_strict("###", lf, kw, options=ins.Options(letter="literal")) == [True]
-    assert ins.check_strict("###", lf, kw) == [False]
-    assert ins.check_strict(sub * 3, lf, kw) == [True]
-    assert ins.graded_letter(" Z ") == "z"
+    sub = ic.graded_letter("#")
+    assert sub.isalpha() and sub == ic.graded_letter("#")       # IFEval's random letter, seeded here
+    assert ic.check_strict("###", lf, kw, options=ic.Options(letter="literal")) == [True]
+    assert ic.check_strict("###", lf, kw) == [False]
+    assert ic.check_strict(sub * 3, lf, kw) == [True]
+    assert ic.graded_letter(" Z ") == "z"
     with pytest.raises(ValueError, match="letter"):
-        ins.Options(letter="x")
+        ic.Options(letter="x")
 
 
 def test_language_detection_is_deterministic():
     text = "Hola amigos, ¿cómo están hoy? Espero que bien."
-    assert {ins.detect_language(text) for _ in range(5)} == {"es"}
-    assert ins.check_strict(text, ["language:response_language"], [{"language": "es"}]) == [True]
-    assert ins.check_strict("12345", ["language:response_language"], [{"language": "es"}]) == [True]  # undetectable
+    assert {ic.detect_language(text) for _ in range(5)} == {"es"}
+    assert ic.check_strict(text, ["language:response_language"], [{"language": "es"}]) == [True]
+    assert ic.check_strict("12345", ["language:response_language"], [{"language": "es"}]) == [True]  # undetectable
 
 
 def test_one_record_schema_for_make_prompts_and_ifeval_loader():
@@ -252,8 +279,8 @@ def test_make_prompts_deterministic_and_verified():
         for i, kw in zip(ids, kws):
             assert ins.REGISTRY[i].describe(**kw) in r["prompt"]
         sol = r["solutions"][0]
-        assert sol.startswith("<think>") and all(ins.check_strict(sol, ids, kws))
-        assert all(ins.check_loose(sol, ids, kws))
+        assert sol.startswith("<think>") and all(ic.check_strict(sol, ids, kws))
+        assert all(ic.check_loose(sol, ids, kws))
 
 
 def test_make_prompts_reaches_every_constraint_and_respects_counts():

@@ -7,6 +7,10 @@ learning potential under the student, a middle-to-high band kept, the student fi
     mask = distill.band_mask(df, low_q=0.3, high_q=0.95)             # or select_band -> (kept, report)
     distill.plot_band(mask, "runs/x/lp_band")                       # scores per domain, kept band marked
     train.sft(student, tok, distill.to_records(mask[mask.keep]), "runs/x/sft")
+    distill.find_teachers("runs/rl")                                # {phase: rl_dir/phases/<phase>/model}
+    distill.band_metrics(mask, ["math"])                            # select/math/n_kept, ... (metrics.json)
+
+The stage that runs all of it (notebook 04) is vtkit.stages.distill.
 
 Collection: `collect_verified` samples `n` completions per prompt from an RL checkpoint and keeps
 only those the domain verifier accepts (vtkit.evaluation.grade: the final answer for math,
@@ -30,6 +34,7 @@ parameters; the defaults are ours.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -245,3 +250,40 @@ def plot_band(mask: pd.DataFrame, path=None, score_col: str = "lp", length_col: 
     if path is not None:
         plots.savefig(fig, path)
     return fig
+
+
+# ----------------------------------------------------------------------------- the stage's wiring (notebook 04)
+
+def find_teachers(rl_dir) -> dict:
+    """{phase: checkpoint folder} of the RL stage's phases (`rl_dir/phases/<phase>/model`), by name.
+
+    A FileNotFoundError names the folder when there is none (the RL stage has not run, or every
+    phase was skipped)."""
+    found = {p.parent.parent.name: str(p.parent) for p in sorted(Path(rl_dir, "phases").glob("*/model/config.json"))}
+    if not found:
+        raise FileNotFoundError(f"no phase checkpoints under {rl_dir}/phases/*/model; run the rl stage "
+                                "(03_mgpo_rl) first, or pass rl_dir=None for the standalone start")
+    return found
+
+
+def collect_metrics(phase: str, rep: dict) -> dict:
+    """collect_verified's report for one teacher phase as metrics (`collect/<phase>/n_samples`, ...)."""
+    return {f"collect/{phase}/n_samples": rep["n_samples"], f"collect/{phase}/n_correct": rep["n_correct"],
+            f"collect/{phase}/n_traces": rep["n_distinct"]}
+
+
+def band_metrics(mask: pd.DataFrame, domains: Sequence[str]) -> dict:
+    """Per domain, what the band did (`select/<domain>/n_kept`, n_short, n_below_band, n_outlier,
+    n_traces, and the mean score of all and of the kept traces: None when there are none), plus
+    `select/n_kept` over all domains. `mask` is band_mask's output."""
+    out = {}
+    for d in domains:
+        g = mask[mask["domain"] == d]
+        out.update({f"select/{d}/n_traces": len(g), f"select/{d}/n_kept": int(g.keep.sum()),
+                    f"select/{d}/n_short": int((g.reason == "short").sum()),
+                    f"select/{d}/n_below_band": int((g.reason == "below_band").sum()),
+                    f"select/{d}/n_outlier": int((g.reason == "outlier").sum()),
+                    f"select/{d}/lp_mean_all": float(g.lp.mean()) if len(g) else None,
+                    f"select/{d}/lp_mean_kept": float(g[g.keep].lp.mean()) if g.keep.any() else None})
+    out["select/n_kept"] = int(mask["keep"].sum())
+    return out

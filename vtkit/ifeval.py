@@ -7,7 +7,7 @@
     ifeval.metrics(strict, loose)                          # prompt_level_strict_acc, inst_level_strict_acc, ...
     ifeval.write_results(strict, loose, "out/")            # eval_results_{strict,loose}.jsonl + metrics.json
 
-The checkers are `vtkit.instructions` (IFEval's semantics, see its docstring); this module adds what
+The checkers are `vtkit.ifeval_checks` (IFEval's semantics, see its docstring); this module adds what
 Google's `evaluation_main` / lm-eval's `ifeval` task do around them:
 - responses are matched to prompts by the prompt text (Google's `read_prompt_to_response_dict`);
 - per item, `follow_instruction_list` (one bool per instruction) and `follow_all_instructions`;
@@ -18,16 +18,15 @@ Google's `evaluation_main` / lm-eval's `ifeval` task do around them:
 
 Departures: kwargs drop None values (the hub's parquet fills unused arguments with None); lm-eval
 drops every falsy value (0, ""), which only differs for kwargs IFEval never writes. Responses that
-contain `</think>` are graded on the text after it (vtkit.instructions.answer_text); IFEval's own
+contain `</think>` are graded on the text after it (vtkit.ifeval_checks.answer_text); IFEval's own
 responses never contain it.
 """
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 
-from vtkit import instructions
+from vtkit import ifeval_checks
 
 METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc")
 INPUT_FIELDS = ("key", "prompt", "instruction_id_list", "kwargs")
@@ -44,22 +43,9 @@ def default_input_data() -> Path:
 
 def jsonl_rows(path, what: str, error: type = IFEvalError):
     """(line number, dict) for every non-blank line of a JSON-lines file; `error` (naming the file,
-    the line and the fix) for a line that is not a JSON object."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{what} file {path} does not exist")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise error(f"{path}:{n}: not valid JSON ({e.msg}); {what} files hold one JSON object "
-                            "per line") from e
-            if not isinstance(row, dict):
-                raise error(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-            yield n, row
+    the line and the fix) for a line that is not a JSON object (vtkit.runinfo.jsonl_rows)."""
+    from vtkit import runinfo
+    return runinfo.jsonl_rows(path, what, error)
 
 
 def load_input_data(path=None) -> list[dict]:
@@ -77,10 +63,10 @@ def load_input_data(path=None) -> list[dict]:
         if not isinstance(kwargs, list) or len(kwargs) != len(ids):
             raise IFEvalError(f"{path}:{n}: {len(ids)} instruction ids but kwargs is {kwargs!r:.80}; give one "
                               "dict of arguments per instruction id")
-        unknown = [i for i in ids if i not in instructions.REGISTRY]
+        unknown = [i for i in ids if i not in ifeval_checks.CHECKERS]
         if unknown:
             raise IFEvalError(f"{path}:{n}: unknown instruction id(s) {unknown}; vtkit checks IFEval's 25 ids "
-                              "(vtkit.instructions.REGISTRY); other benchmarks' constraints need their own checkers")
+                              "(vtkit.ifeval_checks.CHECKERS); other benchmarks' constraints need their own checkers")
         items.append({"key": row.get("key", n), "prompt": row["prompt"], "instruction_id_list": ids,
                       "kwargs": [{k: v for k, v in (d or {}).items() if v is not None} for d in kwargs],
                       "line": n})
@@ -123,7 +109,7 @@ def read_responses(path, items: list[dict]) -> list[str]:
 def grade_one(item: dict, response: str, *, options=None) -> tuple[dict, dict]:
     """Google's OutputExample (as a dict) for one response, strict and loose."""
     out = []
-    for check in (instructions.check_strict, instructions.check_loose):
+    for check in (ifeval_checks.check_strict, ifeval_checks.check_loose):
         follow = check(response, item["instruction_id_list"], item["kwargs"], options=options)
         out.append({"instruction_id_list": list(item["instruction_id_list"]), "prompt": item["prompt"],
                     "response": response, "follow_all_instructions": all(follow),
@@ -156,14 +142,12 @@ def metrics(strict: list, loose: list) -> dict:
 def write_results(strict: list[dict], loose: list[dict], out_dir) -> dict:
     """eval_results_strict.jsonl / eval_results_loose.jsonl (Google's format) and metrics.json
     (the four metrics and n_items) in `out_dir`; returns the metrics."""
+    from vtkit import runinfo
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("strict", strict), ("loose", loose)):
-        with open(out / f"eval_results_{name}.jsonl", "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    for name, rows in (("strict", strict), ("loose", loose)):   # Google's key order, text as UTF-8
+        runinfo.write_jsonl(out / f"eval_results_{name}.jsonl", rows, sort_keys=False, ensure_ascii=False)
     m = {**metrics(strict, loose), "n_items": len(strict)}
-    (out / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
+    runinfo.write_json(out / "metrics.json", m)
     return m
 
 
