@@ -16,7 +16,7 @@ import warnings
 import pytest
 import torch
 
-from vtkit import models, rl_phase, runinfo, train
+from vtkit import faithful, models, rl_phase, runinfo, train
 from vtkit.rl import MGPOConfig
 from vtkit.stages import base
 from vtkit.stages import rl as stage
@@ -149,6 +149,14 @@ def test_outputs_and_metric_keys(chained):
                                       "weight_mean", "reward")} <= set(m)
         assert 0.5 <= m[f"{ph}/weight_mean"] <= 1.0   # lambda = 1: exp(-D), D <= ln 2
     assert "stem/n_prompts" not in m and "start/stem/mean@2" not in m and m["wall_s"] > 0
+    # trace faithfulness beside accuracy, for math only, from the held-out samples the stage drew
+    heldout = stage.phase_data(cfg)[1]["math"]
+    for when, r in (("start", res.start["math"]), ("final", res.final["math"])):
+        f = faithful.from_eval(heldout, r)
+        assert f["n_traces"] == 8 * 2 and {k: m[f"{when}/math/{k}"] for k in ("faithful", "faithful_lo", "faithful_hi")} \
+            == {k: f[k] for k in ("faithful", "faithful_lo", "faithful_hi")}
+        assert 0 <= m[f"{when}/math/faithful_lo"] <= m[f"{when}/math/faithful"] <= m[f"{when}/math/faithful_hi"] <= 1
+    assert not any(k.endswith("faithful") and not k.endswith("/math/faithful") for k in m)
 
 
 def test_a_start_that_solves_nothing_skips_every_phase(tmp_path):
@@ -159,6 +167,7 @@ def test_a_start_that_solves_nothing_skips_every_phase(tmp_path):
     assert m["math/skipped"] is True and m["stem/skipped"] is True and m["math/n_dropped_all_wrong"] == 16
     assert res.steps == [] and runinfo.read_jsonl(tmp_path / "steps.jsonl") == [] and res.figure is None
     assert m["final/math/heldout_gain"] == 0.0 and (tmp_path / "model" / "config.json").exists()
+    assert m["final/math/faithful"] == m["start/math/faithful"] == 0.0   # untrained: no faithful trace
     assert not (tmp_path / "rl_curves.png").exists()
 
 

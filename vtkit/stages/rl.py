@@ -19,8 +19,10 @@ The 3B report's protocol (docs/method.md, "Signal"), one model trained in place:
    `PHASE_SETTINGS` (checkpoint `phases/<phase>/model`, global steps continuing the previous phase's);
 4. per domain, the final model's held-out result against the start (`final/<domain>/...`: paired
    gain, bootstrap over items): the measurement after the domain's last phase when no phase of another
-   domain trained since, else a new one of the final model (`remeasure`). Then the final checkpoint
-   `model/`, `steps.jsonl` (all phases), `metrics.json` and the figure `rl_curves.pdf/png`.
+   domain trained since, else a new one of the final model (`remeasure`). For math, beside accuracy,
+   `start/math/faithful` and `final/math/faithful` (+ `_lo`/`_hi`): the share of the held-out samples'
+   traces that are faithful (`vtkit.faithful`), read from the same samples, no extra sampling. Then the
+   final checkpoint `model/`, `steps.jsonl` (all phases), `metrics.json` and the figure `rl_curves.pdf/png`.
 
 Where it departs from the paper: see vtkit.rl_phase and vtkit.rl (trl's loss, beta = 0, sizes).
 """
@@ -193,6 +195,19 @@ def remeasure(cfg: Config, metrics: dict) -> list[str]:
             and any(x != d for x in trained[(max((i for i, x in enumerate(trained) if x == d), default=-1) + 1):])]
 
 
+def faithful_metrics(prefix: str, domain: str, records: list, result) -> dict:
+    """`<prefix>faithful` (+ `_lo`/`_hi`): the share of the held-out samples' traces that are faithful
+    (vtkit.faithful: right arithmetic on the problem's numbers, boxed answer = the trace's result), from
+    the completions the evaluation already drew; math only ({} for other domains), printed."""
+    if domain != "math":
+        return {}
+    from vtkit import faithful
+    f = faithful.from_eval(records, result)
+    print(f"{prefix.split('/')[0]:6s} {domain:5s} faithful traces {f['faithful']:.3f} "
+          f"[{f['faithful_lo']:.3f}, {f['faithful_hi']:.3f}] (n = {f['n_traces']})")
+    return {f"{prefix}{k}": f[k] for k in ("faithful", "faithful_lo", "faithful_hi")}
+
+
 def heldout_label(proto) -> str:
     """The held-out axis label: the protocol's name when greedy, else mean@n at T."""
     return f"held-out {proto.name.split('-')[0] if proto.greedy else f'mean@{proto.n}, T = {proto.temperature:g}'}"
@@ -219,6 +234,7 @@ def run(cfg: Config, out_dir) -> Result:
     for d, r in start.items():
         metrics.update(r.flat(f"start/{d}/", keys=[r.headline]))
         print(f"start  {d:5s} held-out {r.describe()}")
+        metrics.update(faithful_metrics(f"start/{d}/", d, heldout[d], r))
     print(f"[{time.time() - t:.0f} s]")
 
     current = dict(start)          # latest held-out result per domain, for the model as it is now
@@ -236,6 +252,7 @@ def run(cfg: Config, out_dir) -> Result:
                         **{f"final/{d}/heldout_{k}": v for k, v in g.items()}})
         print(f"final  {d:5s} {r.describe()}  vs start {start[d].acc:.3f}: "
               f"gain {g['gain']:+.3f} [{g['gain_lo']:+.3f}, {g['gain_hi']:+.3f}]")
+        metrics.update(faithful_metrics(f"final/{d}/", d, heldout[d], r))
     metrics["wall_s"] = time.time() - T0
     runinfo.write_metrics(out, metrics)
 
