@@ -26,6 +26,9 @@ def test_bits_uniform_certain_partial_and_clamped():
     assert kb["by_attribute"]["a"] == {"total_bits": 5.0, "max_bits": 9.0, "fraction": 5 / 9, "n_facts": 3}
     assert capacity.bits_per_param(kb, 10) == pytest.approx(0.5)
     assert capacity.bits_per_param(12.0, 4) == 3.0
+    # without the clamp the worse-than-uniform fact counts negative: log2(8 x 0.01) = -3.64 bits
+    np.testing.assert_allclose(kb["bits_unclamped"], [0.0, 3.0, 0.0, 2.0, math.log2(0.08)], atol=1e-12)
+    assert kb["total_bits_unclamped"] == pytest.approx(5.0 + math.log2(0.08)) and kb["total_bits_unclamped"] < 1.4
 
 
 def test_bits_reject_bad_input():
@@ -104,6 +107,9 @@ def test_value_logprobs_bits_from_constructed_distributions(q, expected_bits):
     assert lp_set[0] == pytest.approx(math.log(q), abs=1e-6)  # the shared " City" cancels within V
     assert lp_raw[0] == pytest.approx(math.log(0.5 * q), abs=1e-6)  # raw keeps the mass lost to "."
     assert capacity.knowledge_bits(lp_set, 9)["total_bits"] == pytest.approx(expected_bits, abs=1e-6)
+    # unclamped: log2(9 q), negative for q = 0.01 (-3.47 bits) where the clamped count is 0
+    unclamped = capacity.knowledge_bits(lp_set, 9)["total_bits_unclamped"]
+    assert unclamped == pytest.approx(math.log2(9 * q), abs=1e-6) and (unclamped < -1) == (q == 0.01)
     raw_bits = capacity.knowledge_bits(lp_raw, 9)["total_bits"]
     assert raw_bits == pytest.approx(max(0.0, math.log2(9 * q) - 1), abs=1e-6) and raw_bits <= expected_bits + 1e-9
 
@@ -324,12 +330,18 @@ def test_knowledge_eval_scales_the_subset_and_subtracts_the_baseline(tiny25):
     same = capacity.knowledge_eval(model, tok, people, subset=None, untrained=model, baseline_people=2)
     assert same["bits"] == 0 and same["bits_measured"] == pytest.approx(full["total_bits"])
     assert same["max_bits"] == pytest.approx(full["max_bits"]) and same["knowledge_fraction"] == 0
+    # unclamped: the measured sum, not net of the baseline; an untrained model is below uniform on some facts
+    assert same["bits_stored_unclamped"] == pytest.approx(full["total_bits_unclamped"])
+    assert same["bits_untrained_unclamped"] == pytest.approx(full["total_bits_unclamped"])
+    assert (full["bits_unclamped"] < 0).any() and full["total_bits_unclamped"] < full["total_bits"]
     # a subset of 1 of 2 people, scaled by 2
     sub = capacity.knowledge_eval(model, tok, people, subset=1, seed=0)
     pick = int(np.random.default_rng(0).choice(2, size=1, replace=False)[0])
     part = capacity.measure_knowledge(model, tok, [people[pick]])
     assert sub["bits_measured"] == pytest.approx(2 * part["total_bits"]) and sub["n_people_scored"] == 1
     assert sub["bits_untrained"] == 0 and sub["bits"] == pytest.approx(sub["bits_measured"])
+    assert sub["bits_stored_unclamped"] == pytest.approx(2 * part["total_bits_unclamped"])
+    assert sub["bits_untrained_unclamped"] == 0 and "bits_se_unclamped" not in sub
     assert 0 <= sub["bits_raw"] <= sub["max_bits"] and set(sub) >= {"fraction_birth_city", "fraction_raw"}
     with pytest.raises(ValueError, match="no people to measure"):
         capacity.knowledge_eval(model, tok, [])
@@ -454,12 +466,19 @@ def test_coded_bits_are_set_normalised_log_probs(tiny25):
                 pos = corpora.NAME_TOKENS + j
                 logits = model(input_ids=torch.tensor([s[:pos]])).logits[0, -1]
                 lp = torch.log_softmax(logits[alpha[:size]].double(), -1)[alpha.index(s[pos])]
-                bits.append(max(0.0, math.log2(size) + float(lp) / math.log(2)))
-    np.testing.assert_allclose(got["bits"], bits, atol=1e-6)
+                bits.append(math.log2(size) + float(lp) / math.log(2))
+    np.testing.assert_allclose(got["bits"], np.maximum(0.0, bits), atol=1e-6)
+    np.testing.assert_allclose(got["bits_unclamped"], bits, atol=1e-6)   # the untrained model: some facts < 0
+    assert min(bits) < 0 and got["total_bits_unclamped"] == pytest.approx(sum(bits), abs=1e-5)
+    assert got["total_bits_unclamped"] < got["total_bits"]
+    assert got["person_bits_unclamped"].sum() == pytest.approx(sum(bits), abs=1e-5)
     assert got["max_bits"] == pytest.approx(3 * bios.KNOWLEDGE_BITS_PER_PERSON)
     assert got["person_bits"].shape == (3,) and got["person_bits"].sum() == pytest.approx(got["total_bits"])
     same = capacity.knowledge_eval(model, tok, ps, untrained=model, knowledge_format="coded")
     assert same["bits"] == 0 and same["n_people_scored"] == 3 and same["bits_se"] >= 0
+    assert same["bits_stored_unclamped"] == same["bits_untrained_unclamped"] == pytest.approx(sum(bits), abs=1e-5)
+    per_person = got["person_bits_unclamped"]
+    assert same["bits_se_unclamped"] == pytest.approx(np.std(per_person, ddof=1) * math.sqrt(3))
 
 
 def test_coded_training_stores_bits(tiny25):
@@ -576,10 +595,36 @@ def test_knowledge_per_param_divides_and_gives_the_normal_interval():
     assert small["bits_per_param_lo"] == 0.0 and small["bits_per_param_hi"] == pytest.approx(29.6)  # clamped at 0
     prose = capacity.knowledge_per_param({"bits": 100.0, "bits_raw": 50.0}, 10)   # no bits_se: no interval
     assert math.isnan(prose["bits_per_param_lo"]) and math.isnan(prose["bits_per_param_hi"])
+    assert "bits_per_param_unclamped" not in got                                  # only when measured
+    u = capacity.knowledge_per_param({**kn, "bits_stored_unclamped": 50.0, "bits_se_unclamped": 100.0}, 500)
+    assert u["bits_per_param_unclamped"] == 0.1 and u["bits_per_param"] == 2.0
+    assert u["bits_per_param_unclamped_lo"] == pytest.approx((50 - 196) / 500)   # < 0: not clamped at 0
+    assert u["bits_per_param_unclamped_hi"] == pytest.approx((50 + 196) / 500)
+    p = capacity.knowledge_per_param({"bits": 100.0, "bits_raw": 50.0, "bits_stored_unclamped": -20.0}, 10)
+    assert p["bits_per_param_unclamped"] == -2.0 and math.isnan(p["bits_per_param_unclamped_lo"])
     with pytest.raises(ValueError, match="n_params"):
         capacity.knowledge_per_param(kn, 0)
     with pytest.raises(ValueError, match="person_bits"):
         capacity.knowledge_per_param({**kn, "person_bits": np.zeros(3)}, 10)
+
+
+def _qwen(tied: bool) -> Qwen2ForCausalLM:
+    torch.manual_seed(0)
+    return Qwen2ForCausalLM(Qwen2Config(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                        num_key_value_heads=1, intermediate_size=16, tie_word_embeddings=tied))
+
+
+def test_embedding_params_count_the_table_once_when_tied():
+    # vocab 50 x hidden 8 = 400 per table; tied: the output layer is the same tensor, untied: a second table
+    tied, untied = _qwen(True), _qwen(False)
+    assert capacity.embedding_params(tied) == 400 and capacity.embedding_params(untied) == 800
+    assert models.param_count(untied) - models.param_count(tied) == 400
+    body = models.param_count(tied) - 400     # attention, MLP and norms: the same in both
+    assert models.param_count(untied) - capacity.embedding_params(untied) == body
+    # the tiny ladder: tiny-25k has 24,208 parameters, 7,824 outside its 1024 x 16 embedding
+    model, _ = models.load("tiny-25k", seed=0, dtype="float32")
+    assert capacity.embedding_params(model) == 1024 * 16 == model.get_input_embeddings().weight.numel()
+    assert models.param_count(model) - capacity.embedding_params(model) == 7824
 
 
 def test_chance_rates_of_guessing_a_residue():
@@ -605,6 +650,11 @@ def test_probe_metrics_names_and_values():
                                reasoning_id=rid, reasoning_ood=rood, mod=4, pass_k=4, train_s=1.0, eval_s=2.0,
                                wall_s=3.0)
     assert m["params_nonembed"] == 40 and m["in_capacity_regime"] and m["n_people"] == 10
+    # the same 300 bits over the 40 parameters outside the embedding table
+    assert m["params_nonembedding"] == 40 and m["bits_per_param_nonembedding"] == 7.5
+    assert m["bits_per_param_nonembedding_lo"] == pytest.approx((300 - 19.6) / 40)
+    assert m["bits_per_param_nonembedding_hi"] == pytest.approx((300 + 19.6) / 40)
+    assert "bits_per_param_unclamped_nonembedding" not in m                     # kn has no unclamped bits
     assert m["bits_per_param"] == 3.0 and m["bits_per_param_lo"] == pytest.approx(2.804) and m["knowledge_fraction"] == 0.63
     assert (m["acc_id"], m["acc_id_lo"], m["acc_id_hi"], m["acc_ood"], m["acc_ood_hi"]) == (0.5, 0.3, 0.7, 0.1, 0.3)
     assert (m["pass@4_id"], m["pass@4_hi_id"], m["pass@4_ood"]) == (0.9, 1.0, 0.2) and "mean@4_id" not in m
@@ -614,5 +664,16 @@ def test_probe_metrics_names_and_values():
                                  val_loss=0.7, knowledge=kn, reasoning_id=rid, reasoning_ood=rood, mod=4, pass_k=0,
                                  train_s=1.0, eval_s=2.0, wall_s=3.0)
     assert not out["in_capacity_regime"] and "pass@0_chance" not in out
+    ku = capacity.knowledge_per_param({**kn, "bits_stored_unclamped": 250.0, "bits_se_unclamped": 12.0}, 100)
+    u = capacity.probe_metrics(params=100, params_embed=60, corpus=corpus, log=log, val_loss=0.7, knowledge=ku,
+                               reasoning_id=rid, reasoning_ood=rood, mod=4, pass_k=4, train_s=1.0, eval_s=2.0,
+                               wall_s=3.0)
+    assert u["bits_stored_unclamped"] == 250.0 and u["bits_per_param_unclamped"] == 2.5
+    assert u["bits_per_param_unclamped_nonembedding"] == pytest.approx(250 / 40)
+    assert {k: u[k] for k in m} == m                                              # the other keys are unchanged
+    with pytest.raises(ValueError, match="must exceed params_embed"):
+        capacity.probe_metrics(params=100, params_embed=100, corpus=corpus, log=log, val_loss=0.7, knowledge=kn,
+                               reasoning_id=rid, reasoning_ood=rood, mod=4, pass_k=4, train_s=1.0, eval_s=2.0,
+                               wall_s=3.0)
     from vtkit import runinfo
     assert runinfo.check_metrics(m) == m   # flat scalars, as metrics.json holds

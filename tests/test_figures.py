@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from vtkit import figures
-from vtkit.fits import logistic
+from vtkit.fits import fit_powerlaw, logistic
 
 SIZES = [24208, 51488, 105072, 214080, 431712, 1019008]
 
@@ -235,11 +235,40 @@ def test_bits_metrics_per_exposure_and_mode():
     per_param = [(float(logistic(N, 1.0, 1.5, 3e6)) + 0.001) * 20_000 / N for N in SIZES[:3]]
     assert m["bits_per_param_max_e100_mixture"] == pytest.approx(max(per_param))
     assert m["fraction_max_e10_mixture"] == pytest.approx(float(logistic(SIZES[2], 1.0, 1.5, 3e6)) + 0.001)
-    # bits = 1 bit/param exactly: the power-law slope is 1; one size with bits > 0 gives no slope
+    # bits = 1 bit/param exactly: the power-law slope is 1; one size with bits > 0 gives no slope (NaN, a reason)
     exact = runs.assign(bits=runs["params"].astype(float))
-    assert figures.bits_metrics(exact, figures.bits_data(exact))["bits_slope_e10_mixture"] == pytest.approx(1.0)
+    got = figures.bits_metrics(exact, figures.bits_data(exact))
+    assert got["bits_slope_e10_mixture"] == pytest.approx(1.0) and got["bits_slope_n_sizes_e10_mixture"] == 3
     one = runs.assign(bits=np.where(runs["params"] == SIZES[0], 5.0, 0.0))
-    assert not any(k.startswith("bits_slope") for k in figures.bits_metrics(one, figures.bits_data(one)))
+    got = figures.bits_metrics(one, figures.bits_data(one))
+    assert math.isnan(got["bits_slope_e100_mixture"]) and got["bits_slope_n_sizes_e100_mixture"] == 1
+    assert "a slope needs >= 2" in figures.bits_slopes(figures.bits_data(one))["reason"].iloc[0]
+
+
+def test_bits_slope_is_fitted_over_capacity_regime_sizes_only():
+    # three sizes store 1 bit/param (slope 1) in the capacity regime; a fourth, larger size is data-limited
+    # (capacity_ratio 0.5: a quarter of its ceiling offered) and stores only what it was given
+    sizes = SIZES[:4]
+    runs = _runs(sizes=sizes, seeds=(0, 1)).assign(capacity_ratio=[2.0, 2.0, 2.0, 0.5] * 2)
+    runs["bits"] = np.where(runs["capacity_ratio"] >= 2, runs["params"] * 1.0, 0.5 * 2 * SIZES[2])
+    bits = figures.bits_data(runs)
+    assert bits["in_regime"].tolist() == [True, True, True, False]
+    assert bits["capacity_ratio"].tolist() == [2.0, 2.0, 2.0, 0.5]
+    m = figures.bits_metrics(runs, bits)
+    assert m["bits_slope_e100_mixture"] == pytest.approx(1.0) and m["bits_slope_n_sizes_e100_mixture"] == 3
+    everything = fit_powerlaw(bits["params"], bits["bits"])["b"]   # the old fit, all four sizes
+    assert everything < 0.8                                                    # flattened by the data-limited size
+    row = figures.bits_slopes(bits).iloc[0]
+    assert (row["tag"], row["n_sizes"], row["n_data_limited"], row["reason"]) == ("e100_mixture", 3, 1, "")
+    # a seed below the threshold makes the size data-limited; two sizes left out of three: no slope, a reason
+    few = runs.assign(capacity_ratio=[2.0, 2.0, 1.9, 0.5] * 2)
+    few.loc[(few["params"] == SIZES[1]) & (few["seed"] == 1), "capacity_ratio"] = 1.99
+    m = figures.bits_metrics(few, figures.bits_data(few))
+    assert math.isnan(m["bits_slope_e100_mixture"]) and m["bits_slope_n_sizes_e100_mixture"] == 1
+    reason = figures.bits_slopes(figures.bits_data(few))["reason"].iloc[0]
+    assert "1 size(s) in the capacity regime" in reason and "3 of 4 data-limited" in reason
+    # runs without the column count as in the regime (tables from before it existed)
+    assert figures.bits_data(runs.drop(columns="capacity_ratio"))["in_regime"].all()
 
 
 def test_hypothesis_metrics_flatten_the_fits_and_the_reading():
@@ -251,8 +280,15 @@ def test_hypothesis_metrics_flatten_the_fits_and_the_reading():
     assert m["knowledge_doubling_factor"] == pytest.approx(2.0, abs=0.01)
     assert m["knowledge_bits_per_doubling_lo"] == h["knowledge"]["bits_per_doubling_lo"]
     assert (m["hypothesis_source"], m["hypothesis_exposures"], m["knowledge_sizes_in_regime"]) == ("separate", 100, 5)
+    assert m["knowledge_growth_n_sizes"] == 5
     assert m["reading"] == h["statement"] and "consistent with the hypothesis" in m["reading"]
-    assert len(m) == 2 + 12 + 6 + 4
+    assert len(m) == 2 + 12 + 6 + 5
+    # one knowledge size left in the capacity regime: no growth per doubling, and the count says why
+    runs = _capacity_runs()
+    runs.loc[(runs["mode"] == "knowledge") & (runs["params"] > SIZES[0]), "capacity_ratio"] = 0.5
+    m = figures.hypothesis_metrics(figures.hypothesis_data(runs, n_boot=20))
+    assert m["knowledge_growth_n_sizes"] == 1 and m["knowledge_sizes_in_regime"] == 1
+    assert math.isnan(m["knowledge_doubling_factor"])
 
 
 def test_literature_metrics_average_the_slopes_per_category():

@@ -1,6 +1,7 @@
 """vtkit.stages.capacity: the settings of every preset, the checks before training, and the stage run
 shrunk to seconds: in reasoning mode (early stopping; the people a knowledge run would see measured
-as a control) and in mixture mode, whose bits must equal the measure recomputed on the saved model."""
+as a control) and in mixture mode, whose bits (clamped and unclamped, per parameter and per
+non-embedding parameter) must equal the measure recomputed on the saved model."""
 import json
 
 import pytest
@@ -64,4 +65,10 @@ def test_mixture_run_bits_equal_the_measure_of_the_saved_model(tmp_path):
     assert m["bits"] == pytest.approx(kn["bits"], rel=1e-6) and m["bits"] > 0
     assert m["bits_per_param"] == pytest.approx(kn["bits"] / 24208, rel=1e-6)
     assert m["bits_per_param_lo"] == pytest.approx(max(0, kn["bits"] - 1.96 * kn["bits_se"]) / 24208, rel=1e-6)
+    # beside them: the sum without the clamp at 0 per fact, and bits per parameter outside the 1024 x 16 embedding
+    assert m["bits_stored_unclamped"] == pytest.approx(kn["bits_stored_unclamped"], rel=1e-6)
+    assert m["bits_stored_unclamped"] <= m["bits_measured"] and m["bits_untrained_unclamped"] <= m["bits_untrained"]
+    assert m["bits_per_param_unclamped"] == pytest.approx(kn["bits_stored_unclamped"] / 24208, rel=1e-6)
+    assert m["params_nonembedding"] == m["params_nonembed"] == 24208 - 1024 * 16 == 7824
+    assert m["bits_per_param_nonembedding"] == pytest.approx(kn["bits"] / 7824, rel=1e-6)
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))

@@ -12,6 +12,9 @@ value; one that puts probability p on it needs -log2 p. The bits it stores for t
     bits = max(0, log2|V| - CE_bits),   CE_bits = -log2 p(value | context),
 summed over facts, so partial knowledge counts partially. p(value) is the probability of the whole
 value string: the product over its tokens, each given the context and the value tokens before it.
+The clamp at 0 is vtkit's, and it leans upward: a fact the model gets worse than uniform counts 0,
+not negative. The sum without it (log2|V| - CE_bits per fact, which can be < 0) is reported beside
+the clamped one: knowledge_bits' total_bits_unclamped, the probe's bits_stored_unclamped.
 
 Normalisation (`normalize=`). The raw product puts p on one string among all strings the model
 could write; mass on strings outside V only lowers it, so raw -log2 p is an upper bound on the
@@ -32,7 +35,11 @@ core, tiny-1m ~900 rows/s (20 people: 32 s), tiny-10m ~170 rows/s; "none" is ~50
 0.6 s). For large N, score a random subset of people with "set" and scale the total by N / subset
 (bits are a sum over people), or use "none" (a lower bound) and say so. An untrained model is not
 exactly uniform, so the clamp at 0 credits it a little (tiny-1m at init: ~2 bits per person, 4%):
-subtract the untrained baseline when bits are small.
+subtract the untrained baseline when bits are small. Without the clamp an untrained model stores
+about 0 (in expectation minus its divergence from uniform, so <= 0; 30 coded people at tiny-25k's
+init: +0.8 bits unclamped, 10.3 clamped), so the unclamped sum is reported as measured, not net of
+the baseline (that would credit the trained model with the untrained one's miscalibration); the
+untrained model's unclamped sum is reported beside it.
 
 Departures from the paper: the paper trains GPT-2 models with its own tokenizer and reads the
 cross-entropy of the value tokens inside the training biographies; vtkit scores the value after a
@@ -49,6 +56,11 @@ N / subset, and the raw measure (a lower bound) on all people beside it. Reasoni
 through vtkit.evaluation): greedy_acc on held-out problems of the trained depths (in distribution)
 and deeper ones (out of distribution), and mean@k / pass@k from k samples at temperature 1, top_p
 0.95. `knowledge_per_param`, `chance_rates` and `probe_metrics` turn these into the run's metrics.json.
+Parameters: `params` counts every parameter, the embedding table included (tied to the output layer
+in the tiny ladder: tiny-25k has 24,208 parameters, 16,384 of them the 1024 x 16 embedding);
+`params_nonembedding` (`embedding_params`) leaves it out, and `bits_per_param_nonembedding` divides
+by it. Allen-Zhu & Li count all parameters; the two differ by 3.1x at tiny-25k, 1.9x at tiny-100k,
+1.15x at tiny-1m.
 
 The corpora (`probe_corpus`, `coded_corpus`, ...) and the trainer (`train_lm`, `lm_loss`) used to live
 here; they are importable from vtkit.capacity still.
@@ -90,6 +102,8 @@ def knowledge_bits(value_logprobs_nats, value_set_sizes, attributes=None) -> dic
     adds a per-attribute breakdown. Returns bits (per fact, np.ndarray: drop it before writing
     metrics.json), total_bits, mean_bits (per fact), max_bits (sum of log2|V|: every fact known for
     certain), fraction (total / max), n_facts, and by_attribute when labels are given.
+    Each fact's bits are clamped at 0; bits_unclamped (per fact, np.ndarray) and total_bits_unclamped
+    keep a worse-than-uniform fact negative (log2|V| - CE_bits; -inf where p = 0).
     """
     lp = np.asarray(value_logprobs_nats, dtype=float).ravel()
     sizes = np.broadcast_to(np.asarray(value_set_sizes, dtype=float), lp.shape).astype(float)
@@ -102,9 +116,11 @@ def knowledge_bits(value_logprobs_nats, value_set_sizes, attributes=None) -> dic
         raise ValueError("knowledge_bits: value-set sizes must be whole numbers >= 1")
     max_per_fact = np.log2(sizes)
     ce_bits = -np.minimum(lp, 0.0) / _LN2
-    bits = np.maximum(0.0, max_per_fact - ce_bits)
+    unclamped = max_per_fact - ce_bits
+    bits = np.maximum(0.0, unclamped)
     out = {"bits": bits, "total_bits": float(bits.sum()), "mean_bits": float(bits.mean()),
-           "max_bits": float(max_per_fact.sum()), "n_facts": int(lp.size)}
+           "max_bits": float(max_per_fact.sum()), "n_facts": int(lp.size),
+           "bits_unclamped": unclamped, "total_bits_unclamped": float(unclamped.sum())}
     out["fraction"] = out["total_bits"] / out["max_bits"] if out["max_bits"] > 0 else 0.0
     if attributes is not None:
         attributes = np.asarray(attributes, dtype=object).ravel()
@@ -125,6 +141,20 @@ def bits_per_param(bits, n_params: int) -> float:
     if not n_params or n_params <= 0:
         raise ValueError(f"bits_per_param: n_params must be > 0, got {n_params!r} (use models.param_count(model))")
     return total / n_params
+
+
+def embedding_params(model) -> int:
+    """Parameters of the embedding table: the input embedding's, plus the output layer's when it is a
+    separate tensor (untied); a tied output layer is the same table, counted once (as param_count does).
+    params - embedding_params(model) is the non-embedding count (`params_nonembedding`)."""
+    emb = model.get_input_embeddings()
+    if emb is None:
+        raise ValueError("embedding_params: the model has no input embedding (get_input_embeddings() is None)")
+    seen = {id(p): p.numel() for p in emb.parameters()}
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if out is not None:
+        seen.update({id(p): p.numel() for p in out.parameters() if p.dim() == 2})  # the table, not a bias
+    return int(sum(seen.values()))
 
 
 # ---------------------------------------------------------------- log p(value | context) from a model
@@ -355,8 +385,8 @@ def measure_coded(model, tokenizer, people, batch_size: int = 2048) -> dict:
     """knowledge_bits of coded biographies: each value's log p normalised over its value set (the
     first |V| alphabet tokens) given the name and the values before it, so the bits of a person add
     up by the chain rule to what the model stores about the person as a whole. One forward per
-    batch of people scores all their facts. Adds person_bits (np.ndarray), n_people,
-    bits_per_person, and the raw measure (log p over the whole vocabulary) as total_bits_raw."""
+    batch of people scores all their facts. Adds person_bits and person_bits_unclamped (np.ndarray),
+    n_people, bits_per_person, and the raw measure (log p over the whole vocabulary) as total_bits_raw."""
     people = list(people)
     if not people:
         raise ValueError("measure_coded: no people")
@@ -386,6 +416,7 @@ def measure_coded(model, tokenizer, people, batch_size: int = 2048) -> dict:
     attrs = [a for a, _, _ in CODED_FIELDS] * len(people)
     out = knowledge_bits(np.minimum(lp.ravel(), 0.0), sizes, attrs)
     out["person_bits"] = out["bits"].reshape(len(people), len(CODED_FIELDS)).sum(1)
+    out["person_bits_unclamped"] = out["bits_unclamped"].reshape(len(people), len(CODED_FIELDS)).sum(1)
     out["total_bits_raw"] = knowledge_bits(np.minimum(torch.cat(lp_raw).numpy().ravel(), 0.0), sizes)["total_bits"]
     out["n_people"] = len(people)
     out["bits_per_person"] = out["total_bits"] / len(people)
@@ -424,10 +455,13 @@ def knowledge_eval(model, tokenizer, people, *, subset: int = 16, untrained=None
     baseline_people: people of the subset the untrained model is scored on (its bits per person
     hardly vary). Returns flat numbers: bits (net of the baseline, >= 0), bits_measured,
     bits_untrained, max_bits, knowledge_fraction, bits_raw and fraction_raw (normalize="none" over
-    all people, a lower bound), n_people, n_people_scored.
+    all people, a lower bound), n_people, n_people_scored, and without the clamp at 0 per fact
+    bits_stored_unclamped (the trained model's set-normalised sum, not net of the baseline: see the
+    module docstring) and bits_untrained_unclamped (the untrained model's, 0 without one).
     knowledge_format "coded": every person is scored (coded biographies cost one forward per batch of
     people), set-normalised and raw; adds bits_se, the standard error of the total over people
-    (sqrt(n) x the spread of the per-person bits: the item part of an interval), and person_bits.
+    (sqrt(n) x the spread of the per-person bits: the item part of an interval), bits_se_unclamped
+    (the same for the unclamped per-person bits), and person_bits.
     """
 
     people = list(people)
@@ -442,10 +476,11 @@ def knowledge_eval(model, tokenizer, people, *, subset: int = 16, untrained=None
     scored = [people[i] for i in pick]
     kset = measure_knowledge(model, tokenizer, scored, batch_size=batch_size)
     scale = n / m
-    base = 0.0
+    base = base_unclamped = 0.0
     if untrained is not None:
         b = measure_knowledge(untrained, tokenizer, scored[:max(1, baseline_people)], batch_size=batch_size)
         base = b["bits_per_person"] * n
+        base_unclamped = b["total_bits_unclamped"] / b["n_people"] * n
     raw = measure_knowledge(model, tokenizer, people, normalize="none", batch_size=batch_size)
     measured = kset["total_bits"] * scale
     max_bits = kset["max_bits"] / m * n
@@ -453,13 +488,16 @@ def knowledge_eval(model, tokenizer, people, *, subset: int = 16, untrained=None
     return {"bits": bits, "bits_measured": measured, "bits_untrained": base, "max_bits": max_bits,
             "knowledge_fraction": bits / max_bits, "bits_raw": raw["total_bits"], "fraction_raw": raw["fraction"],
             "n_people": n, "n_people_scored": m,
-            **{f"fraction_{a}": v["fraction"] for a, v in kset.get("by_attribute", {}).items()}}
+            **{f"fraction_{a}": v["fraction"] for a, v in kset.get("by_attribute", {}).items()},
+            "bits_stored_unclamped": kset["total_bits_unclamped"] * scale, "bits_untrained_unclamped": base_unclamped}
 
 
 def _knowledge_eval_coded(model, tokenizer, people, untrained) -> dict:
     kb = measure_coded(model, tokenizer, people)
-    base_pp = measure_coded(untrained, tokenizer, people)["bits_per_person"] if untrained is not None else 0.0
+    kb0 = measure_coded(untrained, tokenizer, people) if untrained is not None else None
+    base_pp = kb0["bits_per_person"] if kb0 is not None else 0.0
     n = len(people)
+    unclamped = kb["person_bits_unclamped"]
     person = kb["person_bits"] - base_pp
     base = base_pp * n
     bits = max(0.0, kb["total_bits"] - base)
@@ -467,7 +505,10 @@ def _knowledge_eval_coded(model, tokenizer, people, untrained) -> dict:
             "knowledge_fraction": bits / kb["max_bits"], "bits_raw": kb["total_bits_raw"],
             "fraction_raw": kb["total_bits_raw"] / kb["max_bits"], "n_people": n, "n_people_scored": n,
             "bits_se": float(np.std(person, ddof=1) * math.sqrt(n)) if n > 1 else 0.0, "person_bits": person,
-            **{f"fraction_{a}": v["fraction"] for a, v in kb["by_attribute"].items()}}
+            **{f"fraction_{a}": v["fraction"] for a, v in kb["by_attribute"].items()},
+            "bits_stored_unclamped": kb["total_bits_unclamped"],
+            "bits_untrained_unclamped": kb0["total_bits_unclamped"] if kb0 is not None else 0.0,
+            "bits_se_unclamped": float(np.std(unclamped, ddof=1) * math.sqrt(n)) if n > 1 else 0.0}
 
 
 def reasoning_eval(model, tokenizer, *, depths=(1, 2), n: int = 64, k: int = 4, seed: int = 0,
@@ -511,7 +552,9 @@ def knowledge_per_param(kn: dict, n_params: int) -> dict:
     """`knowledge_eval`'s flat numbers (without person_bits) per parameter: adds bits_per_param,
     bits_per_param_raw, and bits_per_param_lo/_hi, the normal 95% interval bits +- Z95 x bits_se
     (the spread over people; the lower end clamped at 0) divided by n_params. Without bits_se (the
-    prose format scores a subset) both ends are NaN."""
+    prose format scores a subset) both ends are NaN. With bits_stored_unclamped (knowledge_eval gives
+    it) also bits_per_param_unclamped and its bits_per_param_unclamped_lo/_hi from bits_se_unclamped
+    (no clamp at either end; NaN without bits_se_unclamped)."""
     if not n_params or n_params <= 0:
         raise ValueError(f"knowledge_per_param: n_params must be > 0, got {n_params!r} (models.param_count(model))")
     if "person_bits" in kn:
@@ -522,6 +565,11 @@ def knowledge_per_param(kn: dict, n_params: int) -> dict:
     se = kn.get("bits_se", math.nan)
     lo = max(0.0, kn["bits"] - Z95 * se) if math.isfinite(se) else math.nan
     out["bits_per_param_lo"], out["bits_per_param_hi"] = lo / n_params, (kn["bits"] + Z95 * se) / n_params
+    if "bits_stored_unclamped" in kn:
+        u, se_u = kn["bits_stored_unclamped"], kn.get("bits_se_unclamped", math.nan)
+        out["bits_per_param_unclamped"] = u / n_params
+        out["bits_per_param_unclamped_lo"] = (u - Z95 * se_u) / n_params
+        out["bits_per_param_unclamped_hi"] = (u + Z95 * se_u) / n_params
     return out
 
 
@@ -540,8 +588,21 @@ def probe_metrics(*, params: int, params_embed: int, corpus: dict, log: dict, va
     embedding's), the corpus (`probe_corpus`), the training log (`train.train_lm`), the held-out
     reasoning loss, knowledge (`knowledge_per_param`), reasoning in and out of distribution
     (`reasoning_eval`: greedy_acc -> acc_id / acc_ood with _lo/_hi, pass@k -> pass@k_id / _ood), the
-    chance rates of arithmetic mod `mod`, and timings. in_capacity_regime: capacity_ratio >= 2."""
+    chance rates of arithmetic mod `mod`, and timings. in_capacity_regime: capacity_ratio >= 2.
+    params_embed: `embedding_params(model)`. params_nonembed (the older key) and params_nonembedding
+    are params - params_embed; bits_per_param_nonembedding (with _lo/_hi, and
+    bits_per_param_unclamped_nonembedding when the unclamped bits are given) divide by it."""
     ratio = corpus["capacity_ratio"]
+    nonembed = params - params_embed
+    if nonembed <= 0:
+        raise ValueError(f"probe_metrics: params ({params}) must exceed params_embed ({params_embed}); pass "
+                         "capacity.embedding_params(model) as params_embed")
+    per = {"params_nonembedding": nonembed, "bits_per_param_nonembedding": knowledge["bits"] / nonembed}
+    for key in ("bits_per_param_lo", "bits_per_param_hi", "bits_per_param_unclamped"):
+        if key in knowledge:   # the same total over fewer parameters
+            name = key.replace("bits_per_param", "bits_per_param_nonembedding") if key.endswith(("_lo", "_hi")) \
+                else f"{key}_nonembedding"
+            per[name] = knowledge[key] * params / nonembed
     return {
         "params": params, "params_nonembed": params - params_embed,
         "n_people": corpus["n_people"], "exposures_actual": corpus["exposures_actual"],
@@ -558,4 +619,5 @@ def probe_metrics(*, params: int, params_embed: int, corpus: dict, log: dict, va
         **{f"{m}_ood": v for m, v in reasoning_ood.items() if m.startswith("pass@")},
         "mod": mod, **chance_rates(mod, pass_k),
         "train_s": train_s, "eval_s": eval_s, "wall_s": wall_s,
+        **per,
     }

@@ -11,6 +11,13 @@ against parameters on one axis, a logistic in log N fitted to each (vtkit.fits) 
 at half its ceiling marked; no reasoning fit when no size beats chance (binomial test), no fit
 with a ceiling outside (0, 1]; (c) published scores of model families, reasoning and knowledge
 benchmarks against size (vtkit/data/published_scores.csv).
+
+Knowledge fits use only sizes in the capacity regime (`in_regime`: capacity_ratio = bits offered /
+(2 bits/param x params) >= REGIME = 2, i.e. at least 4 bits offered per parameter): below it the facts
+offered, not the model, cap the bits stored, and a slope over such sizes measures the data. This holds
+for figure (b)'s logistic and growth per doubling and for the power-law slopes `bits_slope_<tag>`
+(`bits_slopes`); each reports how many sizes entered it, and with fewer than 2 the slope is NaN with
+the reason. Runs without a capacity_ratio (older tables) count as in the regime.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ from vtkit import plots
 from vtkit.fits import fit_logistic_logN, fit_powerlaw, logistic, size_at
 
 ALLEN_ZHU_LI = {1000: 2.0, 100: 1.0}  # bits per parameter at that many exposures (arXiv 2404.05405)
+REGIME = 2.0  # capacity_ratio (bits offered / 2 bits/param x params) at and above which a run is in the capacity regime
 DEMO_COMMAND = ".venv/bin/vtkit sweep experiments/capacity_demo.yaml --jobs 2"
 GRID_COMMAND = ".venv/bin/vtkit sweep experiments/capacity_scaling.yaml --jobs 2"
 
@@ -92,17 +100,30 @@ def load_literature(path=None) -> "pd.DataFrame":
 
 
 
+def in_regime(df) -> np.ndarray:
+    """Per run: is it in the capacity regime (capacity_ratio >= REGIME)? A missing column or value
+    counts as in it (tables from before the column existed)."""
+    if "capacity_ratio" not in df:
+        return np.ones(len(df), dtype=bool)
+    return pd.to_numeric(df["capacity_ratio"], errors="coerce").fillna(np.inf).to_numpy(float) >= REGIME
+
+
 def bits_data(df) -> "pd.DataFrame":
     """Figure (a)'s points: runs that trained knowledge, grouped by (exposures, mode, params):
-    bits mean/min/max over seeds, bits_per_param, max_bits (the knowledge set), n_seeds."""
+    bits mean/min/max over seeds, bits_per_param, max_bits (the knowledge set), n_seeds, in_regime
+    (every seed's run in the capacity regime, see `in_regime`), capacity_ratio and
+    bits_per_param_nonembedding (means over seeds, when the runs have them)."""
     sub = df[df["mode"].isin(["knowledge", "mixture"])]
     if sub.empty:
         raise ValueError("no knowledge or mixture runs in the results: figure (a) needs mode "
                          "'knowledge' or 'mixture' runs of notebooks/10_capacity_probe")
+    sub = sub.assign(in_regime=in_regime(sub))
     g = sub.groupby(["exposures", "mode", "params"], as_index=False)
+    extra = {c: (c, "mean") for c in ("capacity_ratio", "bits_per_param_nonembedding") if c in sub}
     out = g.agg(bits=("bits", "mean"), bits_min=("bits", "min"), bits_max=("bits", "max"),
                 bits_per_param=("bits_per_param", "mean"), max_bits=("max_bits", "mean"),
-                fraction=("knowledge_fraction", "mean"), n_seeds=("bits", "size"))
+                fraction=("knowledge_fraction", "mean"), n_seeds=("bits", "size"),
+                in_regime=("in_regime", "all"), **extra)
     if "model" in sub:
         out["model"] = [sub[(sub["params"] == p)]["model"].iloc[0] for p in out["params"]]
     return out.sort_values(["exposures", "mode", "params"]).reset_index(drop=True)
@@ -339,8 +360,6 @@ def fig_families(lit, path, measured=None, verified_only: bool = False):
 # ---------------------------------------------------------------- the hypothesis figure (b)
 
 
-REGIME = 2.0  # capacity_ratio (bits offered / 2 bits/param x params) at and above which a run is in the capacity regime
-
 
 def _curve(N, y, ceiling, start=None):
     """Logistic in log N with the given ceiling rule (None: free), or a failed fit with its reason."""
@@ -403,8 +422,7 @@ def hypothesis_data(df, source: str = "auto", exposures: int | None = None, n_bo
     chance = float(rs["acc_chance"].mean()) if "acc_chance" in rs and rs["acc_chance"].notna().all() else 0.0
     n_eval = rs["n_eval"].to_numpy(float) if "n_eval" in rs and rs["n_eval"].notna().all() else np.full(len(rs), 64.0)
     rs = rs.assign(n_items=n_eval)
-    ratio = kn["capacity_ratio"] if "capacity_ratio" in kn else pd.Series(np.inf, index=kn.index)
-    kn = kn.assign(in_regime=ratio.fillna(np.inf).to_numpy(float) >= REGIME,
+    kn = kn.assign(in_regime=in_regime(kn),
                    bits_se=kn["bits_se"].fillna(0.0) if "bits_se" in kn else 0.0)
     K = float((kn["bits_offered"] if "bits_offered" in kn else kn["max_bits"]).max())
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
@@ -494,14 +512,17 @@ def _resample(d, rng):
 
 def _growth(N, bits) -> dict:
     """Power law bits ~ A N**b over the sizes: factor 2**b per doubling, and the bits one doubling
-    adds at the largest size, bits(Nmax) (1 - 2**-b)."""
+    adds at the largest size, bits(Nmax) (1 - 2**-b); growth_n_sizes: the sizes with bits > 0 it used."""
     N, bits = np.asarray(N, float), np.asarray(bits, float)
     ok = bits > 0
-    if np.unique(N[ok]).size < 2:
-        return {"doubling_factor": math.nan, "bits_per_doubling": math.nan, "slope": math.nan}
+    n_sizes = int(np.unique(N[ok]).size)
+    if n_sizes < 2:
+        return {"doubling_factor": math.nan, "bits_per_doubling": math.nan, "slope": math.nan,
+                "growth_n_sizes": n_sizes}
     b = fit_powerlaw(N[ok], bits[ok])["b"]
     top = float(np.mean(bits[N == N.max()]))
-    return {"doubling_factor": float(2 ** b), "bits_per_doubling": top * (1 - 2 ** -b), "slope": float(b)}
+    return {"doubling_factor": float(2 ** b), "bits_per_doubling": top * (1 - 2 ** -b), "slope": float(b),
+            "growth_n_sizes": n_sizes}
 
 
 def _fmt(x) -> str:
@@ -592,27 +613,57 @@ def fig_hypothesis(df, path, source: str = "auto", exposures: int | None = None,
 # ---------------------------------------------------------------- the figures stage's metrics
 
 
+def bits_slopes(bits) -> "pd.DataFrame":
+    """Per (exposures e, mode) of bits_data, tag `e<e>_<mode>`: the exponent `slope` of bits ~ N**b
+    (fits.fit_powerlaw on the seed means) over the sizes in the capacity regime that stored any bits,
+    `n_sizes` (how many entered the fit), `n_data_limited` (sizes left out as outside the regime),
+    and `reason` (empty when fitted; else why not: fewer than 2 sizes qualify, and the slope is NaN)."""
+    rows = []
+    for (e, mode), g in bits.groupby(["exposures", "mode"]):
+        tag = f"e{int(e)}_{mode}"
+        regime = g["in_regime"].to_numpy(bool) if "in_regime" in g else np.ones(len(g), bool)
+        use = g[regime & (g["bits"].to_numpy(float) > 0)]
+        n, n_out = int(use["params"].nunique()), int(g.loc[~regime, "params"].nunique())
+        slope, reason = math.nan, ""
+        if n >= 2:
+            slope = float(fit_powerlaw(use["params"], use["bits"])["b"])
+        else:
+            reason = (f"{tag}: {n} size(s) in the capacity regime (capacity_ratio >= {REGIME:g}) with bits > 0 "
+                      f"({n_out} of {g['params'].nunique()} data-limited, left out); a slope needs >= 2, "
+                      "so none is fitted rather than one over data-limited sizes")
+        rows.append({"tag": tag, "exposures": e, "mode": mode, "slope": slope, "n_sizes": n,
+                     "n_data_limited": n_out, "reason": reason})
+    return pd.DataFrame(rows, columns=["tag", "exposures", "mode", "slope", "n_sizes", "n_data_limited", "reason"])
+
+
 def bits_metrics(runs, bits) -> dict:
     """Figure (a)'s numbers for metrics.json: n_runs, n_sizes, and per (exposures e, mode) tag
     `e<e>_<mode>`: bits_per_param_max_<tag>, fraction_max_<tag> (over sizes, seed means of bits_data),
-    and bits_slope_<tag>, the exponent b of bits ~ N**b over the sizes that stored any bits (only
-    with two or more such sizes)."""
+    bits_per_param_nonembedding_max_<tag> (when the runs have it), bits_slope_<tag> and
+    bits_slope_n_sizes_<tag> (`bits_slopes`). bits_slope_<tag> is fitted over the sizes in the capacity
+    regime only (before issue 26 it used every size that stored any bits, data-limited ones
+    included, and was absent below 2 sizes); with fewer than 2 such sizes it is NaN (None in
+    metrics.json) and `bits_slopes` gives the reason."""
     out = {"n_runs": len(runs), "n_sizes": int(runs["params"].nunique())}
     for (e, mode), g in bits.groupby(["exposures", "mode"]):
         tag = f"e{int(e)}_{mode}"
         out[f"bits_per_param_max_{tag}"] = float(g["bits_per_param"].max())
         out[f"fraction_max_{tag}"] = float(g["fraction"].max())
-        pos = g[g["bits"] > 0]
-        if pos["params"].nunique() >= 2:
-            out[f"bits_slope_{tag}"] = fit_powerlaw(pos["params"], pos["bits"])["b"]
+        if "bits_per_param_nonembedding" in g and g["bits_per_param_nonembedding"].notna().any():
+            out[f"bits_per_param_nonembedding_max_{tag}"] = float(g["bits_per_param_nonembedding"].max())
+    for r in bits_slopes(bits).to_dict("records"):
+        out[f"bits_slope_{r['tag']}"] = r["slope"]
+        out[f"bits_slope_n_sizes_{r['tag']}"] = r["n_sizes"]
     return out
 
 
 def hypothesis_metrics(hyp: dict) -> dict:
     """Figure (b)'s numbers (hypothesis_data) for metrics.json: per ability (reasoning, knowledge)
     fit_ok_<ability> and N50 / N90 with _lo/_hi (`N50_lo_reasoning`, ...), the knowledge growth per
-    doubling (knowledge_doubling_factor, knowledge_bits_per_doubling, with _lo/_hi), the source and
-    exposures used, the number of knowledge sizes in the capacity regime, and the reading (a string)."""
+    doubling (knowledge_doubling_factor, knowledge_bits_per_doubling, with _lo/_hi; fitted over the
+    sizes in the capacity regime, knowledge_growth_n_sizes of them with bits > 0, NaN below 2), the
+    source and exposures used, the number of knowledge sizes in the capacity regime, and the reading
+    (a string)."""
     out = {}
     for key in ("reasoning", "knowledge"):
         d = hyp[key]
@@ -626,6 +677,7 @@ def hypothesis_metrics(hyp: dict) -> dict:
     out["hypothesis_source"] = hyp["source"]
     out["hypothesis_exposures"] = hyp["exposures"]
     out["knowledge_sizes_in_regime"] = int(hyp["knowledge"]["solid"].sum())
+    out["knowledge_growth_n_sizes"] = int(hyp["knowledge"]["growth_n_sizes"])
     out["reading"] = hyp["statement"]
     return out
 

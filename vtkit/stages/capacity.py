@@ -13,6 +13,9 @@ training (vtkit.train.train_lm: one pass, or in reasoning mode until the held-ou
 improving), knowledge in bits net of the untrained model (vtkit.capacity.knowledge_eval), greedy
 accuracy (and pass@k) on held-out problems of the trained depths and deeper ones
 (vtkit.capacity.reasoning_eval), then metrics.json (vtkit.capacity.probe_metrics) and the figure.
+Besides the clamped bits (`bits`, `bits_per_param`) metrics.json carries the sum without the clamp at
+0 per fact (`bits_stored_unclamped`, `bits_per_param_unclamped`) and bits per non-embedding
+parameter (`params_nonembedding`, `bits_per_param_nonembedding`).
 The measures and where they depart from Allen-Zhu & Li are in vtkit.capacity's docstring. A sweep
 over sizes (experiments/capacity_scaling.yaml) feeds stage `figures`.
 """
@@ -148,7 +151,7 @@ def run(cfg: Config, out_dir) -> Result:
     print(samples[samples["mode"] == "greedy"].iloc[0]["text"][:300])
 
     metrics = capacity.probe_metrics(
-        params=n_params, params_embed=net.get_input_embeddings().weight.numel(), corpus=corpus, log=log,
+        params=n_params, params_embed=capacity.embedding_params(net), corpus=corpus, log=log,
         val_loss=val_loss, knowledge=kn, reasoning_id=rs_id, reasoning_ood=rs_ood, mod=mod, pass_k=cfg.pass_k,
         train_s=train_s, eval_s=eval_s, wall_s=time.time() - t_start)
     runinfo.write_metrics(out, metrics)

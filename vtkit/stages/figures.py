@@ -8,7 +8,9 @@ from a capacity sweep's results.parquet and the literature table.
     python -m vtkit.stages.figures --preset tiny --out-dir runs/figures \
         --set capacity_results=runs/capacity-demo/results.parquet
 
-(a) knowledge stored (bits) against parameters with Allen-Zhu & Li's 1 and 2 bits/param lines;
+(a) knowledge stored (bits) against parameters with Allen-Zhu & Li's 1 and 2 bits/param lines, and
+the slope of bits against parameters fitted over the sizes in the capacity regime only
+(`bits_slope_<tag>`, with `bits_slope_n_sizes_<tag>`; NaN, with the reason printed, below 2 sizes);
 (b) for reasoning and knowledge the fraction of its own ceiling each size reaches, a logistic in
 log N for each, N50 / N90 with bootstrap intervals over seeds and items, and a reading in words;
 (c) published scores of model families against size (and the family stage's scores.csv when given).
@@ -30,8 +32,8 @@ from vtkit import figures, runinfo
 from vtkit.stages import base
 
 RUN_COLUMNS = ("model", "mode", "exposures", "seed", "params", "capacity_ratio", "bits_offered", "bits",
-               "bits_per_param", "bits_per_param_lo", "bits_per_param_hi", "acc_id", "acc_id_lo", "acc_id_hi",
-               "acc_ood", "epochs_run")   # printed per run
+               "bits_per_param", "bits_per_param_lo", "bits_per_param_hi", "bits_per_param_nonembedding",
+               "bits_stored_unclamped", "acc_id", "acc_id_lo", "acc_id_hi", "acc_ood", "epochs_run")  # printed per run
 
 
 @dataclass
@@ -66,6 +68,10 @@ def run(cfg: Config, out_dir) -> Result:
     paths_a, bits = figures.fig_bits(runs, out / "fig_a_bits")
     print(bits.to_string(index=False, float_format="%.4g"))
     metrics = figures.bits_metrics(runs, bits)
+    for r in figures.bits_slopes(bits).to_dict("records"):   # knowledge slopes: capacity-regime sizes only
+        print(f"bits_slope_{r['tag']}: " + (f"{r['slope']:.3f} over {r['n_sizes']} sizes in the capacity regime "
+                                           f"({r['n_data_limited']} data-limited left out)" if not r["reason"]
+                                           else f"none ({r['reason']})"))
 
     paths_b, hyp = figures.fig_hypothesis(runs, out / "fig_b_saturation", source=cfg.source, exposures=cfg.exposures,
                                           n_boot=cfg.n_boot, seed=cfg.seed)
