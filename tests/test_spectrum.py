@@ -248,3 +248,48 @@ def test_best_single_and_specialist_weights():
     assert w == [0.25, 0.75]
     with pytest.raises(ValueError, match="sum to 1"):
         spectrum.specialist_weights({"math": "B", "stem": "A"}, [0.5, 0.6])
+
+
+def test_blind_groups_are_those_no_checkpoint_solved():
+    assert spectrum.blind_groups(_rows()) == ["code"]
+    import pandas as pd
+    assert spectrum.blind_groups(pd.DataFrame(_rows())) == ["code"]
+    solved = [{**r, "pass@4": 0.25} if r["group"] == "code" and r["index"] == 0 else r for r in _rows()]
+    assert spectrum.blind_groups(solved) == []
+
+
+def _result(rates: dict) -> evaluation.EvalResult:
+    """An EvalResult holding `rates` with a +-0.1 interval each (what score() returns, minus samples)."""
+    m = {}
+    for k, v in rates.items():
+        m.update({k: v, f"{k}_lo": v - 0.1, f"{k}_hi": v + 0.1})
+    return evaluation.EvalResult(metrics={**m, "n_items": 8, "mean_tokens": 30.0}, per_item={}, ids=[],
+                                 headline="mean@2")
+
+
+def _comparison():
+    r = {"mean@2": 0.5, "pass@2": 0.75, "distinct@2": 1.0}
+    scaled = {k: v / 2 for k, v in r.items()}
+    return {"merged": {"a": _result(r), "b": _result(r)},
+            "last": {"a": _result(scaled), "b": _result(r)},
+            "best_single": {"a": _result(r), "b": _result(scaled)},
+            "specialist": {"a": _result(r)}}
+
+
+def test_comparison_metrics_means_and_differences():
+    m = spectrum.comparison_metrics(_comparison(), k=2)
+    assert m["merged/a/pass@2"] == 0.75 and m["merged/a/pass@2_lo"] == pytest.approx(0.65)
+    assert "merged/a/n_items" not in m and "merged/a/mean_tokens" not in m   # the compared rates only
+    assert m["last/mean/mean@2"] == pytest.approx(0.375)                     # (0.25 + 0.5) / 2
+    assert m["specialist/mean/distinct@2"] == 1.0                            # one group scored
+    for base in ("last", "best_single"):
+        for name in ("mean@2", "pass@2", "distinct@2"):
+            assert m[f"merged_minus_{base}/mean/{name}"] == pytest.approx(
+                m[f"merged/mean/{name}"] - m[f"{base}/mean/{name}"])
+    assert m["merged_minus_last/mean/distinct@2"] == pytest.approx(0.25)
+    assert len(m) == 4 * 3 * 3 + 3 * 3 * 3 + 4 * 3 + 2 * 3   # per group (rate, lo, hi), means, differences
+    rows = spectrum.comparison_table(_comparison(), k=2)
+    assert len(rows) == 7 and rows[0] == {"model": "merged", "group": "a", "mean@2": 0.5, "pass@2": 0.75,
+                                          "distinct@2": 1.0}
+    with pytest.raises(ValueError, match="'specialist' was scored on no group"):
+        spectrum.comparison_metrics({**_comparison(), "specialist": {}}, k=2)

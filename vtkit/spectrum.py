@@ -8,6 +8,7 @@ specialist selection and parameter-space merging (docs/method.md, "Spectrum").
     rows = spectrum.score_checkpoints(paths, probes, k=8)          # per checkpoint x group: mean@8, pass@8, distinct@8
     best = spectrum.select_specialists(rows, rule="distinct")      # group -> checkpoint
     merged = spectrum.merge_checkpoints(sorted(set(best.values())))  # uniform weights
+    m = spectrum.comparison_metrics({"merged": ..., "last": ...}, k=8)  # <model>/<group>/<rate>, means, differences
 
 Data (stage 1). `vtkit.tasks.make_groups` draws records per domain (and per math subdomain) from vtkit.tasks;
 every reference solution of a record is kept as its own trace (multi-path distillation: math
@@ -38,7 +39,10 @@ Diversity-exploring distillation. Each checkpoint is scored per group (a domain,
   problems (at most K); intervals are percentile bootstraps over problems.
 `select_specialists` picks, per group, the checkpoint with the most distinct valid solutions (rule
 "distinct", the report's choice) or the best `pass@K` (rule "pass@k"); ties go to the other metric,
-then to the later checkpoint. `merge_checkpoints` averages parameters, M = sum_i w_i M_i.
+then to the later checkpoint (`blind_groups` names the groups no checkpoint solved, where only
+that tie rule chose). `merge_checkpoints` averages parameters, M = sum_i w_i M_i.
+`comparison_metrics` turns the merged / last / best-single / specialist scores on the test groups
+into the merge stage's metrics (vtkit/stages/merge.py runs the whole protocol).
 
 Departures from the paper: the report does not give the checkpoint interval, K, or the probing
 sets; they are parameters here (presets in vtkit/presets/merge.yaml). Stage-2 "long" is 5K
@@ -154,7 +158,7 @@ def quality_filter(records, *, eval_sets=(), overlap_n="domain", repetition_n: i
 
 def teacher_traces(model, tokenizer, records, *, n: int = 8, max_paths: int = 4, temperature: float = 1.0,
                    top_p: float = 0.95, top_k: int = 0, max_new_tokens: int = 1024, seed: int = 0,
-                   batch_size: int = 32, workers: int = 2, backend: str = "hf") -> tuple[list[dict], dict]:
+                   batch_size: int = 32, workers: int = 2, backend: str | None = None) -> tuple[list[dict], dict]:
     """Multi-path distillation by rejection sampling: n teacher samples per query through
     vtkit.generate, graded by the domain's verifier; up to `max_paths` distinct correct ones (after
     whitespace normalisation) replace the record's `solutions`. Queries with none are dropped.
@@ -206,7 +210,7 @@ def filter_min_length(records, tokenizer, min_tokens: int) -> tuple[list[dict], 
 
 def error_rates(model, tokenizer, records, *, n: int = 8, temperature: float = 1.0, top_p: float = 0.95,
                 top_k: int = 0, max_new_tokens: int = 256, seed: int = 0, batch_size: int = 64,
-                workers: int = 2, backend: str = "hf") -> list[float]:
+                workers: int = 2, backend: str | None = None) -> list[float]:
     """Per query, the fraction of `n` sampled rollouts of the reference model that are graded wrong."""
     records = list(records)
     if not records:
@@ -346,6 +350,58 @@ def specialist_weights(specialists: dict, weights=None) -> tuple[list[str], list
     for g, x in zip(groups, w):
         out[specialists[g]] = out.get(specialists[g], 0.0) + x
     return list(out), list(out.values())
+
+
+def blind_groups(rows) -> list[str]:
+    """Groups on which no checkpoint solved a single probe problem (`pass@K` 0 everywhere): their
+    specialist is chosen by the tie rule alone (the latest checkpoint). `rows` as `score_checkpoints`
+    returns them (a list of dicts or a DataFrame)."""
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
+    solved: dict = {}
+    for r in rows:
+        solved[r["group"]] = solved.get(r["group"], False) or r[f"pass@{r['k']}"] > 0
+    return [g for g, s in solved.items() if not s]
+
+
+# ---------------------------------------------------------------------------------- comparison
+
+COMPARED = ("merged", "last", "best_single", "specialist")   # the merge stage's models, in its tables
+BASELINES = ("last", "best_single")                            # merged_minus_<baseline>/mean/<metric>
+
+
+def comparison_names(k: int) -> list[str]:
+    """The compared rates at K samples: mean@K (Pass@1 from K samples), pass@K, distinct@K."""
+    return [f"mean@{k}", f"pass@{k}", f"distinct@{k}"]
+
+
+def comparison_metrics(results: dict, k: int) -> dict:
+    """Flat metrics comparing models on held-out groups.
+
+    results: model name ("merged", "last", "best_single", "specialist") -> group -> EvalResult (the
+    `specialist` entry scores each group with its own specialist). Returns, per model and group,
+    `<model>/<group>/<rate>` with `_lo`/`_hi`; per model, `<model>/mean/<rate>` (the unweighted mean
+    over its groups); and `merged_minus_last/mean/<rate>`, `merged_minus_best_single/mean/<rate>`."""
+    names = comparison_names(k)
+    out = {}
+    for model_name, res in results.items():
+        if not res:
+            raise ValueError(f"{model_name!r} was scored on no group: the test groups must include the probe "
+                             f"groups (specialists exist for probe groups only)")
+        for g, r in res.items():
+            out.update(r.flat(f"{model_name}/{g}/", keys=names))
+        for name in names:
+            out[f"{model_name}/mean/{name}"] = sum(r[name] for r in res.values()) / len(res)
+    for base in BASELINES:
+        if "merged" in results and base in results:
+            for name in names:
+                out[f"merged_minus_{base}/mean/{name}"] = out[f"merged/mean/{name}"] - out[f"{base}/mean/{name}"]
+    return out
+
+
+def comparison_table(results: dict, k: int) -> list[dict]:
+    """One row per (model, group) with the compared rates (for a pandas pivot)."""
+    names = comparison_names(k)
+    return [{"model": mn, "group": g, **{n: res[g][n] for n in names}} for mn, res in results.items() for g in res]
 
 
 # --------------------------------------------------------------------------------------- merging
