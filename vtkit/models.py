@@ -14,6 +14,19 @@ tests) and assume the built-in 1024-token vocabulary; a bigger tokenizer passed 
 embedding (to a multiple of 64) and the count with it.
 
 Device and dtype follow the hardware: CUDA -> bf16, else CPU fp32 (override with device=/dtype=).
+That default is for sampling and scoring. Training has one precision rule, here (`training_precision`,
+`prepare_training`), used by every training path (vtkit.train.sft / train_lm, vtkit.rl_phase.run_phase,
+vtkit.reward_model.train): the weights and AdamW states are fp32 (the master copy) and the forward and
+backward run under bf16 autocast on CUDA (transformers' `bf16=True`); on CPU, plain fp32 as before.
+Pure bf16 weights would lose small updates: an AdamW step is about lr in size, and bf16 keeps 8
+significant bits, so at RL's lr 1e-6 every weight above ~2.6e-4 in magnitude rounds the step away.
+`load(spec, train=True)` loads fp32 weights for a model about to be trained; the training functions
+cast a bf16-loaded model up to fp32 themselves (exact), and it stays fp32 afterwards.
+
+    p = models.training_precision()        # Precision(name="bf16-mixed" on CUDA / "fp32" on CPU, ...)
+    p.trainer_args()                       # {"bf16": ..., "fp16": ..., "use_cpu": ...} for TrainingArguments
+    with p.autocast(): loss = ...          # a hand-written loop (train_lm)
+    VTKIT_PRECISION=fp32 python ...        # force a precision for every training path ("auto" by default)
 
 Departures from the paper: VibeThinker starts from Qwen2.5-Math-1.5B / Qwen2.5-Coder-3B; the tiny
 and small presets substitute these models so the whole pipeline runs offline on a CPU.
@@ -26,6 +39,7 @@ import os
 import re
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -96,6 +110,71 @@ def _resolve(device, dtype) -> tuple[torch.device, torch.dtype]:
     if not isinstance(dtype, torch.dtype):
         raise ValueError("dtype must be a torch.dtype or one of 'bfloat16', 'float16', 'float32'")
     return dev, dtype
+
+
+# ---------------------------------------------------------------- training precision (the one rule)
+
+PRECISIONS = ("auto", "bf16-mixed", "fp16-mixed", "fp32")
+MASTER_DTYPE = torch.float32  # the dtype of trained weights and optimizer states, whatever the compute dtype
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a training run holds and computes: see `training_precision`."""
+
+    name: str                       # "bf16-mixed", "fp16-mixed" or "fp32"
+    device: torch.device            # where the run trains
+    weights: torch.dtype            # the weights and the optimizer states: always fp32 (the master copy)
+    compute: torch.dtype | None     # autocast dtype of the forward and backward; None: plain fp32
+
+    def trainer_args(self) -> dict:
+        """The TrainingArguments (SFTConfig, GRPOConfig, RewardConfig) fields that set this precision."""
+        return {"bf16": self.compute == torch.bfloat16, "fp16": self.compute == torch.float16,
+                "use_cpu": self.device.type != "cuda"}
+
+    def autocast(self):
+        """The autocast context of a hand-written training loop (a no-op for fp32)."""
+        if self.compute is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.compute)
+
+
+def training_precision(precision: str | None = None, device=None) -> Precision:
+    """The kit's training precision for `device` (default: CUDA when available, as the trainers choose).
+
+    precision: "auto" (default; $VTKIT_PRECISION when set): bf16 mixed precision on CUDA (fp16 mixed on
+    a GPU without bf16), fp32 on CPU. "bf16-mixed" / "fp16-mixed": fp32 weights and optimizer states,
+    forward and backward under bf16 / fp16 autocast (bf16 also works on CPU, for tests). "fp32": no
+    autocast. Pure half-precision weights are not offered: they round small AdamW steps away.
+    """
+    name = precision if precision is not None else (os.environ.get("VTKIT_PRECISION") or "auto")
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name in ("bf16", "bfloat16", "fp16", "float16", "half"):
+        raise ValueError(f"precision {name!r}: pure half-precision weights round AdamW steps below their spacing "
+                         f"away (at lr 1e-6, every weight above ~2.6e-4); use 'bf16-mixed' (fp32 weights, bf16 "
+                         f"compute) or one of {', '.join(PRECISIONS)}")
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r} (argument or $VTKIT_PRECISION); valid: {', '.join(PRECISIONS)}")
+    if name == "auto":
+        if dev.type != "cuda":
+            name = "fp32"
+        else:  # bf16 needs Ampere or newer; older GPUs get fp16 autocast (the Trainer adds its loss scaler)
+            old_gpu = torch.cuda.is_available() and not torch.cuda.is_bf16_supported()
+            name = "fp16-mixed" if old_gpu else "bf16-mixed"
+    if name == "fp16-mixed" and dev.type != "cuda":
+        raise ValueError(f"precision 'fp16-mixed' needs a CUDA device (training runs on {dev.type}); "
+                         "use 'bf16-mixed' or 'fp32'")
+    compute = {"bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16, "fp32": None}[name]
+    return Precision(name=name, device=dev, weights=MASTER_DTYPE, compute=compute)
+
+
+def prepare_training(model: torch.nn.Module, precision: str | None = None, device=None) -> Precision:
+    """Make `model` hold fp32 master weights (in place; bf16 -> fp32 is exact, a no-op when already fp32)
+    and return the `Precision` its trainer must use (`trainer_args()` / `autocast()`)."""
+    p = training_precision(precision, device)
+    if any(t.is_floating_point() and t.dtype != p.weights for t in model.parameters()):
+        model.to(p.weights)
+    return p
 
 
 def _set_special_ids(model, tok) -> None:
@@ -249,16 +328,20 @@ def valid_specs() -> list[str]:
     return [*TINY_SIZES, SMOLLM2]
 
 
-def load(spec: str, *, seed: int = 0, device=None, dtype=None, tokenizer=None):
+def load(spec: str, *, seed: int = 0, device=None, dtype=None, tokenizer=None, train: bool = False):
     """Load `spec` -> (model in eval mode on device, tokenizer).
 
     spec: a tiny size (fresh weights from `seed`), "smollm2-135m", a local HF folder, or a hub id
     ("owner/name"; the local cache is tried first). `tokenizer` overrides the spec's own.
+    train: the model is about to be trained, so load the fp32 master weights of `training_precision`
+    (also on CUDA, where the default is bf16 for sampling); an explicit `dtype` wins.
     """
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"spec must be a string (one of {', '.join(valid_specs())}, a path or a hub id), got {type(spec).__name__}")
     spec = os.fspath(spec)
     dev, dt = _resolve(device, dtype)
+    if train and dtype is None:
+        dt = MASTER_DTYPE
     if spec in TINY_SIZES:
         model, tok = _load_tiny(spec, seed, tokenizer)
     elif spec == SMOLLM2:

@@ -168,15 +168,17 @@ def build(spec: str = "tiny-100k", seed: int = 0):
 
 def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e-3, batch_size: int = 16,
           max_length: int = 256, seed: int = 0, max_steps: int = -1, logging_steps: int = 10,
-          report_to: str = "none"):
+          report_to: str = "none", precision: str | None = None):
     """Fit `model` in place on preference `pairs` with trl's RewardTrainer; returns (model, log_history).
-    `report_to`: a transformers tracker ("tensorboard": events under out_dir/tensorboard)."""
+    `report_to`: a transformers tracker ("tensorboard": events under out_dir/tensorboard).
+    `precision`: `models.training_precision` (fp32 master weights, bf16 autocast on CUDA; fp32 on CPU)."""
     cuda = torch.cuda.is_available()
+    prec = models.prepare_training(model, precision)
     tracking_dir(out_dir, report_to)
     args = RewardConfig(output_dir=str(out_dir), num_train_epochs=epochs, max_steps=max_steps, learning_rate=lr,
                         per_device_train_batch_size=batch_size, max_length=max_length, lr_scheduler_type="cosine",
                         warmup_steps=0.05, logging_steps=logging_steps, save_strategy="no", report_to=report_to,
-                        disable_tqdm=True, seed=seed, data_seed=seed, bf16=cuda, use_cpu=not cuda,
+                        disable_tqdm=True, seed=seed, data_seed=seed, **prec.trainer_args(),
                         dataloader_num_workers=0, gradient_checkpointing=cuda)  # trl's default (on) only pays on a GPU
     cols = [c for c in ("prompt", "chosen", "rejected") if c in pairs.column_names]
     if cols[-2:] != ["chosen", "rejected"]:

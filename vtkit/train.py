@@ -8,7 +8,9 @@
 one conversation (multi-path distillation keeps them all). Loss is on the assistant turn only
 (the chat template's generation markers), sequences are packed on GPU (trl's best-fit-decreasing
 packing, padding-free, with varlen attention), and the learning rate follows a linear warmup then a cosine decay to a
-floor, as the VibeThinker reports train (5e-5 -> 8e-8, 5% warmup).
+floor, as the VibeThinker reports train (5e-5 -> 8e-8, 5% warmup). Precision follows the kit's one
+rule (`vtkit.models.training_precision`): fp32 master weights and AdamW states with bf16 autocast on
+CUDA (transformers' `bf16=True`), plain fp32 on CPU; `precision=` or $VTKIT_PRECISION overrides it.
 
 Departures from the paper: the report's global batch of 128 sequences is expressed here as
 `batch_size` x `grad_accum` packed rows of `max_length` tokens; at the tiny preset rows are
@@ -75,7 +77,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         warmup: float = 0.05, batch_size: int = 16, grad_accum: int = 1, max_length: int = 512,
         packing: bool | str = "auto", save_steps: int | None = None, max_steps: int = -1, seed: int = 0,
         weight_decay: float = 0.0, max_solutions: int | None = None, logging_steps: int = 10,
-        report_to: str = "none", length_buckets: int | None = None):
+        report_to: str = "none", length_buckets: int | None = None, precision: str | None = None):
     """Fine-tune `model` in place on `records` (task records or a `messages` Dataset).
 
     Returns `(model, log_history)`. With `save_steps`, model-only checkpoints land in
@@ -87,6 +89,8 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
     conversations among its claim checks) do not pad whole batches to their length. Unlike
     transformers' group_by_length, rows within a bucket stay in random order: sorting by exact
     length would fill a batch with one kind of row (a claim check's length gives its verdict away).
+    `precision`: `models.training_precision` (default: fp32 master weights, bf16 autocast on CUDA;
+    plain fp32 on CPU); a bf16 model is cast up to fp32 in place and stays fp32.
     """
     data = records if isinstance(records, datasets.Dataset) and "messages" in records.column_names \
         else to_conversations(records, max_solutions)
@@ -97,6 +101,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         raise ValueError(f"packing must be 'auto', False, True/'bfd' or 'wrapped', got {packing!r}")
     min_lr = lr / 625 if min_lr is None else min_lr
     cuda = torch.cuda.is_available()
+    prec = models.prepare_training(model, precision)  # fp32 master weights; bf16 autocast on CUDA
     tracking_dir(out_dir, report_to)
     args = SFTConfig(
         output_dir=str(out_dir),
@@ -123,8 +128,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         disable_tqdm=True,
         seed=seed,
         data_seed=seed,
-        bf16=cuda,
-        use_cpu=not cuda,
+        **prec.trainer_args(),  # bf16 / fp16 / use_cpu
         dataloader_num_workers=0,
         gradient_checkpointing=cuda,  # trl's default (on) recomputes every layer: ~13% of a tiny CPU step (docs/LOG.md); CPU runs need no memory saving
     )
@@ -371,7 +375,7 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
              warmup: float = 0.05, min_lr_ratio: float = 0.1, weight_decay: float = 0.0, seed: int = 0,
              log_every: int = 50, epochs: int = 1, val=None, eval_every: int | None = None,
              patience: int = 3, min_delta: float = 0.0, batch_tokens: int | None = None, out_dir=None,
-             report_to: str = "none") -> dict:
+             report_to: str = "none", precision: str | None = None) -> dict:
     """Next-token training on `texts` (strings or token-id lists; loss on every token), in place.
 
     One pass per epoch over the shuffled documents, rows of similar length batched together
@@ -387,7 +391,8 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
     so transformers' other trackers are not available here).
     Returns {steps (taken), steps_planned, epochs_run, tokens, final_loss (mean of the last 10% of
     steps), losses [(step, loss)], val_losses [(step, loss)], best_step, best_val_loss,
-    stopped_early, wall_s, tokens_per_s}. On CUDA the forward runs under bf16 autocast.
+    stopped_early, wall_s, tokens_per_s}. Precision: `models.training_precision` (fp32 weights and
+    AdamW states; on CUDA the forward and backward run under bf16 autocast).
     """
 
     texts = list(texts)
@@ -400,6 +405,7 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
         raise ValueError("train_lm: early stopping needs a non-empty `val` and patience >= 1")
     writer = _lm_writer(out_dir, report_to)
     device = next(model.parameters()).device
+    prec = models.prepare_training(model, precision, device=device)
     ids = _as_ids(texts, tokenizer, max_length)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rng = np.random.default_rng(seed)
@@ -420,7 +426,7 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
     model.train()
     losses, val_losses, tokens, t0 = [], [], 0, time.time()  # losses: one float per step
     best, best_step, best_state, bad, stopped = math.inf, -1, None, 0, False
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = prec.autocast()
     for step, rows in enumerate(batches):
         x = _tensor(ids, rows).to(device)
         with autocast:
