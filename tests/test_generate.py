@@ -159,3 +159,17 @@ def test_bad_input_raises_clear_errors(mt, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # as if vLLM were not installed
     with pytest.raises(ImportError, match="pip install"):
         G.generate(model, tok, PROMPTS, backend="vllm")
+
+
+def test_a_call_without_backend_uses_the_sessions_and_an_explicit_one_wins(mt, monkeypatch):
+    model, tok = mt
+    monkeypatch.setitem(sys.modules, "vllm", None)  # as if vLLM were not installed
+    old = G.configure({"backend": "vllm"})
+    try:
+        with pytest.raises(ImportError, match="pip install vllm"):
+            G.generate(model, tok, PROMPTS[:2], max_new_tokens=4)
+        recs = G.generate(model, tok, PROMPTS[:2], max_new_tokens=4, backend="hf")   # HF, no vLLM needed
+        assert [r["prompt_index"] for r in recs] == [0, 1] and all(r["n_tokens"] >= 1 for r in recs)
+    finally:
+        G.configure(old)
+    assert G.settings().backend == "hf"

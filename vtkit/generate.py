@@ -22,13 +22,27 @@ backend="vllm" runs the same interface through vLLM (needs `pip install vllm`, a
 model given as an HF folder path, a `vllm.LLM`, or an HF model that is saved to a temp folder first).
 backend="auto" picks vLLM when it is importable and CUDA is present, else HF.
 
+The backend of a call that names none (`backend=None`, every caller in the kit) is the session's
+setting, `configure(...)`: each stage's `base.start` applies its preset's `generation` key, e.g.
+`{backend: vllm, tensor_parallel_size: 1, data_parallel_size: 8, gpu_memory_utilization: 0.9}` at
+`paper`, `{backend: hf}` at tiny and small (`settings()` shows it). vLLM engine settings:
+`tensor_parallel_size` GPUs per engine; `data_parallel_size` engine replicas, one per group of
+`tensor_parallel_size` processes of a multi-process run (`accelerate launch`: then each engine
+starts with vLLM's `external_launcher` on its process's GPU, as trl's colocate mode does, and each
+process samples the prompts it is given); `gpu_memory_utilization` and `max_model_len` (None = the
+model config's) as vLLM takes them. vLLM is imported only when sampling starts: a missing vLLM is
+an error there, not when a config is resolved.
+
 Departures from the paper: the reports sample with vLLM and no length cap (up to 40k-64k tokens);
 HF generation is the CPU default here, and max_new_tokens is a parameter.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import os
 import tempfile
+from dataclasses import dataclass
 
 import torch
 from transformers import GenerationConfig
@@ -36,7 +50,71 @@ from transformers import GenerationConfig
 from vtkit import models
 
 KEEP_TOKENS = ("<think>", "</think>")  # reasoning tags stay in the text even where a tokenizer marks them special
-_VLLM_ENGINES: dict[str, object] = {}  # path -> vllm.LLM, so repeated calls on one folder reuse the engine
+_VLLM_ENGINES: dict[tuple, object] = {}  # (path, engine settings) -> vllm.LLM: calls on one folder reuse it
+BACKENDS = ("hf", "vllm", "auto")
+INSTALL_HINT = ("vLLM is not installed: `pip install vllm` (the kit's `gpu` extra: `pip install -e '.[gpu]'`) "
+                "on a CUDA machine")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The session's sampling backend (`configure`), used by every call that names no backend."""
+    backend: str = "hf"                    # hf, vllm, or auto (vLLM when importable and CUDA is present)
+    tensor_parallel_size: int = 1          # vLLM: GPUs per engine
+    data_parallel_size: int = 1            # vLLM: engine replicas (processes / tensor_parallel_size)
+    gpu_memory_utilization: float = 0.9    # vLLM: share of each GPU's memory an engine takes
+    max_model_len: int | None = None       # vLLM: engine context in tokens; None = the model config's
+
+
+_SETTINGS = Settings()
+
+
+def configure(generation: dict | Settings | None = None) -> Settings:
+    """Set the session's backend from a preset's `generation` dict (None: the default, HF).
+
+    Checked here (unknown keys, types, ranges); vLLM itself is not imported until sampling starts.
+    Returns the previous settings, so a caller can restore them."""
+    global _SETTINGS
+    if generation is None:
+        new = Settings()
+    elif isinstance(generation, Settings):
+        new = generation
+    elif isinstance(generation, dict):
+        valid = [f.name for f in dataclasses.fields(Settings)]
+        bad = sorted(set(generation) - set(valid))
+        if bad:
+            raise ValueError(f"unknown generation setting(s) {bad}; valid: {', '.join(valid)}")
+        new = Settings(**generation)
+    else:
+        raise TypeError(f"generation must be a dict such as {{'backend': 'vllm', 'tensor_parallel_size': 1}}, "
+                        f"got {generation!r}")
+    if new.backend not in BACKENDS:
+        raise ValueError(f"generation backend must be one of {BACKENDS}, got {new.backend!r}")
+    for name in ("tensor_parallel_size", "data_parallel_size"):
+        v = getattr(new, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"generation {name} must be an int >= 1, got {v!r}")
+    if not (isinstance(new.gpu_memory_utilization, (int, float)) and 0 < new.gpu_memory_utilization <= 1):
+        raise ValueError(f"generation gpu_memory_utilization must be in (0, 1], got {new.gpu_memory_utilization!r}")
+    if new.max_model_len is not None and (not isinstance(new.max_model_len, int) or new.max_model_len < 1):
+        raise ValueError(f"generation max_model_len must be a positive int or None, got {new.max_model_len!r}")
+    old, _SETTINGS = _SETTINGS, new
+    return old
+
+
+def settings() -> Settings:
+    """The session's sampling backend (what a call with backend=None uses)."""
+    return _SETTINGS
+
+
+def require_vllm(what: str = "backend='vllm'"):
+    """The vllm module, or an ImportError that says how to install it (called when sampling starts)."""
+    try:
+        import vllm
+    except ImportError as e:
+        raise ImportError(f"{what} needs vLLM, but {INSTALL_HINT}; or sample with HF "
+                          "(generation: {backend: hf}, use_vllm: false)") from e
+    return vllm
 
 
 def _messages(prompt) -> list[dict]:
@@ -95,10 +173,13 @@ def _check(prompts, n, temperature, top_p, max_new_tokens, batch_size):
 
 def generate(model, tokenizer, prompts, *, n: int = 1, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
              max_new_tokens: int = 256, batch_size: int = 64, seed: int = 0, chat: bool = True,
-             backend: str = "hf") -> list[dict]:
-    """Sample n completions per prompt; records ordered by (prompt_index, sample_index). See the module docstring."""
+             backend: str | None = None) -> list[dict]:
+    """Sample n completions per prompt; records ordered by (prompt_index, sample_index). See the module docstring.
+
+    backend: "hf", "vllm" or "auto"; None = the session's (`configure`, from the stage's preset)."""
     prompts = list(prompts) if not isinstance(prompts, str) else prompts
     _check(prompts, n, temperature, top_p, max_new_tokens, batch_size)
+    backend = _SETTINGS.backend if backend is None else backend
     if backend == "auto":
         backend = "vllm" if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available() else "hf"
     if backend not in ("hf", "vllm"):
@@ -165,31 +246,52 @@ def _run_hf(model, tokenizer, encoded, stops, *, n, temperature, top_p, top_k, m
     return outs
 
 
+def engine_kwargs(cfg: Settings | None = None) -> dict:
+    """The keywords of `vllm.LLM` (besides the model) under the session's settings.
+
+    One process: an engine of `tensor_parallel_size` GPUs, data_parallel_size must be 1 (vLLM's LLM
+    runs no data-parallel replicas in one process). Several processes (WORLD_SIZE, as accelerate
+    and torchrun set it): WORLD_SIZE must be tensor_parallel_size x data_parallel_size, and each
+    engine starts with vLLM's `external_launcher` on its process's GPU, as trl's colocate mode does."""
+    cfg = cfg or _SETTINGS
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    want = cfg.tensor_parallel_size * cfg.data_parallel_size
+    kw = {"tensor_parallel_size": cfg.tensor_parallel_size, "gpu_memory_utilization": cfg.gpu_memory_utilization,
+          "seed": 0}
+    if cfg.max_model_len is not None:
+        kw["max_model_len"] = cfg.max_model_len
+    if world == 1 and cfg.data_parallel_size == 1:
+        return kw
+    if world != want:
+        raise ValueError(
+            f"generation asks for {cfg.data_parallel_size} vLLM replica(s) of {cfg.tensor_parallel_size} GPU(s) "
+            f"= {want} processes, but this run has {world} (WORLD_SIZE): launch the stage in {want} processes "
+            f"(`accelerate launch --num_processes {want} -m vtkit.stages.<name> ...`), or set generation's "
+            f"data_parallel_size to {max(1, world // cfg.tensor_parallel_size)}")
+    rank = int(os.environ.get("RANK", "0"))
+    return {**kw, "distributed_executor_backend": "external_launcher",
+            "seed": rank // cfg.tensor_parallel_size}   # one seed per tensor-parallel group, as trl does
+
+
 def _vllm_engine(model, tokenizer):
-    try:
-        import vllm
-    except ImportError as e:
-        raise ImportError(
-            "backend='vllm' needs vLLM, which is not installed: `pip install -e '.[gpu]'` (or `pip install vllm`) "
-            "on a CUDA machine, or use backend='hf'"
-        ) from e
+    vllm = require_vllm()
     if isinstance(model, vllm.LLM):
         return model
+    kw = engine_kwargs()
     if isinstance(model, str):
         if model == "smollm2-135m":
-
             model = str(models.smollm2_dir())
-        if model not in _VLLM_ENGINES:
-            _VLLM_ENGINES[model] = vllm.LLM(model=model, seed=0)
-        return _VLLM_ENGINES[model]
-
+        key = (model, tuple(sorted(kw.items())))
+        if key not in _VLLM_ENGINES:
+            _VLLM_ENGINES[key] = vllm.LLM(model=model, **kw)
+        return _VLLM_ENGINES[key]
     path = models.save(model, tokenizer, tempfile.mkdtemp(prefix="vtkit-vllm-"))
-    return vllm.LLM(model=str(path), seed=0)
+    return vllm.LLM(model=str(path), **kw)
 
 
 def _run_vllm(model, tokenizer, encoded, stops, *, n, temperature, top_p, top_k, max_new_tokens, batch_size, seed):
     llm = _vllm_engine(model, tokenizer)  # raises the install hint first when vLLM is missing
-    import vllm
+    vllm = require_vllm()
 
     params = vllm.SamplingParams(
         n=n, temperature=temperature, top_p=top_p, top_k=top_k if top_k > 0 else -1, max_tokens=max_new_tokens,

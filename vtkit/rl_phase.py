@@ -32,8 +32,9 @@ no coefficient). Held-out accuracy is measured by vtkit.evaluation: `greedy_acc`
 linear `warmup` the learning rate follows `lr_schedule`: "constant" (the default; the small and
 paper presets), or "cosine" / "linear" decay to 0 at max_steps (the tiny preset: cosine). The
 default lr 3e-4 is the tiny preset's measured value (1e-3 collapsed held-out accuracy: docs/LOG.md).
-bf16 on CUDA, as in SFT; fp32 on CPU. The stage around the phases (the start, the solvability
-filter, phase chaining, the final comparison) is vtkit.stages.rl.
+Precision as in SFT (`vtkit.models.training_precision`): fp32 master weights with bf16 autocast on
+CUDA, fp32 on CPU (`precision=` or $VTKIT_PRECISION overrides it). The stage around the phases (the
+start, the solvability filter, phase chaining, the final comparison) is vtkit.stages.rl.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ import pandas as pd
 import torch
 from transformers import PrinterCallback, TrainerCallback
 
-from vtkit import evaluation, models, plots
+from vtkit import evaluation, generate, models, plots
 from vtkit.stats import t_interval as mean_ci
 from vtkit.rewards import REWARDS
 from vtkit.rl import MGPOConfig, MGPOTrainer
@@ -273,7 +274,7 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
               max_completion_length: int = 96, temperature: float = 1.0, top_p: float = 1.0,
               num_iterations: int = 1, steps_per_generation: int = 1, loss_type: str = "grpo", beta: float = 0.0,
               seed: int = 0, step_offset: int = 0, save: bool = True, callbacks: Sequence = (),
-              report_to: str = "none", **grpo_kw) -> PhaseResult:
+              report_to: str = "none", precision: str | None = None, **grpo_kw) -> PhaseResult:
     """Train `model` in place with MGPO on `records` for `max_steps` steps; see the module docstring.
 
     rewards: registry names or trl reward functions; default = the phase's (`PHASES`). accuracy_reward:
@@ -284,7 +285,10 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     prompts_per_step x num_generations completions are sampled per step; after `warmup` (steps, or a
     fraction of max_steps when < 1; 0 = none) the learning rate stays constant (lr_schedule="constant")
     or decays to 0 at max_steps ("cosine", "linear"). Extra keyword
-    arguments go to MGPOConfig (any GRPOConfig field). With beta > 0, trl builds its reference
+    arguments go to MGPOConfig (any GRPOConfig field: the RL presets' use_vllm, vllm_mode,
+    vllm_gpu_memory_utilization, vllm_tensor_parallel_size, vllm_max_model_length and
+    vllm_server_base_url reach trl that way; use_vllm without vLLM installed is an ImportError that
+    says how to install it). With beta > 0, trl builds its reference
     model from the model's config path: save the model to a folder and load it from there first.
     """
     t0 = time.time()
@@ -316,6 +320,10 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
+    prec = models.prepare_training(model, precision)  # fp32 master weights; bf16 autocast on CUDA
+    if grpo_kw.get("use_transformers_paged") or grpo_kw.get("use_transformers_continuous_batching"):
+        raise ValueError("trl's continuous-batching generation casts the trained model to bf16 in place, "
+                         "which drops the fp32 master weights; use the default generate or vLLM")
     tracking_dir(out, report_to)
     args = MGPOConfig(
         output_dir=str(out / "trainer"), max_steps=max_steps, learning_rate=lr,
@@ -325,8 +333,10 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
         loss_type=loss_type, beta=beta, mgpo_lambda=float(mgpo_lambda), mgpo_accuracy_reward=accuracy_reward,
         long2short_lambda=float(long2short_lambda), lr_scheduler_type=LR_SCHEDULES[lr_schedule], warmup_steps=warmup,
         logging_steps=1, save_strategy="no", report_to=report_to, disable_tqdm=True, seed=seed, data_seed=seed,
-        bf16=cuda, use_cpu=not cuda, dataloader_num_workers=0,
+        **prec.trainer_args(), dataloader_num_workers=0,
         **{"gradient_checkpointing": cuda, **grpo_kw})  # checkpointing (trl's default) only pays on a GPU
+    if args.use_vllm:   # trl would fail inside the trainer: say how to install vLLM before anything runs
+        generate.require_vllm("use_vllm: true (trl's vLLM rollouts)")
     cbs = list(callbacks)
     held = None
     if heldout is not None:

@@ -147,7 +147,9 @@ class StageResult:
 
 
 def start(cfg: StageConfig, out_dir) -> Path:
-    """A stage's first call: quiet progress bars, seed everything, save config.json and runinfo.json.
+    """A stage's first call: quiet progress bars, seed everything, the sampling backend of the kit's own
+    sampling (`vtkit.generate.configure` from the config's `generation` key; HF when it has none),
+    save config.json and runinfo.json.
 
     Deprecation notices (FutureWarning) stay visible: MGPOTrainer overrides private trl methods,
     and trl announces their changes that way.
@@ -160,6 +162,8 @@ def start(cfg: StageConfig, out_dir) -> Path:
     transformers.utils.logging.set_verbosity_error()
     logging.getLogger("trl").setLevel(logging.ERROR)
     runinfo.seed_everything(cfg.seed)
+    from vtkit import generate
+    generate.configure(getattr(cfg, "generation", None))   # vLLM is imported only when sampling starts
     return runinfo.save(out_dir, {"section": cfg.SECTION, **cfg.to_dict()})
 
 

@@ -16,10 +16,15 @@ The protocol (docs/method.md, "Offline self-distillation"):
    on its own domain, only verifier-accepted, distinct traces kept (`vtkit.distill.collect_verified`);
 3. learning potential of each trace under the student, the band (`min_tokens`,
    `n_length_buckets`, `low_q`, `high_q`; `vtkit.distill.band_mask`), `traces.jsonl` (every trace
-   with its score, bucket and reason) and the figure `lp_band.pdf/png`;
+   with its score, bucket and reason) and the figure `lp_band.pdf/png`; for math, the share of
+   faithful traces (`vtkit.faithful`: right arithmetic on the problem's numbers, boxed answer = the
+   trace's result) among all verified traces and among the kept ones
+   (`select/math/faithful_verified`, `select/math/faithful_kept`, with `_lo`/`_hi`);
 4. held-out accuracy of the student under the RL stage's protocol (`eval_samples` at
    `eval_temperature`), SFT on the kept band (`epochs`, `lr`, `batch_size`, `max_length`), held-out
-   accuracy again, the paired gain per domain; the student as `model/`, `metrics.json`.
+   accuracy again, the paired gain per domain; for math also the held-out samples' faithful share
+   before and after (`math/before/faithful`, `math/after/faithful`, with `_lo`/`_hi`; the same
+   samples, no extra sampling); the student as `model/`, `metrics.json`.
 The report gives no thresholds, sample counts or epochs; every value is in vtkit/presets/distill.yaml.
 """
 from __future__ import annotations
@@ -33,10 +38,14 @@ from vtkit.stages import base
 from vtkit.stages import rl as rl_stage
 
 
+FAITHFUL_DOMAINS = {"math"}   # domains whose traces vtkit.faithful can check (arithmetic steps)
+
+
 @dataclass
 class Config(base.StageConfig):
     SECTION: ClassVar[str] = "distill"
 
+    generation: dict                # the kit's own sampling backend (vtkit.generate.configure, set by base.start)
     report_to: str                  # experiment tracker (transformers' report_to): none or tensorboard
     rl_dir: str | None              # the RL stage's out_dir (phases/<phase>/model teach); None = its start model
     student: str | None             # the student checkpoint (the SFT stage's model); None = the RL preset's start
@@ -94,6 +103,22 @@ def gain_metrics(domain: str, before, after, seed: int) -> tuple[dict, dict]:
             **{f"{domain}/heldout_{k}": v for k, v in g.items()}}, g
 
 
+def faithful_metrics(domain: str, records: list, before, after) -> dict:
+    """`<domain>/before/faithful` and `<domain>/after/faithful` (+ `_lo`/`_hi`): the share of the
+    held-out samples' traces that are faithful (vtkit.faithful), before and after SFT, read from the
+    samples the accuracy was graded on. Math only (FAITHFUL_DOMAINS)."""
+    from vtkit import faithful
+    out = {}
+    for when, res in (("before", before), ("after", after)):
+        f = faithful.from_eval(records, res)
+        out.update({f"{domain}/{when}/{k}": f[k] for k in ("faithful", "faithful_lo", "faithful_hi")})
+    return out
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def run(cfg: Config, out_dir) -> Result:
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -143,6 +168,11 @@ def run(cfg: Config, out_dir) -> Result:
     mask.to_json(out / "traces.jsonl", orient="records", lines=True)
     print(report.to_string(index=False))
     metrics.update(distill.band_metrics(mask, domains))
+    for d in [d for d in domains if d in FAITHFUL_DOMAINS]:
+        f = distill.faithful_metrics(mask, prompts[d], domain=d)
+        metrics.update(f)
+        print(f"{d}: faithful traces {_fmt(f[f'select/{d}/faithful_verified'])} of the verified, "
+              f"{_fmt(f[f'select/{d}/faithful_kept'])} of the kept")
     fig = distill.plot_band(mask, out / "lp_band")
     plt.close(fig)   # the notebook shows res.figure
     print(f"kept {len(kept)} of {len(traces)} traces  [{time.time() - t:.0f} s]")
@@ -165,6 +195,10 @@ def run(cfg: Config, out_dir) -> Result:
         g = gains[d]
         print(f"{d:5s} held-out {b.describe()} -> {a.describe()}; paired gain {g['gain']:+.3f} "
               f"[{g['gain_lo']:+.3f}, {g['gain_hi']:+.3f}]")
+        if d in FAITHFUL_DOMAINS:
+            f = faithful_metrics(d, heldout[d], b, a)
+            metrics.update(f)
+            print(f"{d:5s} held-out faithful traces {f[f'{d}/before/faithful']:.3f} -> {f[f'{d}/after/faithful']:.3f}")
     metrics["wall_s"] = time.time() - T0
     runinfo.write_metrics(out, metrics)
     print(f"[{time.time() - t:.0f} s]  total {time.time() - T0:.0f} s")

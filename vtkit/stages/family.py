@@ -33,6 +33,7 @@ from vtkit.stages import base
 class Config(base.StageConfig):
     SECTION: ClassVar[str] = "family"
 
+    generation: dict                # the kit's own sampling backend (vtkit.generate.configure, set by base.start)
     models: list           # model specs ordered by size: tiny sizes, smollm2-135m, paths, hub ids
     family: str            # the family's name in scores.csv
     reasoning: list        # "math" and/or "gym:<reasoning-gym dataset>"

@@ -49,6 +49,7 @@ SFT_MAX_LENGTH = 256        # tokens per conversation of the brief SFT (referenc
 class Config(base.StageConfig):
     SECTION: ClassVar[str] = "instruct"
 
+    generation: dict                # the kit's own sampling backend (vtkit.generate.configure, set by base.start)
     report_to: str                  # experiment tracker (transformers' report_to): none or tensorboard
     init_model: str | None          # start checkpoint (the self-distilled model); None = the RL preset's start
     n_constraints: list             # [lo, hi] constraints per constrained prompt

@@ -73,16 +73,25 @@ class Config(base.StageConfig):
     negative_advantage_scale: float     # factor on negative advantages (0 = positive samples only)
     advantage_mode: str                 # mgpo, or rft (the rejection-sampling fine-tuning control)
     skip_zero_advantage: bool           # leave zero-advantage samples out of the loss's forward/backward
+    use_vllm: bool                      # rollouts through trl's vLLM integration (needs vLLM: the `gpu` extra)
+    vllm_mode: str                      # colocate (vLLM in each training process) or server (`trl vllm-serve`)
+    vllm_gpu_memory_utilization: float  # colocate: share of each GPU's memory vLLM takes
+    vllm_tensor_parallel_size: int      # colocate: GPUs per vLLM engine
+    vllm_max_model_length: int | None   # vLLM context in tokens; None = trl's default (the model config's)
+    vllm_server_base_url: str | None    # server mode: the server's URL; None = trl's host and port
+    generation: dict                    # the kit's own sampling backend (vtkit.generate.configure, set by base.start)
 
 
 # Config fields that go to rl_phase.run_phase unchanged (its keywords, or MGPOConfig fields via **grpo_kw)
 PHASE_SETTINGS = ("eval_every", "eval_samples", "eval_temperature", "mgpo_lambda", "max_steps", "lr", "warmup",
                   "lr_schedule", "prompts_per_step", "num_generations", "max_completion_length", "temperature",
                   "num_iterations", "steps_per_generation", "loss_type", "beta", "negative_advantage_scale",
-                  "advantage_mode", "skip_zero_advantage", "report_to")
+                  "advantage_mode", "skip_zero_advantage", "report_to", "use_vllm", "vllm_mode",
+                  "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_length",
+                  "vllm_server_base_url")
 # the fields the stage itself uses (the start, the data, the filter)
 STAGE_SETTINGS = ("init_model", "model", "start_data", "start_epochs", "start_lr", "tasks", "phases", "data_seed",
-                  "n_prompts", "n_heldout", "filter_rollouts", "min_prompts")
+                  "n_prompts", "n_heldout", "filter_rollouts", "min_prompts", "generation")
 
 
 @dataclass
