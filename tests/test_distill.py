@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vtkit import distill, evaluation, models, tasks
+from vtkit import distill, evaluation, models, stats, tasks
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +182,27 @@ def test_collect_from_a_real_model_runs_the_verifier():
     df, rep = distill.collect_verified(model, tok, recs, n=2, max_new_tokens=8)
     assert rep["n_samples"] == 4 and rep["n_correct"] == len(df) == 0  # an untrained model answers nothing
     assert list(df.columns) == ["id", "domain", "prompt", "completion", "n_tokens", "source"]
+
+
+def test_faithful_metrics_count_verified_and_kept_traces():
+    recs = list(tasks.make("math", 6, seed=0, split="test", difficulty=1, mod=7, subdomain="add", shuffle=False))
+    # per problem its reference trace (faithful) and the same trace boxing another number (not faithful:
+    # the box is not the trace's result, though a verifier reading the box might have accepted it)
+    rows = [{"id": r["id"], "domain": "math", "completion": c, "keep": keep}
+            for i, r in enumerate(recs)
+            for c, keep in ((r["solutions"][0], i < 2),
+                            (r["solutions"][0].replace(f"\\boxed{{{r['answer']}}}",
+                                                       f"\\boxed{{{(int(r['answer']) + 1) % 7}}}"), True))]
+    rows.append({"id": "x", "domain": "code", "completion": "no arithmetic", "keep": True})   # other domain: ignored
+    m = distill.faithful_metrics(pd.DataFrame(rows), recs)
+    assert m["select/math/faithful_verified"] == 6 / 12 and m["select/math/faithful_kept"] == 2 / 8
+    assert (m["select/math/faithful_verified_lo"], m["select/math/faithful_verified_hi"]) == stats.wilson(6, 12)
+    assert (m["select/math/faithful_kept_lo"], m["select/math/faithful_kept_hi"]) == stats.wilson(2, 8)
+    none_kept = distill.faithful_metrics(pd.DataFrame(rows).assign(keep=False), recs)
+    assert none_kept["select/math/faithful_kept"] is None and none_kept["select/math/faithful_kept_hi"] is None
+    assert none_kept["select/math/faithful_verified"] == 0.5
+    with pytest.raises(ValueError, match="no record among the 5 given"):
+        distill.faithful_metrics(pd.DataFrame(rows), recs[1:])
 
 
 def test_plot_band_marks_every_reason(tmp_path):

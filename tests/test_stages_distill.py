@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from vtkit import distill, evaluation, models, runinfo, tasks, train
+from vtkit import distill, evaluation, faithful, models, runinfo, tasks, train
 from vtkit.stages import base
 from vtkit.stages import distill as stage
 from vtkit.stages import rl as rl_stage
@@ -95,6 +95,23 @@ def test_run_on_a_fixture_rl_run(distilled, tmp_path):
     assert res.before["math"].ids == res.after["math"].ids
     assert m["math/before/greedy_acc"] == res.before["math"].acc and m["math/after/greedy_acc"] == res.after["math"].acc
     assert m["math/heldout_gain_lo"] <= m["math/heldout_gain"] <= m["math/heldout_gain_hi"]
+    # trace faithfulness (vtkit.faithful) of the verified and the kept traces, on the problems they answer,
+    # and of the held-out samples before and after, read from the samples graded above
+    rl_cfg = base.upstream_config(rl_stage.Config, str(rl_dir), "tiny")
+    by_id = {r["id"]: r for r in tasks.make_groups({"math": TASK}, 24, seed=cfg.data_seed)["math"]}
+    for name, rows in (("verified", res.traces), ("kept", res.traces[res.traces.keep])):
+        f = faithful.faithful_rate([by_id[i] for i in rows["id"]], list(rows["completion"]))
+        assert [m[f"select/math/faithful_{name}{k}"] for k in ("", "_lo", "_hi")] == \
+            [f["faithful"], f["faithful_lo"], f["faithful_hi"]], name
+    # the teacher learned the reference traces, so many of its verified traces are faithful (9 of 19 here);
+    # the verifier reads only the box, so not all
+    assert 0.25 < m["select/math/faithful_verified"] < 1
+    held = tasks.make_groups({"math": TASK}, 24, seed=rl_cfg.data_seed, split="test")["math"]
+    for when in ("before", "after"):
+        f = faithful.from_eval(held, getattr(res, when)["math"])
+        assert [m[f"math/{when}/faithful{k}"] for k in ("", "_lo", "_hi")] == \
+            [f["faithful"], f["faithful_lo"], f["faithful_hi"]], when
+    assert m["math/before/faithful"] == 0                # tiny-100k, fresh: no arithmetic line at all
     assert m == res.metrics and m["wall_s"] > 0
     rows = runinfo.read_jsonl(tmp_path / "distill" / "traces.jsonl")
     assert len(rows) == len(res.traces) and {"lp", "reason", "length_bucket", "keep"} <= set(rows[0])

@@ -9,6 +9,7 @@ learning potential under the student, a middle-to-high band kept, the student fi
     train.sft(student, tok, distill.to_records(mask[mask.keep]), "runs/x/sft")
     distill.find_teachers("runs/rl")                                # {phase: rl_dir/phases/<phase>/model}
     distill.band_metrics(mask, ["math"])                            # select/math/n_kept, ... (metrics.json)
+    distill.faithful_metrics(mask, records)                         # select/math/faithful_verified, _kept
 
 The stage that runs all of it (notebook 04) is vtkit.stages.distill.
 
@@ -286,4 +287,26 @@ def band_metrics(mask: pd.DataFrame, domains: Sequence[str]) -> dict:
                     f"select/{d}/lp_mean_all": float(g.lp.mean()) if len(g) else None,
                     f"select/{d}/lp_mean_kept": float(g[g.keep].lp.mean()) if g.keep.any() else None})
     out["select/n_kept"] = int(mask["keep"].sum())
+    return out
+
+
+def faithful_metrics(mask: pd.DataFrame, records: Sequence[dict], domain: str = "math") -> dict:
+    """Trace faithfulness (`vtkit.faithful`) of one math domain's verified traces and of those the
+    band keeps: `select/<domain>/faithful_verified` and `select/<domain>/faithful_kept`, each with its
+    Wilson interval (`_lo`/`_hi`), None when there are no such traces. The verifier reads only the
+    boxed answer, so a verified trace can still carry wrong arithmetic (issue 26).
+
+    `mask` is band_mask's output; `records` are the problems the traces were drawn for (each trace
+    is checked against the record with its id)."""
+    from vtkit import faithful
+    by_id = {r["id"]: r for r in records}
+    g = mask[mask["domain"] == domain]
+    missing = sorted(set(g["id"]) - set(by_id))
+    if missing:
+        raise ValueError(f"{len(missing)} {domain} traces (e.g. id {missing[0]!r}) have no record among the "
+                         f"{len(by_id)} given; pass the prompts the traces were collected for")
+    out = {}
+    for name, rows in (("verified", g), ("kept", g[g["keep"]])):
+        f = faithful.faithful_rate([by_id[i] for i in rows["id"]], list(rows["completion"])) if len(rows) else {}
+        out.update({f"select/{domain}/faithful_{name}{k}": f.get(f"faithful{k}") for k in ("", "_lo", "_hi")})
     return out
