@@ -107,6 +107,9 @@ def test_from_dict_roundtrips_a_saved_config_and_refuses_a_partial_one(tmp_path)
     assert base.upstream_config(RL, None, "tiny") == RL.from_preset("tiny")
     with pytest.raises(FileNotFoundError, match="finished rl run"):
         base.upstream_config(RL, tmp_path / "nope", "tiny")
+    older = {k: v for k, v in cfg.to_dict().items() if k != "beta"}   # a run made before `beta` existed
+    (tmp_path / "config.json").write_text(json.dumps({**older, "retired": 1}))
+    assert base.upstream_config(RL, tmp_path, "tiny") == cfg.replace(beta=RL.from_preset("tiny").beta)
     partial = cfg.to_dict()
     del partial["lr"]
     with pytest.raises(base.ConfigError, match=r"lacks setting\(s\) \['lr'\]"):

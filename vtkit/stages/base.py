@@ -175,7 +175,16 @@ def upstream_config(config_cls: type[StageConfig], stage_dir, preset: str) -> St
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: pass the out_dir of a finished {config_cls.SECTION} run "
                                 f"(it writes config.json), or None for the {preset} preset's settings")
-    return config_cls.from_dict(json.loads(path.read_text()))
+    saved = {k: v for k, v in json.loads(path.read_text()).items() if k != "section"}
+    fields = set(config_cls.fields()) | {"preset", "seed"}
+    added = sorted(fields - set(saved))
+    gone = sorted(set(saved) - fields)
+    if added or gone:   # a run made before settings were added or removed: the preset fills the new ones
+        print(f"{path}: made by an older vtkit; settings added since take the "
+              f"{saved.get('preset', preset)} preset's values: {added or 'none'}; no longer used: {gone or 'none'}")
+        now = config_cls.from_preset(saved.get("preset", preset)).to_dict()
+        saved = {**{k: now[k] for k in added}, **{k: v for k, v in saved.items() if k in fields}}
+    return config_cls.from_dict(saved)
 
 
 # ---- command line -----------------------------------------------------------------------------
