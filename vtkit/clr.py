@@ -16,7 +16,8 @@ same subsample, so the three differ only in how they pick an answer.
 Teaching the skills to a small model (`training_conversations`, `verification_examples`,
 `verifier_accuracy`; see the section near the end): SFT data for extraction and verification built
 from task records' reference traces, for models too small to follow the prompts zero-shot. The
-report teaches nothing; vtkit's CLR notebook uses this at the tiny preset and says so.
+report teaches nothing; the CLR stage (`vtkit.stages.clr`, notebooks/06_clr.ipynb) uses this at the
+tiny preset and says so.
 
 Choices where the report is silent (it publishes no prompts, and no decoding settings for CLR):
 - The prompts below are ours. Extraction asks for numbered claims "1." .. "M." and the final
@@ -608,13 +609,10 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion k/n (95% by default); (nan, nan) for n = 0."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    mid, half = (p + z * z / (2 * n)), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
-    d = 1 + z * z / n   # at k = 0 and k = n the bounds are exactly 0 and 1 (rounding gives 1 - 2e-16)
-    return (0.0 if k == 0 else max(0.0, (mid - half) / d)), (1.0 if k == n else min(1.0, (mid + half) / d))
+    """Wilson score interval of a binomial proportion k/n (95% by default); (nan, nan) for n = 0.
+    `vtkit.stats.wilson` at the normal quantile z."""
+    from vtkit import stats
+    return stats.wilson(k, n, z=z)
 
 
 def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,

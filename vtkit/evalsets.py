@@ -51,7 +51,6 @@ from __future__ import annotations
 import ast
 import base64
 import csv
-import gzip
 import hashlib
 import io
 import json
@@ -73,6 +72,8 @@ import huggingface_hub.constants as hc
 import pyarrow.parquet as pq
 from datasets import Dataset, Features, Sequence, Value
 from huggingface_hub import hf_hub_download, list_repo_files
+
+from vtkit import runinfo
 
 MATH_SUFFIX = "Let's think step by step and output the final answer within \\boxed{}."
 GPQA_SUFFIX = ("Answer with the letter of the correct option. Let's think step by step and output "
@@ -285,17 +286,7 @@ def shipped(name: str) -> Path:
 def _read_file(p: Path) -> list[dict]:
     """Plain readers (no type inference: CSV cells stay strings, answers keep their spelling)."""
     if p.suffix == ".jsonl" or p.name.endswith(".jsonl.gz"):
-        opener = gzip.open if p.suffix == ".gz" else open
-        with opener(p, "rt", encoding="utf-8") as f:
-            rows = []
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{p}:{n}: not valid JSON ({e.msg}); expected one JSON object per "
-                                         "line") from e
-            return rows
+        return runinfo.read_jsonl(p, "data")   # errors name the file and the line
     if p.suffix == ".json":
         data = json.loads(p.read_text(encoding="utf-8"))
         return data if isinstance(data, list) else data.get("data", data.get("rows"))
@@ -656,12 +647,7 @@ def _livecodebench_rows(path, split, version_tag="release_v6", start_date=None, 
     if paths is not None:  # stream: the full files are GBs, keep only the window
         rows = []
         for p in paths:
-            with open(p, encoding="utf-8") as f:
-                for line in f:
-                    if line.strip():
-                        r = json.loads(line)
-                        if keep(r):
-                            rows.append(r)
+            rows.extend(r for _, r in runinfo.jsonl_rows(p, "LiveCodeBench") if keep(r))
         return rows
     return [r for r in rows if keep(r)]
 

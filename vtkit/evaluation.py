@@ -10,8 +10,8 @@
     ev.paired_gain(before, after)                         # after - before on the same items, paired
     ok = ev.grade(records, texts)                         # per text: {"correct", "pred", extras}
 
-Every caller measures through here: the quickstart and `evaluate` notebooks, the Spectrum stage's
-held-out checks and checkpoint scores (`vtkit.spectrum`), the RL phases' held-out curves
+Every caller measures through here: the quickstart and `evaluate` stages (`vtkit.stages`), the Spectrum
+stage's held-out checks and checkpoint scores (`vtkit.spectrum`), the RL phases' held-out curves
 (`vtkit.rl_phase`), self-distillation's before/after, instruction pass rates, the family probe. Metric
 names mean the same everywhere (docs/contracts.md, "Metric names"):
 
@@ -478,9 +478,8 @@ def paired_gain(before, after, metric: str = "score", n_boot: int = 1000, seed: 
         raise ValueError("before and after were measured on different items; evaluate both on the same records")
     if len(b) != len(a) or not b:
         raise ValueError(f"need two equal, non-empty per-item lists, got {len(b)} and {len(a)}")
-    d = [float(x) - float(y) for x, y in zip(a, b)]
-    lo, hi = vm.bootstrap_ci(d, n_boot=n_boot, seed=seed)
-    return {"gain": float(np.mean(d)), "gain_lo": lo, "gain_hi": hi}
+    from vtkit import stats
+    return stats.paired_bootstrap(b, a, n_boot=n_boot, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------- evaluate
