@@ -2,6 +2,7 @@
 import json
 import os
 import socket
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -159,12 +160,19 @@ def test_environment_is_scrubbed_and_cwd_private(monkeypatch):
     assert r.passed, r
 
 
-def test_cannot_write_outside_the_private_dir():
-    target = REPO / "tests" / f"_sandbox_escape_{os.getpid()}.txt"
+@pytest.mark.parametrize("where", ["interpreter", "repository"])
+def test_cannot_write_outside_the_private_dir(where):
+    """The interpreter's folder is always visible, read-only; the repository is read-only too, or
+    hidden behind the private /tmp when the checkout itself lives under /tmp."""
+    folder = Path(sys.prefix) if where == "interpreter" else REPO / "tests"
+    target = folder / f"_sandbox_escape_{os.getpid()}.txt"
     code = f"def attempt():\n    open({str(target)!r}, 'w').write('x')\n    return True\n"
     r = S.run_tests(code, "assert attempt()")
     assert not r.passed and r.details[0]["status"] == "error"
-    assert "Read-only file system" in r.details[0]["message"] or "Permission denied" in r.details[0]["message"]
+    refused = ["Read-only file system", "Permission denied"]
+    if where == "repository" and REPO.resolve().is_relative_to("/tmp"):
+        refused.append("No such file or directory")
+    assert any(m in r.details[0]["message"] for m in refused), r.details[0]["message"]
     assert not target.exists()
     r = S.run_tests("open('scratch.txt', 'w').write('ok')\n", "assert open('scratch.txt').read() == 'ok'")
     assert r.passed
