@@ -289,6 +289,7 @@ def test_training_conversations_teach_both_skills_with_true_labels():
         if row["kind"] == "verify":
             assert user.startswith(clr.CLAIM_VERIFICATION_PROMPT[:40])
             claim = user.split("Claim:\n")[1].split("\n")[0]
+            assert row["claim"] == claim                              # the taught claim, kept apart
             assert clr.parse_verdict(reply) == row["label"]
             # the label is the truth: recompute the claim's arithmetic from the problem's graph
             import json
@@ -319,6 +320,8 @@ def test_training_conversations_teach_both_skills_with_true_labels():
             assert verify.extract_answer(reply) == verify.extract_answer(traj)   # copied, even if wrong
         else:
             assert user == rec["prompt"] and reply in rec["solutions"]
+        if row["kind"] != "verify":
+            assert row["claim"] == ""
     # deterministic by seed; another seed shuffles and corrupts differently
     assert ds["messages"] == clr.training_conversations(recs, seed=0, M=3, solve_per_record=1,
                                                          corrupt_fraction=0.5)["messages"]
@@ -379,11 +382,75 @@ def test_verifier_accuracy_scores_verdicts(monkeypatch):
     assert got["verifier_recall_invalid"] == pytest.approx(
         sum(p == 0 for p, e in zip(pred, ex) if e["label"] == 0) / 5)
     assert got["verifier_unreadable"] == 0 and got["verifier_n"] == 10 and "replies" not in got
+    assert "verifier_acc_novel" not in got                     # no teaching claims given
+    split = clr.verifier_accuracy(None, None, ex, teaching=ex[:4])
+    assert {k: split[k] for k in got} == got                   # the same keys, plus the split
+    assert split["verifier_n_seen"] >= 4 and split["verifier_n_seen"] + split["verifier_n_novel"] == 10
+    assert split == {**got, **clr.seen_novel_accuracy(ex, pred, ex[:4])}
     monkeypatch.setattr(generate, "generate", lambda m, t, prompts, **kw: [{"text": "hmm"}] * len(prompts))
     got = clr.verifier_accuracy(None, None, ex, return_replies=True)
     assert got["verifier_unreadable"] == 1 and got["verifier_acc"] == 0.5   # unreadable = invalid
     assert got["verifier_recall_invalid"] == 1 and got["verifier_recall_valid"] == 0
     assert got["replies"] == ["hmm"] * 10
+
+
+def test_arithmetic_key_strips_names():
+    assert clr.arithmetic_key("Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5.") == "2 * 6 = 12 mod 7 = 5"
+    assert clr.arithmetic_key("Eve's pens = Bob's cups * Al's hats = 2 * 6 = 12 mod 7 = 5.") == "2 * 6 = 12 mod 7 = 5"
+    assert clr.arithmetic_key("x = a + b = 3 + 5 = 8.") == "3 + 5 = 8"
+    assert clr.arithmetic_key("x = b + a = 5 + 3 = 8.") == "5 + 3 = 8"        # the claim's order: another string
+    assert clr.arithmetic_key("the triangle is right-angled") is None
+    assert clr.arithmetic_key(LINE) == "12 - 14 = -2 mod 23 = 21"
+
+
+def test_seen_novel_accuracy_and_the_lookup_baseline():
+    taught = [{"claim": "A = B + C = 3 + 4 = 7 mod 7 = 0.", "label": 1},
+              {"claim": "D = E * F = 2 * 6 = 13 mod 7 = 6.", "label": 0},
+              {"claim": "G = H + I = 1 + 1 = 3.", "label": 0},       # taught twice invalid, once valid
+              {"claim": "J = K + L = 1 + 1 = 3.", "label": 0},
+              {"claim": "M = N + O = 1 + 1 = 3.", "label": 1},
+              {"claim": "P = Q + R = 2 + 2 = 5.", "label": 0},       # a tie: the table says valid
+              {"claim": "S = T + U = 2 + 2 = 5.", "label": 1},
+              {"claim": "no arithmetic here", "label": 1}]
+    assert clr.arithmetic_lookup(taught) == {"3 + 4 = 7 mod 7 = 0": 1, "2 * 6 = 13 mod 7 = 6": 0,
+                                             "1 + 1 = 3": 0, "2 + 2 = 5": 1}
+    held = [("x = y + z = 3 + 4 = 7 mod 7 = 0.", 1, 1),     # seen, table right, verdict right
+            ("x = y * z = 2 * 6 = 13 mod 7 = 6.", 0, 1),    # seen, table right, verdict wrong
+            ("x = y + z = 1 + 1 = 3.", 0, 0),               # seen, table right, verdict right
+            ("x = y + z = 2 + 2 = 5.", 0, 0),               # seen, table wrong (tie: valid), verdict right
+            ("x = y * z = 6 * 2 = 13 mod 7 = 6.", 0, 0),    # novel (operands swapped), table guesses valid
+            ("x = y + z = 4 + 3 = 7 mod 7 = 0.", 1, 0),     # novel, table right, verdict wrong
+            ("x = y + z = 5 + 5 = 10 mod 7 = 3.", 1, 1),    # novel, table right, verdict right
+            ("no arithmetic here", 1, 0)]                    # no arithmetic: novel, table right, verdict wrong
+    ex = [{"claim": c, "label": y} for c, y, _ in held]
+    got = clr.seen_novel_accuracy(ex, [v for _, _, v in held], taught)
+    assert (got["verifier_n_seen"], got["verifier_n_novel"]) == (4, 4)
+    assert (got["verifier_n_seen_valid"], got["verifier_n_novel_valid"]) == (1, 3)
+    assert got["verifier_acc_seen"] == 3 / 4 and got["verifier_acc_novel"] == 2 / 4
+    assert got["verifier_lookup_acc"] == 6 / 8
+    assert (got["verifier_acc_novel_lo"], got["verifier_acc_novel_hi"]) == clr.wilson_interval(2, 4)
+    assert (got["verifier_acc_seen_lo"], got["verifier_acc_seen_hi"]) == clr.wilson_interval(3, 4)
+    assert (got["verifier_lookup_acc_lo"], got["verifier_lookup_acc_hi"]) == clr.wilson_interval(6, 8)
+    untaught = clr.seen_novel_accuracy(ex, [v for _, _, v in held], [])   # nothing taught: all new
+    assert untaught["verifier_n_seen"] == 0 and untaught["verifier_acc_seen"] != untaught["verifier_acc_seen"]
+    assert untaught["verifier_acc_novel"] == 5 / 8 and untaught["verifier_lookup_acc"] == 4 / 8
+    with pytest.raises(ValueError, match="verdicts"):
+        clr.seen_novel_accuracy(ex, [1], taught)
+
+
+def test_held_out_claims_of_a_small_task_mostly_repeat_taught_arithmetic():
+    """mod-7 difficulty-1 claims, taught as the tiny preset does (1000 records x 4): few distinct
+    strings, so most held-out ones were taught, with the same label (the label is a function of
+    the string: a lookup table is right on every seen claim)."""
+    from vtkit import tasks
+    kw = dict(difficulty=1, mod=7, subdomain=["add", "mul"])
+    taught = clr.verification_examples(tasks.make("math", 1000, seed=4, split="train", **kw), seed=0, per_record=4)
+    held = clr.verification_examples(tasks.make("math", 40, seed=2, split="validation", **kw), seed=2)
+    table = clr.arithmetic_lookup(taught)
+    got = clr.seen_novel_accuracy(held, [table.get(clr.arithmetic_key(e["claim"]), 1) for e in held], taught)
+    assert got["verifier_n_seen"] + got["verifier_n_novel"] == len(held) == 80
+    assert got["verifier_n_seen"] >= 0.85 * 80 and got["verifier_n_novel"] > 0
+    assert got["verifier_acc_seen"] == 1.0 and got["verifier_lookup_acc"] > 0.9
 
 
 def test_wilson_interval():

@@ -103,6 +103,16 @@ def test_run_samples_teaches_checks_the_verifier_and_scores_on_the_same_subsampl
     assert len(held) == m["verifier_n"] > 0
     assert m["verifier_acc"] == pytest.approx(sum(r["verdict"] == r["label"] for r in held) / len(held))
     assert all(r["verdict"] == clr.parse_verdict(r["reply"]) for r in held)
+    # apart on claims whose arithmetic string was taught and on new arithmetic, beside the lookup table
+    taught = clr.verification_examples(stage.task_records(cfg, 4, "train", 3), seed=0, per_record=2)
+    table = clr.arithmetic_lookup(taught)
+    assert [r["seen"] for r in held] == [clr.arithmetic_key(r["claim"]) in table for r in held]
+    assert m["verifier_n_seen"] == sum(r["seen"] for r in held) and m["verifier_n_novel"] == m["verifier_n"] - m["verifier_n_seen"]
+    novel = [r["verdict"] == r["label"] for r in held if not r["seen"]]
+    assert m["verifier_n_novel"] > 0 and m["verifier_acc_novel"] == pytest.approx(sum(novel) / len(novel))
+    assert m["verifier_lookup_acc"] == pytest.approx(sum(
+        (table[r["arithmetic"]] if r["seen"] else 1) == r["label"] for r in held) / len(held))
+    assert m["verifier_acc_novel_lo"] <= m["verifier_acc_novel"] <= m["verifier_acc_novel_hi"]
     assert any((d / "teach").iterdir())                            # the teaching run's folder
     assert (d / "fig_clr.png").exists() and (d / "fig_clr.pdf").exists()
     saved = json.loads((d / "config.json").read_text())
@@ -111,4 +121,5 @@ def test_run_samples_teaches_checks_the_verifier_and_scores_on_the_same_subsampl
     again = stage.run(cfg.replace(teach=False, held_out_records=0), tmp_path / "plain")
     assert runinfo.read_jsonl(tmp_path / "plain" / "samples.jsonl") == samples
     assert again.verifier == {} and not (tmp_path / "plain" / "verifier_held_out.jsonl").exists()
-    assert "verifier_acc" not in again.metrics and again.metrics["teach"] is False
+    assert "verifier_acc" not in again.metrics and "verifier_acc_novel" not in again.metrics
+    assert again.metrics["teach"] is False

@@ -18,6 +18,10 @@ Teaching the skills to a small model (`training_conversations`, `verification_ex
 from task records' reference traces, for models too small to follow the prompts zero-shot. The
 report teaches nothing; the CLR stage (`vtkit.stages.clr`, notebooks/06_clr.ipynb) uses this at the
 tiny preset and says so.
+`seen_novel_accuracy` splits held-out claims by whether their arithmetic string (`arithmetic_key`,
+names stripped) was among the teaching claims: most held-out claims of a small task repeat a taught
+string with the same label, so a lookup table (`verifier_lookup_acc`) scores about as well as the
+verifier there; `verifier_acc_novel` is the accuracy on arithmetic it was never shown.
 
 Choices where the report is silent (it publishes no prompts, and no decoding settings for CLR):
 - The prompts below are ours. Extraction asks for numbered claims "1." .. "M." and the final
@@ -434,6 +438,65 @@ def recompute_claim(claim: str, mod: int | None = None, swap: bool = True) -> tu
     return "\n".join(lines), int(all(ln.endswith("yes") for ln in lines))
 
 
+def arithmetic_key(claim: str) -> str | None:
+    """The arithmetic a claim states, names stripped and spacing normalised: "2 * 6 = 12 mod 7 = 5"
+    for "Dan's cups = Fay's eggs * Gus's coins = 2 * 6 = 12 mod 7 = 5." (`parse_arithmetic`; the
+    operands in the claim's order, so "6 * 2" is another string); None for a claim without."""
+    c = parse_arithmetic(claim)
+    if c is None:
+        return None
+    key = f"{c['a']} {c['op']} {c['b']} = {c['raw']}"
+    return key + (f" mod {c['mod']} = {c['result']}" if c["mod"] is not None else "")
+
+
+def arithmetic_lookup(teaching) -> dict[str, int]:
+    """The memorisation baseline's table: arithmetic string (`arithmetic_key`) -> the label it had
+    among the teaching claims (rows with `claim` and `label`); the majority label where a string
+    was taught with both, ties valid (1). Claims without arithmetic are left out."""
+    votes: dict[str, list[int]] = {}
+    for t in teaching:
+        key = arithmetic_key(t["claim"])
+        if key is not None:
+            votes.setdefault(key, [0, 0])[int(t["label"])] += 1
+    return {key: int(v[1] >= v[0]) for key, v in votes.items()}
+
+
+def seen_novel_accuracy(examples, verdicts, teaching) -> dict:
+    """The verifier's accuracy apart on held-out claims whose arithmetic string (`arithmetic_key`)
+    appears among the teaching claims (seen) and on those whose arithmetic is new (novel; claims
+    without arithmetic count as novel), and the memorisation baseline on all of them.
+
+    examples: labelled held-out claims (`claim`, `label`); verdicts: the verifier's, in their order;
+    teaching: the labelled claims it was taught (rows with `claim`, `label`; [] when untaught).
+    Returns `verifier_acc_seen` / `verifier_acc_novel` with Wilson 95% intervals (`_lo`, `_hi`) and
+    counts (`verifier_n_seen`, `verifier_n_novel`; of them valid: `verifier_n_seen_valid`,
+    `verifier_n_novel_valid`: corrupted claims make new strings more often than valid ones, so novel
+    claims are mostly invalid and a verifier that always says invalid scores high there), and
+    `verifier_lookup_acc` (with `_lo`, `_hi`):
+    a table that answers a seen claim with its string's label in teaching (`arithmetic_lookup`) and
+    guesses valid for a novel one. A verifier no better than the table on seen claims, and worse on
+    novel ones, has memorised its teaching rather than learned to check arithmetic."""
+    if len(examples) != len(verdicts):
+        raise ValueError(f"{len(examples)} held-out claims but {len(verdicts)} verdicts")
+    table = arithmetic_lookup(teaching)
+    keys = [arithmetic_key(e["claim"]) for e in examples]
+    labels = [int(e["label"]) for e in examples]
+    right = [int(v) == y for v, y in zip(verdicts, labels)]
+    seen = [k is not None and k in table for k in keys]
+    out = {}
+    for part, want in (("seen", True), ("novel", False)):
+        idx = [i for i, s in enumerate(seen) if s == want]
+        k, n = sum(right[i] for i in idx), len(idx)
+        out[f"verifier_acc_{part}"] = k / n if n else float("nan")
+        out[f"verifier_acc_{part}_lo"], out[f"verifier_acc_{part}_hi"] = wilson_interval(k, n)
+        out[f"verifier_n_{part}"] = n
+        out[f"verifier_n_{part}_valid"] = sum(labels[i] for i in idx)
+    k = sum((table[key] if s else 1) == y for key, s, y in zip(keys, seen, labels))
+    out["verifier_lookup_acc"] = k / len(labels) if labels else float("nan")
+    out["verifier_lookup_acc_lo"], out["verifier_lookup_acc_hi"] = wilson_interval(k, len(labels))
+    return out
+
+
 def _other_number(old: str, rng: random.Random, mod: int | None) -> str:
     whole, dot, frac = old.partition(".")
     v = int(whole)
@@ -555,8 +618,9 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
     verify_prompt: the verification prompt (`verify_prompt_template`), the one run_clr will use.
     verify_records: other records to draw the verification examples from (default: `records`),
     so that many short verification examples need not bring as many long extraction ones.
-    Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve) and
-    label (verdict for verify rows, -1 otherwise); vtkit.train.sft takes it as is.
+    Returns a shuffled datasets.Dataset with columns messages, id, kind (extract/verify/solve),
+    label (verdict for verify rows, -1 otherwise) and claim (the claim of verify rows, "" otherwise:
+    what `seen_novel_accuracy` compares held-out claims with); vtkit.train.sft takes it as is.
     """
     if M < 1:
         raise ValueError(f"M must be >= 1, got {M}")
@@ -574,10 +638,10 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
     rng = random.Random(f"clr-train-{seed}")
     rows = []
 
-    def add(r, kind, user, reply, label=-1):
+    def add(r, kind, user, reply, label=-1, claim=""):
         rows.append({"messages": [{"role": "user", "content": user},
                                   {"role": "assistant", "content": reply}],
-                     "id": r["id"], "kind": kind, "label": label})
+                     "id": r["id"], "kind": kind, "label": label, "claim": claim})
     for r in usable:
         q = _problem_text(r)
         sols = [s for s in r["solutions"] if computation_lines(s)]
@@ -603,7 +667,7 @@ def training_conversations(records, seed: int = 0, *, M: int = 5, extract_per_re
             think = ex["reference"]
         add({"id": ex["id"]}, "verify", vprompt.format(
             problem=ex["question"], claim=ex["claim"]),
-            verification_target(ex["label"], think), ex["label"])
+            verification_target(ex["label"], think), ex["label"], ex["claim"])
     rng.shuffle(rows)
     return datasets.Dataset.from_list(rows)
 
@@ -617,12 +681,14 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
                       batch_size: int = 64, seed: int = 0, return_replies: bool = False,
-                      verify_prompt: str = "problem") -> dict:
+                      verify_prompt: str = "problem", teaching=None) -> dict:
     """How well the model's greedy verdicts (the `verify_prompt`) match labelled claims
     (verification_examples): `verifier_acc`, `verifier_recall_valid`, `verifier_recall_invalid`,
     each with a Wilson 95% interval (`_lo`, `_hi`), the share of replies with no readable verdict
-    (`verifier_unreadable`, counted as invalid) and `verifier_n`; with return_replies, also
-    `replies` (the model's texts, in the order of examples)."""
+    (`verifier_unreadable`, counted as invalid) and `verifier_n`; with teaching (the labelled
+    claims the model was taught, [] for none), also the accuracy on claims whose arithmetic was
+    taught and on new arithmetic, and the lookup baseline (`seen_novel_accuracy`); with
+    return_replies, also `replies` (the model's texts, in the order of examples)."""
     if not examples:
         raise ValueError("no labelled claims to check the verifier on")
     vprompt = verify_prompt_template(verify_prompt)
@@ -641,6 +707,8 @@ def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
     readable = [bool(_BOXED.findall(_answer_part(o["text"])) or
                      re.search(r"\b(INVALID|VALID)\b", _answer_part(o["text"]), re.I)) for o in outs]
     out.update({"verifier_unreadable": 1 - sum(readable) / len(readable), "verifier_n": len(labels)})
+    if teaching is not None:
+        out.update(seen_novel_accuracy(examples, got, teaching))
     if return_replies:
         out["replies"] = [o["text"] for o in outs]
     return out
