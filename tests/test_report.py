@@ -272,3 +272,29 @@ def test_no_interval_leaves_the_metrics_range():
     assert (wrong["lo"], wrong["hi"]) == pytest.approx(__import__("vtkit.stats").stats.t_interval([1.5, 2.0, 2.5, 3.0, 3.5])[1:3])
     assert wrong["lo"] > 1.0   # t over 5 runs: [1.52, 3.48], nothing clipped to 1
     assert report.summarize([None, float("nan")])["n"] == 0
+
+
+def test_compute_by_stage_is_cumulative_per_run_and_never_a_headline(tmp_path):
+    d = _synthetic(tmp_path, [0, 1], {
+        "sft": {"greedy_acc": [0.5, 0.6], "tokens_trained": [1000, 1200], "tokens_generated": [50, 60],
+                "tokens_generated_eval": [50, 60], "train_flops": [6e9, 7e9], "gen_flops": [1e8, 2e8]},
+        "rl": {"math/heldout_gain": [0.1, 0.2], "tokens_trained": [300, 400], "tokens_generated": [900, 800],
+               "tokens_generated_eval": [100, 100], "train_flops": [2e9, 3e9], "gen_flops": [5e8, 4e8]},
+        "figures": {"bits": [1.0, 2.0]},   # a stage that recorded no compute (an older run) adds nothing
+    }, None)
+    df = pd.read_parquet(d / "results.parquet")
+    table = report.compute_table(df, json.loads((d / "sweep.json").read_text()))
+    seed1 = table[table.run_id.str.startswith("seed=1")].set_index("stage")
+    assert list(seed1.index) == ["sft", "rl", "figures"]
+    assert seed1.loc["rl", "cum_train_flops"] == 7e9 + 3e9 and seed1.loc["rl", "cum_gen_flops"] == 2e8 + 4e8
+    assert seed1.loc["figures", "cum_flops"] == 7e9 + 3e9 + 2e8 + 4e8 and pd.isna(seed1.loc["figures", "train_flops"])
+    page = report.build(d, render_notebooks=False).read_text()
+    part = page[page.index("<h2>Compute by stage</h2>"):]
+    cells = re.findall(r"<tr><td>(seed=\d)</td><td>(\w+)</td>((?:<td class=num>[^<]*</td>)+)</tr>", part)
+    assert [(run, st) for run, st, _ in cells] == [(f"seed={s}", st) for s in (0, 1) for st in ("sft", "rl", "figures")]
+    last = re.findall(r"<td class=num>([^<]*)</td>", cells[4][2])   # seed=1, rl
+    assert last == ["400", "800", "100", "3e+09", "4e+08", "1e+10", "6e+08", "1.06e+10"]
+    assert (pd.read_csv(d / "compute.csv")["cum_flops"].iloc[-1]) == pytest.approx(1.06e10)
+    heads = _headline_rows(page)
+    assert not any("flops" in m or "tokens" in m for _, m in heads)   # bookkeeping, in the summary only
+    assert report.is_bookkeeping("train_flops") and report.is_bookkeeping("gen_flops_eval")

@@ -74,7 +74,7 @@ import math
 import numpy as np
 import torch
 
-from vtkit import evaluation, tasks
+from vtkit import compute, evaluation, tasks
 from vtkit.corpora import (CAPACITY_BPP, CODED_FIELDS, CODED_LENGTH, MODES, NAME_TOKENS, bio_tokens,  # noqa: F401
                            capacity_people, code_alphabet, coded_biographies, coded_corpus, knowledge_corpus,
                            match_token_budget, probe_corpus, reasoning_corpus, token_lengths)
@@ -195,6 +195,7 @@ def _score_pairs(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, b
         picked = logits[torch.tensor(rows, device=device), torch.tensor(pos, device=device)].float()
         tok_lp = torch.log_softmax(picked, dim=-1).gather(1, torch.tensor(targets, device=device)[:, None])[:, 0]
         np.add.at(out, np.asarray(owner), tok_lp.double().cpu().numpy())
+    compute.add_scored(model, [len(c) + len(v) for c, v in pairs])   # forward-only work (vtkit.compute)
     return out
 
 

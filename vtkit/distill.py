@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vtkit import evaluation, models, plots
+from vtkit import compute, evaluation, models, plots
 from vtkit.generate import generate
 
 MIN_TOKENS = 8  # not given in the report; at the tiny preset drops degenerate one-line traces
@@ -105,6 +105,7 @@ def learning_potential(model, tokenizer, prompts: Sequence[str], completions: Se
             del logits
     finally:
         model.train(was_training)
+    compute.add_scored(model, [len(p) + len(y) for p, y in rows])   # forward-only work (vtkit.compute)
     return scores
 
 

@@ -16,7 +16,8 @@ sampling defaults (a hub model's top_k=20, repetition_penalty=1.05, ...) are ove
 
 Records: `n_tokens` counts generated tokens including the stop token; `truncated` is True when the
 sample hit max_new_tokens without a stop token; `text` drops ChatML markers and padding but keeps
-`<think>`/`</think>` visible, so graders can find the answer after `</think>`.
+`<think>`/`</think>` visible, so graders can find the answer after `</think>`. Every call adds its
+generated and prompt tokens to `vtkit.compute`.
 
 backend="vllm" runs the same interface through vLLM (needs `pip install vllm`, a CUDA GPU, and a
 model given as an HF folder path, a `vllm.LLM`, or an HF model that is saved to a temp folder first).
@@ -47,7 +48,7 @@ from dataclasses import dataclass
 import torch
 from transformers import GenerationConfig
 
-from vtkit import models
+from vtkit import compute, models
 
 KEEP_TOKENS = ("<think>", "</think>")  # reasoning tags stay in the text even where a tokenizer marks them special
 _VLLM_ENGINES: dict[tuple, object] = {}  # (path, engine settings) -> vllm.LLM: calls on one folder reuse it
@@ -200,6 +201,7 @@ def generate(model, tokenizer, prompts, *, n: int = 1, temperature: float = 1.0,
         counts.append(len(ids) if end is None else end + 1)
         truncs.append(truncated)
     texts = decode(bodies)
+    compute.add_generated(model, counts, prompt_tokens=[len(encoded[p]) for p, _ in keys])
     return [
         {"prompt_index": p, "sample_index": s, "prompt": prompts[p], "text": text,
          "n_prompt_tokens": len(encoded[p]), "n_tokens": c, "truncated": tr}

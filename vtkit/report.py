@@ -13,6 +13,8 @@ writes. report.html, top to bottom:
   parameters    (when a factor varies) each headline metric against each varied parameter: pooled
                 value with its interval, runs as dots; PDF+PNG in figures/
   runs          one row per run and stage: parameters, status, vtkit source, metrics, links
+  compute       (stages that write vtkit.compute's keys) per run, each stage's tokens and FLOPs and their
+                cumulative sum over the pipeline's stages (`compute_table`; also compute.csv)
   summary       every numeric metric, counts and times included: pooled value, interval, n (also
                 in summary.csv); and the spec as run
 
@@ -60,7 +62,7 @@ THUMB_PX = 900  # and at most this wide
 EMBED_BUDGET = 1_500_000  # bytes of embedded images per report; figures beyond it are linked, not embedded
 _BOOKKEEPING = re.compile(
     r"(_lo|_hi|_s|_sec|_secs|_seconds|seconds|_steps|steps|_step|params|_params|_count|seed|token)$"
-    r"|(^|[/_])(n|k|n_[a-z0-9_]+|k_max|wall|time|tokens|tokens_[a-z0-9_]+|[a-z0-9_]*_tokens)$",
+    r"|(^|[/_])(n|k|n_[a-z0-9_]+|k_max|wall|time|tokens|tokens_[a-z0-9_]+|[a-z0-9_]*_tokens|[a-z0-9_]*flops(_[a-z0-9]+)?)$",
     re.IGNORECASE)
 # rates in [0, 1], judged on the last `/` part of a name: accuracies, mean@k/pass@k/cons@k, CLR's
 # clr@k/majority@k/mean1@k, recalls, `*_rate`, evaluate's `headline`
@@ -207,6 +209,42 @@ def is_bookkeeping(metric: str) -> bool:
     interval bounds (`params`, `train_steps`, `wall_s`, `eval_seconds`, `select/n_kept`, `mean_tokens`,
     `accuracy_lo`, ...); judged on the last `/`-separated part of the name."""
     return bool(_BOOKKEEPING.search(metric.rsplit("/", 1)[-1]))
+
+
+def _as_float(v) -> float:
+    """A numeric cell as a float (numpy ints included); NaN for anything else."""
+    try:
+        return float(v) if not isinstance(v, (bool, str)) else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+COMPUTE = ("tokens_trained", "tokens_generated", "tokens_generated_eval", "train_flops", "gen_flops")
+
+
+def compute_table(df, roles: dict):
+    """The work of each run's stages in pipeline order (`vtkit.compute`'s keys in their metrics.json) and its
+    cumulative sum over the run's stages up to each: `cum_train_flops`, `cum_gen_flops`, `cum_flops`. One row
+    per run and stage that finished; a stage without the keys (an older run) adds nothing and shows blanks.
+    Empty when no stage recorded compute."""
+    import pandas as pd
+
+    cols = ["run_id", "stage", *COMPUTE, "cum_train_flops", "cum_gen_flops", "cum_flops"]
+    if not any(k in df.columns for k in ("train_flops", "gen_flops")):
+        return pd.DataFrame(columns=cols)
+    order = {st: i for i, st in enumerate(_stages(df, roles))}
+    ok = df[df["status"] == "ok"].copy()
+    ok["_order"] = ok["stage"].map(order)
+    rows = []
+    for run_id, g in ok.sort_values("_order", kind="stable").groupby("run_id", sort=False):
+        cum_t = cum_g = 0.0
+        for _, r in g.iterrows():
+            vals = {k: _as_float(r[k]) if k in g.columns else math.nan for k in COMPUTE}
+            cum_t += 0.0 if math.isnan(vals["train_flops"]) else float(vals["train_flops"])
+            cum_g += 0.0 if math.isnan(vals["gen_flops"]) else float(vals["gen_flops"])
+            rows.append({"run_id": run_id, "stage": r["stage"], **vals, "cum_train_flops": cum_t,
+                         "cum_gen_flops": cum_g, "cum_flops": cum_t + cum_g})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _is_bool(col) -> bool:
@@ -610,6 +648,20 @@ def build(run_dir: str | os.PathLike, render_notebooks: bool = True) -> Path:
         cells += "<td>" + " ".join(f"<a href='{images.rel(p)}'>{e(p.stem)}</a>" for p in stage_figures(row["out_dir"])) + "</td>"
         parts.append(f"<tr{cls}>{cells}</tr>")
     parts.append("</table>")
+    comp = compute_table(df, meta)
+    comp.to_csv(run_dir / "compute.csv", index=False)
+    if len(comp):
+        parts.append("<h2>Compute by stage</h2><p class=note>What each stage did (vtkit.compute: tokens trained and "
+                     "generated, evaluation's share of the generated apart; FLOPs 6 N per trained token and 2 N per "
+                     "sampled or scored token plus attention, as <code>vtkit plan</code> counts them) and the sum "
+                     "over the run's stages so far, per run (also compute.csv).</p>")
+        heads_c = ["run", "stage", *COMPUTE, "cumulative train FLOPs", "cumulative gen FLOPs", "cumulative FLOPs"]
+        parts.append("<table class=compute><tr>" + "".join(f"<th>{e(c)}</th>" for c in heads_c) + "</tr>")
+        for _, r in comp.iterrows():
+            nums = [r[k] for k in (*COMPUTE, "cum_train_flops", "cum_gen_flops", "cum_flops")]
+            parts.append(f"<tr><td>{e(label.get(r['run_id'], r['run_id']))}</td><td>{e(r['stage'])}</td>" +
+                         "".join(f"<td class=num>{'' if math.isnan(v) else f'{v:.4g}'}</td>" for v in nums) + "</tr>")
+        parts.append("</table>")
     if len(summary):
         parts.append("<details><summary>Every numeric metric, counts and times included: the pooled value, its "
                      f"interval as above (t over the runs from {FEW_RUNS} runs on), n (summary.csv)</summary>")

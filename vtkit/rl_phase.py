@@ -35,6 +35,7 @@ default lr 3e-4 is the tiny preset's measured value (1e-3 collapsed held-out acc
 Precision as in SFT (`vtkit.models.training_precision`): fp32 master weights with bf16 autocast on
 CUDA, fp32 on CPU (`precision=` or $VTKIT_PRECISION overrides it). The stage around the phases (the
 start, the solvability filter, phase chaining, the final comparison) is vtkit.stages.rl.
+The trainer adds its rollouts, scoring and trained tokens to `vtkit.compute` (`count_work`).
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ import pandas as pd
 import torch
 from transformers import PrinterCallback, TrainerCallback
 
-from vtkit import evaluation, generate, models, plots
+from vtkit import compute, evaluation, generate, models, plots
 from vtkit.stats import t_interval as mean_ci
 from vtkit.rewards import REWARDS
 from vtkit.rl import MGPOConfig, MGPOTrainer
@@ -350,8 +351,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
         held = HeldOutCallback(fn, every=eval_every, before=before)
         cbs.append(held)
     model.train()
-    trainer = MGPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tokenizer,
-                          callbacks=cbs)
+    trainer = count_work(MGPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds,
+                                     processing_class=tokenizer, callbacks=cbs))
     trainer.remove_callback(PrinterCallback)  # with tqdm off it prints every step's log dict; steps.jsonl has them
     trainer.train()
     model.eval()
@@ -364,6 +365,33 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     return PhaseResult(phase=phase, model=model, steps=steps, before=results[0] if results else None,
                        after=results[-1] if len(results) > 1 else None, wall_s=time.time() - t0, out_dir=out,
                        evals=evals)
+
+
+def count_work(trainer):
+    """Make an MGPOTrainer add its work to `vtkit.compute` (returns it): every rollout's completion tokens as
+    generated (its prompt prefilled), trl's forward-only old / reference log-probabilities as scored, and the
+    prompt + completion tokens of the rows in each loss (after MGPO drops zero-advantage rows) as trained.
+    Completion lengths are trl's completion_mask (up to and including the stop token). The instance's
+    methods are wrapped, so the trainer class (and what tests put in its place) stays MGPOTrainer."""
+    generate_and_score, loss = trainer._generate_and_score_completions, trainer._compute_loss
+
+    def counted_generate_and_score(inputs):
+        output = generate_and_score(inputs)
+        prompt, completion = output["prompt_mask"].sum(1), output["completion_mask"].sum(1)
+        compute.add_generated(trainer.model, completion.tolist(), prompt_tokens=prompt.tolist(), eval=False)
+        for key in ("old_per_token_logps", "ref_per_token_logps"):
+            if output.get(key) is not None:
+                compute.add_scored(trainer.model, (prompt + completion).tolist())
+        return output
+
+    def counted_loss(model, inputs):
+        if trainer.model.training:
+            compute.add_trained(trainer.model, (inputs["prompt_mask"].sum(1) + inputs["completion_mask"].sum(1)).tolist())
+        return loss(model, inputs)
+
+    trainer._generate_and_score_completions = counted_generate_and_score
+    trainer._compute_loss = counted_loss
+    return trainer
 
 
 # ----------------------------------------------------------------------------- figures

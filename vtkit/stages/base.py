@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Union
 
 import yaml
 
-from vtkit import presets, runinfo
+from vtkit import compute, presets, runinfo
 
 
 class ConfigError(ValueError):
@@ -151,6 +151,10 @@ def start(cfg: StageConfig, out_dir) -> Path:
     sampling (`vtkit.generate.configure` from the config's `generation` key; HF when it has none),
     save config.json and runinfo.json.
 
+    Data parallel (N processes from `accelerate launch` or torchrun): every rank seeds with `cfg.seed`,
+    so all ranks draw one data order that the trainers shard, and only rank 0 writes files
+    (`runinfo.is_main`: config.json, runinfo.json, metrics.json, jsonl, `models.save`).
+
     Deprecation notices (FutureWarning) stay visible: MGPOTrainer overrides private trl methods,
     and trl announces their changes that way.
     """
@@ -162,9 +166,19 @@ def start(cfg: StageConfig, out_dir) -> Path:
     transformers.utils.logging.set_verbosity_error()
     logging.getLogger("trl").setLevel(logging.ERROR)
     runinfo.seed_everything(cfg.seed)
+    compute.reset()   # the stage's work from here on (vtkit.compute); `finish` writes it
     from vtkit import generate
     generate.configure(getattr(cfg, "generation", None))   # vLLM is imported only when sampling starts
     return runinfo.save(out_dir, {"section": cfg.SECTION, **cfg.to_dict()})
+
+
+def finish(out_dir, metrics: dict) -> Path:
+    """A stage's last write: the stage's `metrics` plus the work counted since `start` (`vtkit.compute`:
+    tokens_trained, tokens_generated[_eval], tokens_prompt, tokens_scored, train_flops, gen_flops[_eval]) and
+    `wall_s` where the stage wrote none, added to `metrics` in place and merged into out_dir/metrics.json."""
+    metrics.update(compute.metrics())
+    metrics.setdefault("wall_s", compute.elapsed())
+    return runinfo.write_metrics(out_dir, metrics)
 
 
 def upstream_config(config_cls: type[StageConfig], stage_dir, preset: str) -> StageConfig:

@@ -154,7 +154,7 @@ def run(cfg: Config, out_dir) -> Result:
         params=n_params, params_embed=capacity.embedding_params(net), corpus=corpus, log=log,
         val_loss=val_loss, knowledge=kn, reasoning_id=rs_id, reasoning_ood=rs_ood, mod=mod, pass_k=cfg.pass_k,
         train_s=train_s, eval_s=eval_s, wall_s=time.time() - t_start)
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}, indent=None))
     res = Result(out_dir=Path(out), metrics=metrics, config=cfg, log=log, knowledge=kn, person_bits=person_bits,
                  reasoning_id=rs_id, reasoning_ood=rs_ood, samples=samples, by_depth=by_depth)

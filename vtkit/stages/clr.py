@@ -8,7 +8,8 @@
 
 `run` samples max(K) trajectories per test problem from the model under test, teaches it to verify
 claims when `teach` is set (tiny: the model never saw the request; `vtkit.clr.training_conversations`),
-checks the verifier on held-out labelled claims (`verifier_acc` etc., Wilson intervals), then scores
+checks the verifier on held-out labelled claims (`verifier_acc` etc., Wilson intervals; apart on claims
+whose arithmetic was never taught, `verifier_acc_novel`, beside a lookup table, `verifier_lookup_acc`), then scores
 CLR, majority vote and mean@1 on the same R subsamples of K (`vtkit.clr.run_clr`). Writes
 metrics.json, samples.jsonl, verifier_held_out.jsonl, clr_items.jsonl, fig_clr (PDF + PNG), and the
 teaching run under teach/. The protocol and its departures from the report are in `vtkit.clr` and
@@ -120,7 +121,8 @@ def task_records(cfg: Config, n: int | None, split: str, seed: int) -> list[dict
 def teach_verifier(lm, tok, cfg: Config, out: Path):
     """The model fine-tuned on CLR's extraction and verification requests (clr.training_conversations
     from train problems: solving conversations of teach_records, labelled claims of
-    teach_verify_records); returns the taught model."""
+    teach_verify_records); returns the taught model and the labelled claims it was taught
+    ({claim, label} rows, for check_verifier's seen/novel split)."""
     seed = cfg.seed
     teach_recs = task_records(cfg, cfg.teach_records, "train", seed + 1)
     verify_recs = (task_records(cfg, cfg.teach_verify_records, "train", seed + 3)   # short claims: many
@@ -136,7 +138,8 @@ def teach_verifier(lm, tok, cfg: Config, out: Path):
                         report_to=cfg.report_to, length_buckets=cfg.teach_length_buckets)
     curve = train.loss_curve(log)
     print(f"teach loss {curve[0][1]:.3f} -> {curve[-1][1]:.3f}" if curve else "teach: no loss logged")
-    return lm
+    taught = [{"claim": c, "label": y} for k, c, y in zip(convs["kind"], convs["claim"], convs["label"]) if k == "verify"]
+    return lm, taught
 
 
 VERIFIER_LINE = ("verifier on {verifier_n} held-out claims: accuracy {verifier_acc:.3f} [{verifier_acc_lo:.3f}, "
@@ -146,18 +149,30 @@ VERIFIER_LINE = ("verifier on {verifier_n} held-out claims: accuracy {verifier_a
                  "{verifier_unreadable:.3f}")
 
 
-def check_verifier(lm, tok, cfg: Config, out: Path) -> dict:
-    """The verifier's accuracy on held-out labelled claims (clr.verifier_accuracy, Wilson intervals);
-    each claim, reply and verdict in verifier_held_out.jsonl. {} when held_out_records is 0."""
+NOVEL_LINE = ("  new arithmetic: {verifier_n_novel} claims, accuracy {verifier_acc_novel:.3f} [{verifier_acc_novel_lo:.3f}, "
+              "{verifier_acc_novel_hi:.3f}]; taught arithmetic: {verifier_n_seen} claims, accuracy {verifier_acc_seen:.3f} "
+              "[{verifier_acc_seen_lo:.3f}, {verifier_acc_seen_hi:.3f}]; lookup table {verifier_lookup_acc:.3f}")
+
+
+def check_verifier(lm, tok, cfg: Config, out: Path, taught: list | None = None) -> dict:
+    """The verifier's accuracy on held-out labelled claims (clr.verifier_accuracy, Wilson intervals),
+    also apart on claims whose arithmetic string was among the `taught` claims and on new arithmetic,
+    with the lookup-table baseline (clr.seen_novel_accuracy; taught None or []: nothing taught, every
+    claim is new); each claim, its arithmetic, whether it was seen, reply and verdict in
+    verifier_held_out.jsonl. {} when held_out_records is 0."""
     if not cfg.held_out_records:
         return {}
     held = clr.verification_examples(task_records(cfg, cfg.held_out_records, "validation", cfg.seed + 2),
                                      seed=cfg.seed + 2)
+    taught = list(taught or [])
     verifier = clr.verifier_accuracy(lm, tok, held, max_new_tokens=cfg.verify_tokens, seed=cfg.seed,
-                                     verify_prompt=cfg.verify_prompt, return_replies=True)
+                                     verify_prompt=cfg.verify_prompt, return_replies=True, teaching=taught)
+    table = clr.arithmetic_lookup(taught)
     runinfo.write_jsonl(out / "verifier_held_out.jsonl", (
-        {**e, "reply": reply, "verdict": clr.parse_verdict(reply)} for e, reply in zip(held, verifier.pop("replies"))))
+        {**e, "reply": reply, "verdict": clr.parse_verdict(reply), "arithmetic": clr.arithmetic_key(e["claim"]),
+         "seen": clr.arithmetic_key(e["claim"]) in table} for e, reply in zip(held, verifier.pop("replies"))))
     print(VERIFIER_LINE.format(**verifier))
+    print(NOVEL_LINE.format(**verifier))
     return verifier
 
 
@@ -224,10 +239,11 @@ def run(cfg: Config, out_dir) -> Result:
 
     # 2. the verifier: taught (tiny), then checked on held-out claims
     t = time.time()
+    taught = []
     if cfg.teach:
-        lm = teach_verifier(lm, tok, cfg, out)
+        lm, taught = teach_verifier(lm, tok, cfg, out)
     timings = {"teach_s": time.time() - t}
-    verifier = check_verifier(lm, tok, cfg, out)
+    verifier = check_verifier(lm, tok, cfg, out, taught)
     timings["verifier_s"] = time.time() - t - timings["teach_s"]
     print(f"({time.time() - t:.1f} s)")
 
@@ -244,7 +260,7 @@ def run(cfg: Config, out_dir) -> Result:
     diag = clr.diagnostics(items, trajectories, cfg.M, mod=(cfg.task_kw or {}).get("mod"))
     metrics = {**summary(res["metrics"], verifier, diag, timings, K_max=max(Ks), n_trajectories=len(gens),
                          teach=cfg.teach), "wall_s": time.time() - t0}
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     for row in res["per_k"]:
         print("K={K:<3} clr {clr:.3f} [{clr_lo:.3f}, {clr_hi:.3f}]  majority {majority:.3f} "
               "[{majority_lo:.3f}, {majority_hi:.3f}]  mean@1 {mean1:.3f} [{mean1_lo:.3f}, "

@@ -123,7 +123,7 @@ def run(cfg: Config, out_dir) -> Result:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from vtkit import distill, evaluation, models, rl_phase, runinfo, tasks, train
+    from vtkit import distill, evaluation, models, rl_phase, tasks, train
 
     T0 = time.time()
     out = base.start(cfg, out_dir)
@@ -200,7 +200,7 @@ def run(cfg: Config, out_dir) -> Result:
             metrics.update(f)
             print(f"{d:5s} held-out faithful traces {f[f'{d}/before/faithful']:.3f} -> {f[f'{d}/after/faithful']:.3f}")
     metrics["wall_s"] = time.time() - T0
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     print(f"[{time.time() - t:.0f} s]  total {time.time() - T0:.0f} s")
     return Result(out_dir=out, metrics=metrics, model=student, tokenizer=tok, teachers=teach, traces=mask,
                   report=report, before=before, after=after, gains=gains, figure=fig)

@@ -147,7 +147,7 @@ def run(cfg: Config, out_dir) -> Result:
     runinfo.write_jsonl(out / "samples.jsonl", rows)
     metrics.update({**headline_metrics(results[cfg.tasks[0]]), "n_task_sets": len(sets),
                     "wall_s": time.time() - t0})
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     plots.savefig(figure(results, spec), out / "fig_accuracy", close=True)
     print(f"done in {time.time() - t0:.1f} s")
     return Result(out_dir=out, metrics=metrics, results=results, model=spec)

@@ -78,7 +78,7 @@ def run(cfg: Config, out_dir) -> Result:
     made = fam.fig_family_probe(table, out / "fig_family")
     metrics = fam.family_metrics(table, n_models=len(cfg.models), n_benchmarks=len(benchmarks),
                                  wall_s=time.time() - t_start)
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in metrics.items()})
     return Result(out_dir=Path(out), metrics=metrics, benchmarks=benchmarks, table=table, scores=scores,
                   samples=samples, figures=made)

@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from vtkit import figures, runinfo
+from vtkit import figures
 from vtkit.stages import base
 
 RUN_COLUMNS = ("model", "mode", "exposures", "seed", "params", "capacity_ratio", "bits_offered", "bits",
@@ -88,7 +88,7 @@ def run(cfg: Config, out_dir) -> Result:
                                            verified_only=cfg.verified_only)
     print(slopes.to_string(index=False, float_format="%.3g"))
     metrics.update(figures.literature_metrics(slopes))
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     print({k: (round(v, 4) if isinstance(v, float) and not math.isnan(v) else v) for k, v in metrics.items()})
     return Result(out_dir=Path(out), metrics=metrics, runs=runs, bits=bits, hypothesis=hyp, slopes=slopes,
                   figures={"a": paths_a, "b": paths_b, "c": paths_c})

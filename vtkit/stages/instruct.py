@@ -270,7 +270,7 @@ def run(cfg: Config, out_dir) -> Result:
                                              res.steps)
     metrics.update({f"rl/{k}": v for k, v in why.items() if k.endswith("_change")})
     (out / "reading.txt").write_text(reading + "\n")
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     print(f"RL over its start ({rl_start}): prompt-level {g['gain']:+.3f} [{g['gain_lo']:+.3f}, {g['gain_hi']:+.3f}], "
           f"instruction-level {gi['gain']:+.3f} [{gi['gain_lo']:+.3f}, {gi['gain_hi']:+.3f}]  [{time.time() - t:.0f} s]")
     print("reading:", reading)

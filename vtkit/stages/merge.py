@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from vtkit import models, plots, runinfo, spectrum, tasks, train
+from vtkit import models, plots, spectrum, tasks, train
 from vtkit.stages import base
 from vtkit.stages import sft as sft_stage
 
@@ -205,7 +205,7 @@ def run(cfg: Config, out_dir) -> Result:
     figures = {"merge_comparison": plot_comparison(results, test, K, out / "merge_comparison"),
                "checkpoint_scores": plot_checkpoint_scores(rows, labels, K, out / "checkpoint_scores")}
     metrics["wall_s"] = time.time() - t0
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     print(f"wall {metrics['wall_s']:.0f} s")
     return Result(out_dir=out, metrics=metrics, model=merged, tokenizer=tok, sft_dir=sft_dir, checkpoints=ckpts,
                   labels=labels, scores=rows, specialists=special, best_single=best, last=last, sources=paths,

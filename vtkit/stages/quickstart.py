@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vtkit import evaluation, models, plots, runinfo, tasks, train
+from vtkit import evaluation, models, plots, tasks, train
 from vtkit.stages import base
 
 KS = (1, 2, 4, 8, 16, 32, 64)   # the pass@k curve's k values, up to n_samples
@@ -129,7 +129,7 @@ def run(cfg: Config, out_dir) -> Result:
     print("example completion:\n" + after.samples[0]["text"])
     fig = plot(curve, pk, after, ks, out / "quickstart")
     metrics = summary_metrics(models.param_count(net), before, after, curve, pk, ks)
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     return Result(out_dir=out, metrics=metrics, model=net, tokenizer=tok, before=before, after=after,
                   sampled=pk, ks=ks, curve=curve, figures={"quickstart": fig})
 

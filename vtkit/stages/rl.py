@@ -263,7 +263,7 @@ def run(cfg: Config, out_dir) -> Result:
               f"gain {g['gain']:+.3f} [{g['gain_lo']:+.3f}, {g['gain_hi']:+.3f}]")
         metrics.update(faithful_metrics(f"final/{d}/", d, heldout[d], r))
     metrics["wall_s"] = time.time() - T0
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
 
     fig = None
     if steps:

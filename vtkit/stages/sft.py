@@ -278,7 +278,7 @@ def run(cfg: Config, out_dir) -> Result:
     fig = plot(curves, checkpoints, metrics, evals["stage2"], out / "sft_curriculum")
     metrics.update({**stage_metrics("stage1", log1, ck1), **stage_metrics("stage2", log2, ck2),
                     "wall_s": time.time() - t0})
-    runinfo.write_metrics(out, metrics)
+    base.finish(out, metrics)
     runinfo.write_json(out / "stage2_error_rates.json", {"ids": [r["id"] for r in probe], "error_rates": rates})
     print(f"wall {metrics['wall_s']:.0f} s")
     return Result(out_dir=out, metrics=metrics, model=model, tokenizer=tok, heldout=heldout, data1=data1,
