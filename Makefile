@@ -21,7 +21,7 @@ MALLOC_MMAP_THRESHOLD_ ?= 4294967296
 MALLOC_TOP_PAD_        ?= 268435456
 export MALLOC_TRIM_THRESHOLD_ MALLOC_MMAP_THRESHOLD_ MALLOC_TOP_PAD_
 
-.PHONY: setup isolation demo test test-fast lint lab bench clean
+.PHONY: setup isolation demo test test-fast lint lab bench gpu-check clean
 
 setup: $(STAMP) isolation
 
@@ -79,6 +79,11 @@ lab: $(STAMP)
 
 bench: $(STAMP) isolation
 	$(BIN)/python benchmarks/run.py
+
+# CUDA only (elsewhere it says it has not run): tiny chain, 2-GPU and paper-size steps vs the plan (benchmarks/gpu_check.py).
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --out runs/gpu_check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -435,3 +435,55 @@ grid: {{seed: [0]}}
     assert res.stale == {run.run_id: ["second"]} and res.executed == [run.run_id]
     assert token(first) == tokens[0] and token(second) != tokens[1] and sw.stage_source(second) == new
     assert marked_processes(mark) == []
+
+
+NB = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_gpu_runs_are_planned_first_and_refused_when_a_stage_cannot_fit(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the model's shapes from the repository's table
+    path = exp_file(tmp_path, f"""
+name: plan-gate
+parameters: {{preset: tiny}}
+resources: {{gpus: 1}}
+pipeline:
+  - {{name: big, notebook: {NB / '00_quickstart.ipynb'}, parameters: {{model: Qwen/Qwen2.5-Math-1.5B}}}}
+  - {{name: small, notebook: {NB / 'evaluate.ipynb'}, parameters: {{model: tiny-25k}}}}
+""")
+    out = tmp_path / "runs"
+    # 1.5B parameters with AdamW need ~23 GiB of model states alone: refused at 8 GiB, naming only that stage
+    assert cli.main(["sweep", str(path), "--out", str(out), "--gpu-mem", "8", "--no-progress"]) == 2
+    got = capsys.readouterr()
+    assert "plan (1 GPU(s) x 8 GiB per run" in got.out and "cannot fit in 8 GiB per GPU by the plan: big;" in got.err
+    rows = {line.split()[0]: line.split() for line in got.out.splitlines() if line.startswith("  ")}
+    assert rows["big"][2] == "NO" and float(rows["big"][1]) > 20 and rows["small"][2] == "yes"
+    assert rows["total"][2] == "NO" and float(rows["total"][3]) >= float(rows["big"][3]) > 0
+    assert not (out / "plan-gate").exists() or not any((out / "plan-gate").glob("*/big"))  # nothing ran
+    assert cli.main(["sweep", str(path), "--out", str(out), "--gpu-mem", "8", "--dry-run"]) == 2   # dry run: same verdict
+    assert "big" in capsys.readouterr().err
+    # forced: it goes on (a dry run, so nothing executes); at 80 GiB every stage fits and nothing is refused
+    assert cli.main(["sweep", str(path), "--out", str(out), "--gpu-mem", "8", "--dry-run", "--force-plan"]) == 0
+    got = capsys.readouterr().out
+    assert "plan: big cannot fit in 8 GiB per GPU; going on (--force-plan)" in got and "big:" in got
+    v = sw.check_plan(xp.load(path), gpu_mem=80)
+    assert v.not_fitting == [] and [e["stage"] for e in v.entries] == ["big", "small", "total"]
+
+
+def test_cpu_runs_are_not_planned_and_an_unplannable_gpu_run_goes_on(tmp_path, monkeypatch, capsys):
+    from vtkit import plan
+
+    def boom(*a, **k):
+        raise AssertionError("a CPU-only experiment must not be planned")
+
+    monkeypatch.setattr(plan, "plan_experiment", boom)
+    cpu = exp_file(tmp_path, f"name: cpu\nnotebook: {METRICS}\nparameters: {{x: 1.0}}\nresources: {{gpus: 0}}\n")
+    assert cli.main(["sweep", str(cpu), "--out", str(tmp_path / "runs"), "--dry-run", "--gpu-mem", "8"]) == 0
+    assert "plan" not in capsys.readouterr().out.replace("experiment cpu", "")
+    assert sw.check_plan(xp.load(cpu), gpu_mem=8) is None
+    monkeypatch.undo()
+    # a GPU experiment the plan cannot size (the fixture notebook is no stage): said, and nothing is blocked
+    gpu = exp_file(tmp_path, f"name: gpu\nnotebook: {METRICS}\nparameters: {{x: 1.0}}\nresources: {{gpus: 1}}\n")
+    assert cli.main(["sweep", str(gpu), "--out", str(tmp_path / "runs"), "--dry-run", "--gpu-mem", "8"]) == 0
+    got = capsys.readouterr().out
+    assert "plan: not computed, running without it (stage 'metrics': the plan knows no stage for notebook metrics" in got
+    assert "  run  pending" in got

@@ -3,13 +3,16 @@
     vtkit run rl --preset tiny --out-dir runs/rl    # one stage as a plain script (vtkit/stages/)
     vtkit sweep experiments/demo.yaml --jobs 2      # run (or resume) every run of an experiment
     vtkit sweep experiments/demo.yaml --dry-run     # print the plan: run ids, parameters, what is done or stale
+    vtkit sweep experiments/paper_pipeline.yaml --gpu-mem 80   # GPU runs: the memory plan's verdict first;
+                                                    # a stage that cannot fit is refused (exit 2) unless --force-plan
     vtkit report runs/demo                          # figures + report.html from results.parquet
     vtkit plot-sweep runs/mgpo_vs_grpo --by mgpo_lambda   # held-out accuracy vs RL step per value
     vtkit compare runs/mgpo_vs_grpo --metric final/math/mean@4 --a mgpo_lambda=0 --b mgpo_lambda=1   # b - a by seed
     vtkit grade ifeval responses.jsonl --out out/   # grade generations made elsewhere (vtkit/grade.py)
 
 Exit status: 0 when every run succeeded, 1 when any run failed (listed on stderr), 2 when the
-experiment or the arguments are wrong (nothing ran). New subcommands register in COMMANDS.
+experiment or the arguments are wrong, or the plan refuses a GPU run that cannot fit (nothing ran).
+New subcommands register in COMMANDS.
 """
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ def _add_sweep(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=["local", "slurm"], default=None,
                    help="where runs execute (default: the file's `executor`, else local)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--gpu-mem", type=float, default=None,
+                   help="GiB per GPU for the plan of runs that ask for GPUs (default: nvidia-smi's, else 80)")
+    p.add_argument("--force-plan", action="store_true",
+                   help="run GPU stages that cannot fit in --gpu-mem by the plan (by default the sweep refuses, exit 2)")
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -37,12 +44,16 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise experiment.ExperimentError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.gpu_mem is not None and args.gpu_mem <= 0:
+        raise experiment.ExperimentError(f"--gpu-mem must be a positive number of GiB, got {args.gpu_mem}")
     exp = experiment.load(args.experiment)
     if args.dry_run:
         print(sweep.describe_plan(exp, experiment.plan(exp, args.out), args.rerun_failed, args.reuse_stale))
+        sweep.check_plan(exp, args.gpu_mem, args.force_plan)  # GPU experiments only: the verdict, exit 2 if refused
         return 0
     res = sweep.sweep(exp, args.out, jobs=args.jobs, rerun_failed=args.rerun_failed,
-                      executor=args.executor, progress=not args.no_progress, reuse_stale=args.reuse_stale)
+                      executor=args.executor, progress=not args.no_progress, reuse_stale=args.reuse_stale,
+                      gpu_mem=args.gpu_mem, force_plan=args.force_plan)
     n = len(res.runs)
     print(f"{exp.name}: {n} run(s); ran {len(res.executed)}, skipped {len(res.skipped)} already finished or failed; "
           f"{n - len(res.failed)} ok, {len(res.failed)} failed")

@@ -39,6 +39,12 @@ counts stages and names the stage each running run is in, with the time spent in
     demo: 7/20 stages, 12:03 | seed=0: rl 3:10 | seed=1: merge 0:45
 (the worker rewrites `_sweep/<run_id>.stage` as each stage starts; the runner polls those files).
 
+GPU plan: before runs that ask for GPUs (`resources.gpus > 0`) start, the sweep prints the plan's
+verdict (vtkit.plan: per stage the peak memory per GPU against `--gpu-mem`, default nvidia-smi's, else
+80 GiB; whether it fits; GPU-hours; the total) and refuses (PlanRefused; `vtkit sweep` exits 2) naming
+the stages that cannot fit, unless `--force-plan`. A plan it cannot compute (a notebook the plan does
+not know, an upstream model not made yet) is named and blocks nothing. CPU-only experiments skip all of it.
+
 SLURM executor: submitit, one array job with one task per run, `slurm_array_parallelism = jobs`;
 `resources` become gpus_per_node / cpus_per_task, `timeout_s` becomes timeout_min, and `slurm:`
 keys pass through (`partition` -> slurm_partition; `cluster: local` runs the same path on this
@@ -699,6 +705,92 @@ def _progress_bar(tracker: StageProgress, enabled: bool):
         bar.close()
 
 
+# ---------------------------------------------------------------------------------- the plan gate
+DEFAULT_GPU_MEM_GB = 80.0  # memory per GPU (GiB) assumed when nvidia-smi cannot say
+
+
+class PlanRefused(SweepError):
+    """A run of the experiment cannot fit in GPU memory by the plan (vtkit.plan); `--force-plan` runs it anyway."""
+
+
+def gpu_memory_gb() -> float:
+    """Memory of the smallest visible GPU in GiB, from nvidia-smi; DEFAULT_GPU_MEM_GB where there is none."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        mib = [float(x) for x in out.split() if x.strip()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return DEFAULT_GPU_MEM_GB
+    return min(mib) / 1024 if mib else DEFAULT_GPU_MEM_GB
+
+
+@dataclass
+class PlanVerdict:
+    """What the plan says of an experiment's GPU runs: per stage entries (vtkit.plan), the stages that do
+    not fit (`stage (run)`), the text printed; `error` when the plan could not be computed (entries None)."""
+    text: str
+    entries: list | None = None
+    not_fitting: list = field(default_factory=list)
+    error: str | None = None
+
+
+def _hours(h: float) -> str:
+    """GPU-hours to one decimal, small ones (tiny runs) to two significant digits."""
+    return f"{h:.1f}" if h >= 0.1 or h == 0 else f"{h:.2g}"
+
+
+def plan_verdict(exp: xp.Experiment, gpu_mem: float | None = None, use_hub: bool = True) -> PlanVerdict | None:
+    """The plan's verdict for an experiment whose runs ask for GPUs (`resources.gpus > 0`); None for a
+    CPU-only experiment (nothing is computed). A plan that cannot be computed (a notebook the plan does not
+    know, an upstream model that does not exist yet) gives a verdict with `error` that blocks nothing."""
+    gpus = int(exp.resources.get("gpus") or 0)
+    if gpus < 1:
+        return None
+    from vtkit import plan
+
+    mem = gpu_memory_gb() if gpu_mem is None else float(gpu_mem)
+    try:
+        if exp.path is None or not Path(exp.path).is_file():
+            raise plan.PlanError("the experiment was not loaded from a file")
+        hw = plan.Hardware(gpus=gpus, gpu_mem_gb=mem)
+        entries = plan.plan_experiment(exp.path, hw, use_hub=use_hub)
+    except Exception as e:  # noqa: BLE001 - the plan advises; it must never stop a sweep it cannot size
+        msg = f"{type(e).__name__}: {e}" if not isinstance(e, plan.PlanError) else str(e)
+        return PlanVerdict(f"plan: not computed, running without it ({msg}); `vtkit plan {exp.path}` shows more",
+                           error=msg)
+    tot = entries[-1]
+    names = [e["stage"] + (f" ({e['run']})" if "run" in e else "") for e in entries[:-1]]
+    w = min(max([len(n) for n in names] + [12]), 72)
+    lines = [f"plan ({gpus} GPU(s) x {mem:g} GiB per run; `vtkit plan {exp.path}` for the breakdown):",
+             f"  {'stage':{w}s} {'peak GiB/GPU':>12s} {'fits':>4s} {'GPU-hours':>10s} {'at caps':>9s}"]
+    for name, e in zip(names, entries[:-1]):
+        lines.append(f"  {name[:w]:{w}s} {e['peak_gb_per_gpu']:12.1f} {'yes' if e['fits'] else 'NO':>4s} "
+                     f"{_hours(e['gpu_hours']):>10s} {_hours(e['gpu_hours_cap']):>9s}")
+    lines.append(f"  {'total':{w}s} {tot['peak_gb_per_gpu']:12.1f} {'yes' if tot['fits'] else 'NO':>4s} "
+                 f"{_hours(tot['gpu_hours']):>10s} {_hours(tot['gpu_hours_cap']):>9s}")
+    return PlanVerdict("\n".join(lines), entries, list(tot["not_fitting"]))
+
+
+def check_plan(exp: xp.Experiment, gpu_mem: float | None = None, force: bool = False,
+               use_hub: bool = True, file=None) -> PlanVerdict | None:
+    """Print the plan's verdict of a GPU experiment (to `file`, default stdout) and raise PlanRefused
+    naming the stages that cannot fit, unless `force`. CPU-only experiments: nothing, returns None."""
+    verdict = plan_verdict(exp, gpu_mem, use_hub)
+    if verdict is None:
+        return None
+    print(verdict.text, file=file or sys.stdout, flush=True)
+    if verdict.not_fitting:
+        mem = verdict.entries[-1]["hardware"]["gpu_mem_gb"]
+        if not force:
+            raise PlanRefused(f"{len(verdict.not_fitting)} stage(s) cannot fit in {mem:g} GiB per GPU by the plan: "
+                              f"{', '.join(verdict.not_fitting)}; nothing was started. Change their batch sizes, "
+                              f"ZeRO stage or checkpointing (see `vtkit plan`), give the real memory with --gpu-mem, "
+                              f"or run anyway with --force-plan")
+        print(f"plan: {', '.join(verdict.not_fitting)} cannot fit in {mem:g} GiB per GPU; going on (--force-plan)",
+              file=file or sys.stdout, flush=True)
+    return verdict
+
+
 # ---------------------------------------------------------------------------------- the sweep
 @dataclass
 class SweepResult:
@@ -785,11 +877,15 @@ def describe_plan(exp: xp.Experiment, runs: list[xp.Run], rerun_failed: bool = F
 
 def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | None = None,
           rerun_failed: bool = False, executor: str | None = None, progress: bool = True,
-          gpu_ids: list[str] | None = None, reuse_stale: bool = False) -> SweepResult:
+          gpu_ids: list[str] | None = None, reuse_stale: bool = False, gpu_mem: float | None = None,
+          force_plan: bool = False, check_gpu_plan: bool = True) -> SweepResult:
     """Run every unfinished run of `exp` under out_root/<name>/ and rebuild the results table.
 
     A finished run with stages made by other vtkit code (see the module docstring) runs again from
     its first stale stage, unless reuse_stale; either way the sweep names those runs on stderr.
+    When runs are to execute and they ask for GPUs, the experiment is planned first (`check_plan`: the
+    verdict on stdout; GiB per GPU `gpu_mem`, default from nvidia-smi, else 80): PlanRefused, before any
+    run starts, when a stage cannot fit, unless force_plan. CPU-only experiments are not planned.
     """
     runs = xp.plan(exp, out_root)
     exp_dir = Path(out_root).resolve() / exp.name
@@ -817,6 +913,8 @@ def sweep(exp: xp.Experiment, out_root: str | os.PathLike = "runs", jobs: int | 
             for rid, names in stale.items():
                 print(f"  {rid}: {_stale_note(by_id[rid], names, source)}", file=sys.stderr)
         if todo:
+            if check_gpu_plan:
+                check_plan(exp, gpu_mem, force_plan)
             check_kernel(exp.kernel)
             ex = (LocalExecutor(exp, work, jobs, gpu_ids) if executor == "local" else SubmititExecutor(exp, work, jobs))
             status = {r.run_id: work / f"{r.run_id}.stage" for r in todo}
