@@ -12,7 +12,9 @@
 
 Every caller measures through here: the quickstart and `evaluate` stages (`vtkit.stages`), the Spectrum
 stage's held-out checks and checkpoint scores (`vtkit.spectrum`), the RL phases' held-out curves
-(`vtkit.rl_phase`), self-distillation's before/after, instruction pass rates, the family probe. Metric
+(`vtkit.rl_phase`), self-distillation's before/after, instruction pass rates, the family probe. In N
+data-parallel processes (`accelerate launch`, torchrun) `evaluate` samples items r::N on rank r and
+gathers (`sharded_generate`): every rank gets the one-process result (greedy: the same texts). Metric
 names mean the same everywhere (docs/contracts.md, "Metric names"):
 
 - `greedy_acc`: accuracy of one greedy sample per item (temperature 0, n = 1).
@@ -71,7 +73,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vtkit import evalsets, ifeval, instructions, models, sandbox, verify
+from vtkit import compute, evalsets, ifeval, instructions, models, runinfo, sandbox, verify
 from vtkit import generate as gen
 from vtkit import judge as vjudge
 from vtkit import metrics as vm
@@ -499,6 +501,30 @@ def _graded_domain(record_domain: str, protocol_domain: str) -> str:
     return protocol_domain
 
 
+def sharded_generate(model, tokenizer, prompts: Sequence[str], **kw) -> list[dict]:
+    """`vtkit.generate.generate` over the processes of a data-parallel run: rank r samples prompts
+    r::world, and accelerate's `gather_object` hands every rank all generations in one process's
+    order (`prompt_index`, `sample_index`). One process calls `generate` unchanged. Greedy decoding
+    gives one process's texts; sampled completions differ (each rank draws its own prompts' samples
+    from the same seed), as they do under any change of batch composition."""
+    world = runinfo.world_size()
+    if world == 1:
+        return gen.generate(model, tokenizer, prompts, **kw)
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+    state = PartialState(cpu=not torch.cuda.is_available())   # gloo on CPU; a trainer's state when it made one
+    if state.num_processes != world:
+        raise RuntimeError(f"WORLD_SIZE is {world} but accelerate sees {state.num_processes} process(es): "
+                           f"start the run with `accelerate launch` or torchrun, which set up both")
+    rank = state.process_index
+    mine = list(prompts)[rank::world]
+    outs = gen.generate(model, tokenizer, mine, **kw) if mine else []
+    for g in outs:
+        g["prompt_index"] = rank + world * g["prompt_index"]
+    return sorted(gather_object(outs), key=lambda g: (g["prompt_index"], g["sample_index"]))
+
+
 def evaluate(model, dataset, protocol=GREEDY, *, judge=None, workers: int = 2, max_items: int | None = None,
              distinct: bool = False) -> EvalResult:
     """Sample `protocol.n` completions per item, grade them (`grade`) and summarise (`EvalResult`).
@@ -532,10 +558,11 @@ def evaluate(model, dataset, protocol=GREEDY, *, judge=None, workers: int = 2, m
                              f"(unknown: {unknown[:8]}); IFBench's constraints need IFBench's own checkers")
         items = keep
     prompts = [with_suffix(r["prompt"], proto.prompt_suffix) for r in items]
-    gens = gen.generate(model, tokenizer, prompts, n=proto.n, temperature=proto.temperature,
-                        top_p=proto.top_p, top_k=proto.top_k, max_new_tokens=proto.max_new_tokens,
-                        batch_size=proto.batch_size, seed=proto.seed, chat=proto.chat)
-    res = score(items, gens, proto, judge=judge, workers=workers, distinct=distinct)
+    with compute.evaluation():   # its sampling (and a judge's) counts as evaluation in vtkit.compute
+        gens = sharded_generate(model, tokenizer, prompts, n=proto.n, temperature=proto.temperature,
+                                top_p=proto.top_p, top_k=proto.top_k, max_new_tokens=proto.max_new_tokens,
+                                batch_size=proto.batch_size, seed=proto.seed, chat=proto.chat)
+        res = score(items, gens, proto, judge=judge, workers=workers, distinct=distinct)
     if any(r["domain"] in INSTRUCTION_DOMAINS for r in items) or skipped:
         res.metrics["n_skipped_items"] = skipped
     return res

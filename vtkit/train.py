@@ -11,6 +11,7 @@ packing, padding-free, with varlen attention), and the learning rate follows a l
 floor, as the VibeThinker reports train (5e-5 -> 8e-8, 5% warmup). Precision follows the kit's one
 rule (`vtkit.models.training_precision`): fp32 master weights and AdamW states with bf16 autocast on
 CUDA (transformers' `bf16=True`), plain fp32 on CPU; `precision=` or $VTKIT_PRECISION overrides it.
+Every trained batch (and `lm_loss`'s scoring) adds its tokens, padding excluded, to `vtkit.compute`.
 
 Departures from the paper: the report's global batch of 128 sequences is expressed here as
 `batch_size` x `grad_accum` packed rows of `max_length` tokens; at the tiny preset rows are
@@ -18,6 +19,11 @@ short and batches small so that training fits a CPU minute. `packing="auto"` pac
 trl's padding-free packing flattens a batch into one long sequence, and without flash-attention's
 varlen kernels (CPU) attention then costs quadratically in the whole batch (measured: 2.3x slower
 per token than unpacked rows for tiny-1m at 16 x 256); pass `packing="bfd"` or `"wrapped"` to force it.
+
+Data parallel: `sft` runs unchanged in N processes started by `accelerate launch` (configs in
+configs/accelerate/) or torchrun; SFTTrainer wraps the model in DDP / DeepSpeed / FSDP and gives
+each process a disjoint shard of every batch. `batch_size` x `grad_accum` stays the global batch
+(`per_device_batch`), every rank seeds the data order alike, and only rank 0 writes vtkit's files.
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ import numpy as np
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from vtkit import models, tasks
+from vtkit import compute, models, runinfo, tasks
 
 REPORT_TO = ("none", "tensorboard", "wandb", "trackio", "mlflow", "all")
 
@@ -73,6 +79,23 @@ def to_conversations(records: Iterable[dict], max_solutions: int | None = None) 
     return datasets.Dataset.from_list(rows)
 
 
+def per_device_batch(global_batch: int, grad_accum: int = 1, world: int | None = None) -> int:
+    """Rows per process per micro-step so that a step trains on the preset's global batch:
+    global_batch = per_device x world x grad_accum. `world` defaults to the processes running
+    (`runinfo.world_size()`: 1 alone, N under `accelerate launch` / torchrun). One process gets
+    global_batch / grad_accum, as before; a global batch N processes cannot split evenly is an error."""
+    world = runinfo.world_size() if world is None else world
+    if global_batch < 1 or grad_accum < 1 or world < 1:
+        raise ValueError(f"global batch, grad_accum and world size must be >= 1, got {global_batch}, "
+                         f"{grad_accum}, {world}")
+    per, rest = divmod(global_batch, world * grad_accum)
+    if rest or not per:
+        raise ValueError(f"a global batch of {global_batch} rows cannot be split over {world} process(es) x "
+                         f"{grad_accum} accumulation step(s): make batch_size x grad_accum a multiple of "
+                         f"processes x grad_accum = {world * grad_accum}, or launch fewer processes")
+    return per
+
+
 def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e-3, min_lr: float | None = None,
         warmup: float = 0.05, batch_size: int = 16, grad_accum: int = 1, max_length: int = 512,
         packing: bool | str = "auto", save_steps: int | None = None, max_steps: int = -1, seed: int = 0,
@@ -80,6 +103,8 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         report_to: str = "none", length_buckets: int | None = None, precision: str | None = None):
     """Fine-tune `model` in place on `records` (task records or a `messages` Dataset).
 
+    `batch_size` x `grad_accum` is the global batch (rows per optimizer step over all processes);
+    each of N data-parallel processes takes `per_device_batch` of it per micro-step.
     Returns `(model, log_history)`. With `save_steps`, model-only checkpoints land in
     `out_dir/checkpoint-<step>` (the Spectrum merge notebook scores them). `min_lr` defaults to
     lr / 625, the report's 5e-5 -> 8e-8 ratio. `report_to`: "tensorboard" (events under
@@ -101,6 +126,8 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         raise ValueError(f"packing must be 'auto', False, True/'bfd' or 'wrapped', got {packing!r}")
     min_lr = lr / 625 if min_lr is None else min_lr
     cuda = torch.cuda.is_available()
+    world = runinfo.world_size()
+    per_device = per_device_batch(batch_size * grad_accum, grad_accum, world)
     prec = models.prepare_training(model, precision)  # fp32 master weights; bf16 autocast on CUDA
     tracking_dir(out_dir, report_to)
     args = SFTConfig(
@@ -112,7 +139,7 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         lr_scheduler_kwargs={"min_lr": min_lr},
         warmup_steps=warmup,  # < 1 means a fraction of all steps (transformers 5)
         weight_decay=weight_decay,
-        per_device_train_batch_size=batch_size,
+        per_device_train_batch_size=per_device,
         gradient_accumulation_steps=grad_accum,
         max_length=max_length,
         packing=bool(packing),
@@ -129,11 +156,12 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         seed=seed,
         data_seed=seed,
         **prec.trainer_args(),  # bf16 / fp16 / use_cpu
+        **({"ddp_backend": "gloo"} if world > 1 and not cuda else {}),  # CPU data parallel (tests)
         dataloader_num_workers=0,
         gradient_checkpointing=cuda,  # trl's default (on) recomputes every layer: ~13% of a tiny CPU step (docs/LOG.md); CPU runs need no memory saving
     )
     kw = {"bucket_width": int(length_buckets)} if length_buckets else {}
-    trainer = (_BucketedSFT if length_buckets else SFTTrainer)(
+    trainer = (_BucketedSFT if length_buckets else _CountingSFT)(
         model=model, args=args, train_dataset=data, processing_class=tokenizer, **kw)
     if 0 < warmup < 1:  # a fraction: resolve it here, so that warmup never takes the whole run (warmup_steps)
         per_epoch = math.ceil(len(trainer.train_dataset) / (args.train_batch_size * args.world_size))
@@ -141,9 +169,10 @@ def sft(model, tokenizer, records, out_dir, *, epochs: float = 3, lr: float = 1e
         total = max_steps if max_steps > 0 else math.ceil(epochs * per_epoch)
         trainer.args.warmup_steps = warmup_steps(warmup, total)
     trainer.train()
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(out_dir) / "trainer_log.json", "w") as f:
-        json.dump(trainer.state.log_history, f, indent=1)
+    if runinfo.is_main():
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(out_dir) / "trainer_log.json", "w") as f:
+            json.dump(trainer.state.log_history, f, indent=1)
     model.eval()
     return model, trainer.state.log_history
 
@@ -184,7 +213,27 @@ class _BucketOrder(torch.utils.data.Sampler):
         return iter(bucketed_order(self.lengths, self.batch_size, self.width, self.seed + self.epoch - 1))
 
 
-class _BucketedSFT(SFTTrainer):
+def row_tokens(inputs: dict) -> list[int]:
+    """Tokens per sequence of a trainer batch, padding excluded: attention-mask sums of padded rows, or the
+    documents of a padding-free packed row (its position_ids restart at 0 at each document)."""
+    if inputs.get("attention_mask") is not None:
+        return inputs["attention_mask"].sum(1).tolist()
+    pos = inputs.get("position_ids")
+    if pos is not None:
+        starts = (pos.reshape(-1) == 0).nonzero().flatten().tolist() + [pos.numel()]
+        return [b - a for a, b in zip(starts, starts[1:]) if b > a]
+    return [inputs["input_ids"].shape[1]] * inputs["input_ids"].shape[0]
+
+
+class _CountingSFT(SFTTrainer):
+    """SFTTrainer that adds the tokens of every trained batch to `vtkit.compute`."""
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        compute.add_trained(self.model, row_tokens(inputs))
+        return super().training_step(model, inputs, num_items_in_batch)
+
+
+class _BucketedSFT(_CountingSFT):
     """SFTTrainer whose training order is `bucketed_order` (rows batched by length bucket)."""
 
     def __init__(self, *args, bucket_width: int, **kw):
@@ -367,6 +416,7 @@ def lm_loss(model, tokenizer, docs, *, batch_size: int = 256, max_length: int = 
         x = _tensor(ids, order[s:s + batch_size]).to(device)
         total += float(_lm_loss(model, x, pad, reduction="sum"))
         count += int((x[:, 1:] >= 0).sum())
+        compute.add_scored(model, (x >= 0).sum(1).tolist())
     model.train(was)
     return total / max(1, count)
 
@@ -438,6 +488,7 @@ def train_lm(model, tokenizer, texts, *, lr: float = 2e-3, batch_size: int = 16,
         sched.step()
         opt.zero_grad(set_to_none=True)
         tokens += int((x >= 0).sum())
+        compute.add_trained(model, (x >= 0).sum(1).tolist())
         losses.append(float(loss.detach()))
         if writer is not None:
             writer.add_scalar("train/loss", losses[-1], step + 1)
