@@ -33,20 +33,13 @@ def test_every_none_parameter_has_a_preset_value_at_every_scale(section):
         assert not missing, f"{section}.yaml [{preset}] lacks {missing}"
 
 
-def test_start_applies_overrides_last_and_names_unknown_keys(tmp_path):
-    cfg, out = presets.start("tiny", "rl", tmp_path / "a", seed=1, lr=1e-4, overrides={"lr": 2e-4, "max_steps": 3})
-    assert (cfg["lr"], cfg["max_steps"], cfg["seed"]) == (2e-4, 3, 1)
+def test_start_records_what_runs_and_names_unknown_keys(tmp_path):
+    from vtkit.stages import base, rl
+    cfg = rl.Config.from_preset("tiny", seed=1, lr=1e-4, overrides={"lr": 2e-4, "max_steps": 3})
+    out = base.start(cfg, tmp_path / "a")
+    assert (cfg.lr, cfg.max_steps, cfg.seed) == (2e-4, 3, 1)
     saved = json.loads((out / "config.json").read_text())
     assert saved["lr"] == 2e-4 and saved["max_steps"] == 3      # what ran is what is recorded
     with pytest.raises(KeyError, match=r"unknown setting\(s\) \['max_stepz'\]"):
-        presets.start("tiny", "rl", tmp_path / "b", overrides={"max_stepz": 3})
-    with pytest.raises(TypeError, match="dict of preset keys"):
-        presets.start("tiny", "rl", tmp_path / "c", overrides="lr=1e-4")
+        presets.resolve("tiny", "rl", max_stepz=3)
 
-
-def test_stage_config_reads_the_upstream_run_or_the_preset(tmp_path):
-    presets.start("tiny", "rl", tmp_path, overrides={"n_heldout": 7})
-    assert presets.stage_config(tmp_path, "tiny", "rl")["n_heldout"] == 7
-    assert presets.stage_config(None, "tiny", "rl") == presets.resolve("tiny", "rl")
-    with pytest.raises(FileNotFoundError, match="config.json"):
-        presets.stage_config(tmp_path / "nowhere", "tiny", "rl")

@@ -60,8 +60,7 @@ def _type_ok(value, tp) -> bool:
 
 
 def _type_name(tp) -> str:
-    return getattr(tp, "__name__", None) if typing.get_origin(tp) is None and hasattr(tp, "__name__") \
-        else str(tp).replace("typing.", "")
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
 @dataclass

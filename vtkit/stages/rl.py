@@ -200,8 +200,11 @@ def remeasure(cfg: Config, metrics: dict) -> list[str]:
     trained after the last phase of theirs (or after the start, when none of theirs trained)."""
     from vtkit import rl_phase
     trained = [rl_phase.phase_spec(ph).domain for ph in cfg.phases if metrics.get(f"{ph}/skipped") is False]
-    return [d for d in domains(cfg) if trained and trained[-1] != d
-            and any(x != d for x in trained[(max((i for i, x in enumerate(trained) if x == d), default=-1) + 1):])]
+
+    def since_own(d):   # the domains trained after d's last phase (all of them when none of d's ran)
+        last = max((i for i, x in enumerate(trained) if x == d), default=-1)
+        return trained[last + 1:]
+    return [d for d in domains(cfg) if any(x != d for x in since_own(d))]
 
 
 def faithful_metrics(prefix: str, domain: str, records: list, result) -> dict:
