@@ -296,3 +296,52 @@ def test_pad_right_masks_the_padding():
     ids, att = models.pad_right([[5, 6, 7], [8]], pad_id=0)
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and att.tolist() == [[1, 1, 1], [1, 0, 0]]
     assert ids.dtype == att.dtype == torch.long
+
+
+# ---------------------------------------------------------------- attention kernel and context windows
+
+def test_attention_is_flash_where_installed_on_cuda_else_sdpa(monkeypatch):
+    assert models.attn_implementation("cpu") == "sdpa"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "flash_attn" else real(name, *a))
+    assert models.attn_implementation("cuda") == "flash_attention_2" and models.attn_implementation("cpu") == "sdpa"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "flash_attn" else real(name, *a))
+    assert models.attn_implementation("cuda") == "sdpa"
+    m, _ = models.load("tiny-25k")
+    assert m.config._attn_implementation == "sdpa"
+
+
+def _math_like_folder(tmp_path):
+    """A tiny Qwen2 checkpoint with Qwen2.5-Math-1.5B's context settings (4096 positions, rope_theta 10000)."""
+    from transformers import Qwen2ForCausalLM
+    cfg = models.tiny_config("tiny-25k")
+    cfg.max_position_embeddings = 4096
+    cfg.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
+    tok = vtok.build_tokenizer()
+    torch.manual_seed(0)
+    path = models.save(Qwen2ForCausalLM(cfg), tok, tmp_path / "mathlike")
+    return path
+
+
+def test_load_with_a_longer_context_applies_the_extension_and_save_keeps_it(tmp_path):
+    from vtkit import context
+    path = _math_like_folder(tmp_path)
+    plain, _ = models.load(str(path))
+    assert plain.config.max_position_embeddings == 4096
+    m, tok = models.load(str(path), context=8192)
+    assert m.config.max_position_embeddings == 131072 and m.config.rope_parameters["rope_theta"] == 500000.0
+    inv = m.model.rotary_emb.inv_freq
+    d = m.config.hidden_size // m.config.num_attention_heads
+    assert torch.allclose(inv, 1.0 / 500000.0 ** (torch.arange(0, d, 2, dtype=torch.float32) / d))   # RoPE base used
+    assert not torch.allclose(inv, plain.model.rotary_emb.inv_freq)
+    with torch.no_grad():   # a sequence beyond the original window runs
+        assert m(input_ids=torch.randint(3, 900, (1, 4200))).logits.shape == (1, 4200, m.config.vocab_size)
+    models.save(m, tok, tmp_path / "extended")
+    saved = json.loads((tmp_path / "extended" / "config.json").read_text())
+    assert saved["max_position_embeddings"] == 131072
+    assert context.window(tmp_path / "extended").max_positions == 131072      # later stages see the window
+    assert context.plan(str(tmp_path / "extended"), 65536) is None
+    with pytest.raises(context.ContextError, match="exceeds the context window of tiny-25k .*2048.* no context extension"):
+        models.load("tiny-25k", context=4096)
+    with pytest.raises(context.ContextError, match="extension \\(Qwen2.5-Math long-context recipe\\) reaches 131072"):
+        models.load(str(path), context=200_000)

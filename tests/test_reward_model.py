@@ -92,6 +92,29 @@ def test_batched_scores_match_one_at_a_time(tiny_rm):
     assert len(set(np.round(batched, 6))) > 1
 
 
+def test_scores_read_the_whole_response_unless_capped(tiny_rm):
+    model, tok = tiny_rm
+    prompt = [{"role": "user", "content": "Describe the sea."}]
+    body = " ".join(["The sea is worth a closer look."] * 120)
+    a, b = "<think>\nok\n</think>\nNo. " + body, "<think>\nfine\n</think>\nYes! " + body   # differ at the start only
+    n = len(rm._ids(tok, rm._messages(prompt, a)))
+    assert n > 600
+    capped = rm.score(model, tok, [prompt, prompt], [a, b], max_length=512)   # the old default: the last 512 tokens
+    whole = rm.score(model, tok, [prompt, prompt], [a, b])                    # max_length None: every token
+    assert capped[0] == pytest.approx(capped[1], abs=1e-6)                    # blind to how the response began
+    assert abs(whole[0] - whole[1]) > 1e-5                                  # an untrained model: a small, real difference
+    assert rm.score(model, tok, [prompt], [a], max_length=n)[0] == pytest.approx(whole[0], abs=1e-5)
+    with pytest.raises(ValueError, match="max_length must be >= 1"):
+        rm.score(model, tok, [prompt], [a], max_length=0)
+
+
+def test_place_puts_the_model_where_it_scores():
+    model, _ = rm.build("tiny-25k", seed=0, device="cpu", dtype="bfloat16")
+    assert next(model.parameters()).dtype == torch.bfloat16 and next(model.parameters()).device.type == "cpu"
+    rm.place(model, "auto", "auto")     # no GPU here: the CPU in fp32
+    assert next(model.parameters()).dtype == torch.float32 and rm.place_cuda("cpu") is False
+
+
 def test_reward_fn_scores_open_rows_only(tiny_rm):
     model, tok = tiny_rm
     f = rm.make_reward(model, tok)

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vtkit import compute, evaluation, models, plots
+from vtkit import compute, evaluation, logprobs, models, plots
 from vtkit.generate import generate
 
 MIN_TOKENS = 8  # not given in the report; at the tiny preset drops degenerate one-line traces
@@ -61,8 +61,12 @@ def _chat_prefix_ids(tokenizer, prompt: str, chat: bool) -> list[int]:
 
 @torch.no_grad()
 def learning_potential(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], batch_size: int = 16,
-                       chat: bool = True, append_eos: bool = False) -> np.ndarray:
+                       chat: bool = True, append_eos: bool = False,
+                       chunk_tokens: int = logprobs.CHUNK_TOKENS) -> np.ndarray:
     """S_LP per (prompt, completion): mean NLL in nats of the completion tokens under `model`.
+
+    Traces are scored `batch_size` at a time (sorted by length), their log-probabilities through
+    `vtkit.logprobs.token_logprobs`: the head's logits exist for `chunk_tokens` positions at a time only.
 
     append_eos=True also scores the end-of-turn token (the SFT target includes it); off by default
     because the report defines the score over the trace y itself.
@@ -94,15 +98,15 @@ def learning_potential(model, tokenizer, prompts: Sequence[str], completions: Se
         for b in range(0, len(order), batch_size):
             idx = order[b:b + batch_size]
             ids, att = models.pad_right([rows[i][0] + rows[i][1] for i in idx], pad)
-            logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
+            # the prediction at position t is of token t+1: completion tokens P..P+C-1 come from P-1..P+C-2
+            span = torch.zeros(ids.shape[0], ids.shape[1] - 1, dtype=torch.bool)
             for r, i in enumerate(idx):
                 P, C = len(rows[i][0]), len(rows[i][1])
-                # logits at position t predict token t+1: completion tokens P..P+C-1 come from P-1..P+C-2
-                lg = logits[r, P - 1:P + C - 1].float()
-                tgt = ids[r, P:P + C].to(lg.device)
-                nll = -torch.log_softmax(lg, dim=-1).gather(1, tgt[:, None]).squeeze(1)
-                scores[i] = nll.double().mean().item()
-            del logits
+                span[r, P - 1:P + C - 1] = True
+            lp = logprobs.token_logprobs(model, ids.to(device), att.to(device), span.to(device),
+                                         chunk_tokens=chunk_tokens)   # chunked: no full logits (vtkit.logprobs)
+            nll = -(lp.double() * span.to(lp.device)).sum(1) / span.sum(1).to(lp.device)
+            scores[idx] = nll.cpu().numpy()
     finally:
         model.train(was_training)
     compute.add_scored(model, [len(p) + len(y) for p, y in rows])   # forward-only work (vtkit.compute)

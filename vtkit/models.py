@@ -28,6 +28,10 @@ cast a bf16-loaded model up to fp32 themselves (exact), and it stays fp32 afterw
     with p.autocast(): loss = ...          # a hand-written loop (train_lm)
     VTKIT_PRECISION=fp32 python ...        # force a precision for every training path ("auto" by default)
 
+Attention: `attn_implementation(device)` is what every load asks transformers for: flash-attention 2 on
+CUDA where the `flash_attn` package is installed (varlen kernels: packed rows attend per document), else
+PyTorch's SDPA (memory-efficient / flash kernels inside torch), also on the CPU.
+
 Departures from the paper: VibeThinker starts from Qwen2.5-Math-1.5B / Qwen2.5-Coder-3B; the tiny
 and small presets substitute these models so the whole pipeline runs offline on a CPU.
 """
@@ -193,12 +197,13 @@ def _set_special_ids(model, tok) -> None:
 # ---------------------------------------------------------------- tiny
 
 
-def _load_tiny(name, seed, tokenizer):
+def _load_tiny(name, seed, tokenizer, device=None):
     tok = tokenizer if tokenizer is not None else vtok.build_tokenizer()
     vocab = vtok.VOCAB_SIZE if len(tok) <= vtok.VOCAB_SIZE else -(-len(tok) // 64) * 64
     cfg = tiny_config(name, vocab)
     cfg.eos_token_id = tok.eos_token_id
     cfg.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    cfg._attn_implementation = attn_implementation(device)
     with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's RNG
         torch.manual_seed(seed)
         model = Qwen2ForCausalLM(cfg)
@@ -293,7 +298,7 @@ def _causes(e: BaseException):
         e = e.__cause__ or e.__context__
 
 
-def _from_hub(spec, dev, dtype, tokenizer):
+def _from_hub(spec, dev, dtype, tokenizer, extend=None):
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
@@ -303,21 +308,36 @@ def _from_hub(spec, dev, dtype, tokenizer):
         f"(now {hf_home}) at a hub cache that holds {spec}."
     )
     try:
-        return _from_path(spec, dev, dtype, tokenizer, local_files_only=True)
+        return _from_path(spec, dev, dtype, tokenizer, local_files_only=True, extend=extend)
     except OSError as local_err:
         if _offline():
             raise OSError(f"{spec!r} is not in the local hub cache and the hub is unreachable (HF_HUB_OFFLINE is set). {how}") from local_err
     try:
-        return _from_path(spec, dev, dtype, tokenizer, local_files_only=False)
+        return _from_path(spec, dev, dtype, tokenizer, local_files_only=False, extend=extend)
     except Exception as e:
         if any(isinstance(c, (RepositoryNotFoundError, GatedRepoError)) for c in _causes(e)):
             raise OSError(f"{spec!r} does not exist on the hub or is gated; check the id, or pass a local path.") from e
         raise OSError(f"{spec!r} is not in the local hub cache and the hub is unreachable ({type(e).__name__}). {how}") from e
 
 
-def _from_path(path, dev, dtype, tokenizer, local_files_only=True):
+def attn_implementation(device=None) -> str:
+    """transformers' attention kernel for a model on `device` (default: CUDA when available): "flash_attention_2"
+    on CUDA with the flash_attn package installed, else "sdpa"."""
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def _from_path(path, dev, dtype, tokenizer, local_files_only=True, extend: dict | None = None):
+    from vtkit import context
+
     tok = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_files_only)
+    kw = {}
+    if extend:   # the context extension (vtkit.context.plan): RoPE settings and window on the loaded config
+        kw["config"] = context.apply(AutoConfig.from_pretrained(path, local_files_only=local_files_only), extend)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=local_files_only,
+                                                 attn_implementation=attn_implementation(dev), **kw)
     return model, tok
 
 
@@ -328,13 +348,16 @@ def valid_specs() -> list[str]:
     return [*TINY_SIZES, SMOLLM2]
 
 
-def load(spec: str, *, seed: int = 0, device=None, dtype=None, tokenizer=None, train: bool = False):
+def load(spec: str, *, seed: int = 0, device=None, dtype=None, tokenizer=None, train: bool = False,
+         context: int | None = None):
     """Load `spec` -> (model in eval mode on device, tokenizer).
 
     spec: a tiny size (fresh weights from `seed`), "smollm2-135m", a local HF folder, or a hub id
     ("owner/name"; the local cache is tried first). `tokenizer` overrides the spec's own.
     train: the model is about to be trained, so load the fp32 master weights of `training_precision`
     (also on CUDA, where the default is bf16 for sampling); an explicit `dtype` wins.
+    context: the longest sequence (tokens) the caller will run; beyond the model's max_position_embeddings the
+    config gets `vtkit.context.plan`'s extension (RoPE settings; `save` then writes it), or a ContextError.
     """
     if not isinstance(spec, (str, os.PathLike)):
         raise TypeError(f"spec must be a string (one of {', '.join(valid_specs())}, a path or a hub id), got {type(spec).__name__}")
@@ -342,17 +365,19 @@ def load(spec: str, *, seed: int = 0, device=None, dtype=None, tokenizer=None, t
     dev, dt = _resolve(device, dtype)
     if train and dtype is None:
         dt = MASTER_DTYPE
+    from vtkit import context as vcontext
+    extend = vcontext.plan(spec, int(context), "context") if context else None
     if spec in TINY_SIZES:
-        model, tok = _load_tiny(spec, seed, tokenizer)
+        model, tok = _load_tiny(spec, seed, tokenizer, dev)   # 2048 positions: no extension known
     elif spec == SMOLLM2:
-        model, tok = _from_path(smollm2_dir(), dev, dt, tokenizer)
+        model, tok = _from_path(smollm2_dir(), dev, dt, tokenizer, extend=extend)
     elif os.path.isdir(os.path.expanduser(spec)):
         path = os.path.expanduser(spec)
         if not os.path.exists(os.path.join(path, "config.json")):
             raise FileNotFoundError(f"{spec!r} is a folder but holds no config.json; pass an HF checkpoint folder (what models.save writes)")
-        model, tok = _from_path(path, dev, dt, tokenizer)
+        model, tok = _from_path(path, dev, dt, tokenizer, extend=extend)
     elif _HUB_ID.match(spec) and not os.path.exists(spec) and not spec.startswith((".", "~")):
-        model, tok = _from_hub(spec, dev, dt, tokenizer)
+        model, tok = _from_hub(spec, dev, dt, tokenizer, extend=extend)
     elif os.sep in spec or spec.startswith((".", "~")):
         raise FileNotFoundError(f"model path {spec!r} does not exist; pass an existing HF folder, a hub id or one of: {', '.join(valid_specs())}")
     else:

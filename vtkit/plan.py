@@ -13,7 +13,10 @@ parameters and overrides applied), and its work is listed as items: training (SF
 
 - **memory per GPU**, split into `weights`, `grads`, `optimizer`, `activations`, `logits`, `kv_cache`, for the
   largest batch the item holds at once with every sequence at its cap; the stage's peak is its worst item,
-  and it fits when that peak is at most `--gpu-mem` (GiB, 2**30 bytes, as nvidia-smi and DeepSpeed print);
+  and it fits when that peak is at most `--gpu-mem` (GiB, 2**30 bytes, as nvidia-smi and DeepSpeed print).
+  `kv_cache` is HF generation's KV cache, or a vLLM engine's reserved share (its weights, activations and
+  paged KV cache: gpu_memory_utilization x GPU memory, at least its weights and one full sequence's KV);
+  `weights` includes other models resident meanwhile (a reward model beside the policy);
 - **tokens** trained, generated or scored, at the caps (every output as long as allowed, every filter
   keeping everything) and at plausible lengths (`Assumptions`);
 - **FLOPs**: 6 N T for training, 2 N T for forward-only work and generation (prefill included), plus attention
@@ -24,12 +27,24 @@ parameters and overrides applied), and its work is listed as items: training (SF
 The precision and parallelism assumed (one place, `model_states`): bf16 weights and gradients, fp32
 master weights and AdamW moments (16 bytes per parameter under plain data parallelism, as in the ZeRO
 paper), data parallel over `gpus` GPUs with ZeRO stage `zero` (0 = DDP) and gradient checkpointing as the
-kit's trainers set it on CUDA (`Parallel`; the presets have no such keys yet: a stage config field
-`zero_stage` / `gradient_checkpointing`, once added, is read). ZeRO-2/3 follow DeepSpeed's own
-estimators (`benchmarks/plan_vs_deepspeed.py` checks them). Per-GPU batches: a trainer's per-device batch as
-the preset writes it (SFT: `batch_size` rows of `max_length` tokens, packed as on a GPU); RL's rollout
-batch (prompts_per_step x num_generations) is the global batch, split over the GPUs; generation batches
-are the batch sizes the kit's code passes (64, 128, ...), per GPU, with prompts sharded over the GPUs.
+kit's trainers set it on CUDA (`Parallel`; a stage config field `zero_stage` / `gradient_checkpointing`,
+where a preset or an experiment's overrides set one, is read). ZeRO-2/3 follow DeepSpeed's own
+estimators (`benchmarks/plan_vs_deepspeed.py` checks them).
+
+Per-GPU batches are the ones the training code runs, from the same functions: SFT rows per micro-step
+from `vtkit.batching.sft_args` and `vtkit.train.per_device_batch` (the preset's `micro_batch`; packed rows of
+`max_length` tokens); RL's update from `vtkit.batching.rl_args` (what `vtkit.rl_phase.run_phase` passes to
+trl: `micro_batch` completions a GPU per micro-step, the global batch kept by accumulation; without a
+micro-batch every process takes its share, global / processes, in one micro-step); rollouts are a generation batch per process
+(trl's HF generate), or trl's colocated vLLM engine (`use_vllm`, `vllm_mode: colocate`), which holds
+`vllm_gpu_memory_utilization` of every GPU through the whole phase. The kit's own sampling follows the
+stage's `generation` setting: a vLLM engine's share beside the HF model, or HF batches (64, 128, ...) per GPU.
+Logits: trl's SFT and GRPO losses and the kit's scoring (`vtkit.logprobs`) compute log-probabilities in
+chunks (`chunked_head_bytes`), never the full logits; `train_lm` (the capacity probe) still holds them
+(`logit_bytes`). The reward model scores where its preset puts it (`rm_device`, `rm_dtype`), `rm_batch_size`
+responses of up to `rm_max_length` (None: the whole prompt + response) tokens a forward. Context: where a
+length exceeds a model's max_position_embeddings, a note names the extension `vtkit.context` applies
+(the stages load the model with it) or says none is known.
 
 Model shapes: a tiny size from vtkit.models' own config builder; a local folder from its config.json; a
 hub id from the hub's config.json when the hub answers within seconds (the local HF cache first), else
@@ -39,8 +54,10 @@ own config could not be read, such as VibeThinker's, takes its base model's shap
 Departures and limits: this is arithmetic, not a measurement. Plausible lengths and filter yields are
 assumptions (`Assumptions`, stated in the output); lengths of the kit's generated task data are measured
 with the tiny models' tokenizer (exact for tiny models, approximate for hub tokenizers); CUDA context,
-allocator fragmentation and communication buffers are not counted; vLLM's paged cache, chunked losses
-and micro-batching (issue 25, item 4) would change the memory figures, not the FLOPs.
+allocator fragmentation and communication buffers are not counted; attention is assumed to need no
+rows x length x length mask (flash attention, or SDPA without padding: packed SFT rows, scoring one trace
+at a time at paper); a vLLM engine is counted at its reserved share (it schedules fewer sequences at
+once rather than exceed it), so its throughput, not its memory, is what a longer cap costs.
 """
 from __future__ import annotations
 
@@ -139,6 +156,7 @@ class Shape:
     vocab: int
     tied: bool                    # lm_head shares the input embedding
     max_positions: int | None = None
+    rope_theta: float | None = None
     qkv_bias: bool = False        # Qwen2: biases on q, k, v
     qk_norm: bool = False         # Qwen3: RMSNorm on q and k per head
     classifier: bool = False      # sequence classification (a reward model): one score per sequence, no lm_head
@@ -196,6 +214,7 @@ def shape_from_config(cfg: dict, name: str, source: str) -> Shape:
         head_dim=int(cfg.get("head_dim") or cfg["hidden_size"] // heads),
         intermediate=int(cfg["intermediate_size"]), vocab=int(cfg["vocab_size"]),
         tied=bool(cfg.get("tie_word_embeddings", False)), max_positions=cfg.get("max_position_embeddings"),
+        rope_theta=(cfg.get("rope_parameters") or {}).get("rope_theta", cfg.get("rope_theta")),
         qkv_bias=mtype == "qwen2" or bool(cfg.get("attention_bias", False)), qk_norm=mtype.startswith("qwen3"))
 
 
@@ -321,6 +340,22 @@ def layer_activation_bytes(s: Shape) -> int:
     return 12 * s.hidden + 6 * s.q_dim + 6 * s.kv_dim + 8 * s.intermediate
 
 
+TOKEN_CHUNK, VOCAB_CHUNK = 4096, 32768   # trl's fused LM head tiles (trl.kernels.chunked_logprob)
+
+
+def chunked_head_bytes(s: Shape, tokens: float, train: bool) -> float:
+    """Bytes of log-probabilities computed in chunks for `tokens` positions. Training (trl's fused LM head):
+    one bf16 tile of 4096 positions x 32768 vocabulary entries, the selected hidden states (bf16) and their
+    fp32 gradient, the head's fp32 weight gradient and ~40 bytes of per-position statistics. Scoring
+    (vtkit.logprobs, no gradient): the bf16 hidden states and `logprobs.CHUNK_TOKENS` positions of fp32 logits
+    and log-softmax plus their bf16 source (10 bytes a vocabulary entry)."""
+    from vtkit import logprobs
+
+    if train:
+        return float(TOKEN_CHUNK * VOCAB_CHUNK * 2 + tokens * (6 * s.hidden + 40) + 4 * s.vocab * s.hidden)
+    return float(tokens * (2 * s.hidden + 4) + min(tokens, logprobs.CHUNK_TOKENS) * s.vocab * 10)
+
+
 def kv_bytes_per_token(s: Shape) -> int:
     """bf16 key and value vectors of every layer for one token."""
     return 2 * 2 * s.layers * s.kv_dim
@@ -364,7 +399,11 @@ class Work:
     sequences_cap: float | None = None  # sequences at the caps, where a filter's yield differs
     checkpointing: bool = True
     states: bool = False        # generation inside a trainer: the optimizer state stays on the GPU
-    logits: bool = True         # full logits over the vocabulary (False: a reward model's one score)
+    logits: bool = True         # logits over the vocabulary (False: a reward model's one score)
+    chunked: bool = False       # log-probabilities in chunks, never the full logits (trl's fused LM head in
+    #                             training, vtkit.logprobs in scoring): `chunked_head_bytes`
+    engine: float = 0.0         # bytes of a vLLM engine's share on the GPU meanwhile (gpu_memory_utilization x memory)
+    resident: float = 0.0       # bytes of other models held on the GPU meanwhile (a reward model beside the policy)
 
     @property
     def n_cap(self) -> float:
@@ -399,15 +438,23 @@ def work_memory(w: Work, gpus: int, zero: int, logit_bytes: int) -> dict:
         per_layer = layer_activation_bytes(s)
         parts["activations"] = (s.layers * tokens * 2 * s.hidden + tokens * per_layer) if w.checkpointing \
             else s.layers * tokens * per_layer
-        parts["logits"] = float(tokens * s.vocab * logit_bytes) if w.logits else 0.0
+        if w.logits:
+            parts["logits"] = chunked_head_bytes(s, tokens, True) if w.chunked else float(tokens * s.vocab * logit_bytes)
     elif w.kind == "forward":
         parts["activations"] = float(tokens * layer_activation_bytes(s))
-        # bf16 logits of the batch, then one row's fp32 log-softmax (distill.learning_potential)
-        parts["logits"] = float(tokens * s.vocab * 2 + w.row_len * s.vocab * 8) if w.logits else 0.0
-    else:
+        if w.logits:   # chunked (vtkit.logprobs), or bf16 logits of the batch and one row's fp32 log-softmax
+            parts["logits"] = chunked_head_bytes(s, tokens, False) if w.chunked \
+                else float(tokens * s.vocab * 2 + w.row_len * s.vocab * 8)
+    elif not w.engine:
         parts["activations"] = float(w.rows * w.prompt * layer_activation_bytes(s))   # the prefill, layer by layer
         parts["logits"] = float(w.rows * s.vocab * 8)      # fp32 logits and probabilities of the next token
         parts["kv_cache"] = float(tokens * kv_bytes_per_token(s))
+    # a vLLM engine (its weights, activations and paged KV cache: the share it reserves; at least its bf16
+    # weights and one sequence's KV cache, which vLLM needs to start) and other resident models
+    if w.engine:
+        need = 2.0 * s.params + w.row_len * kv_bytes_per_token(s) if w.kind == "generate" else 0.0
+        parts["kv_cache"] += max(float(w.engine), need)
+    parts["weights"] += float(w.resident)
     return parts
 
 
@@ -447,6 +494,9 @@ class Context:
     use_hub: bool = True
     table: dict | None = None
     base: str | None = None                        # the current stage's notebook folder (relative model paths)
+    zero: int = 0                                  # the current stage's ZeRO stage
+    engine: float = 0.0                            # bytes of the current stage's vLLM engine (its `generation`
+    #                                                setting, vtkit.generate); 0 = HF generation
     dirs: dict = field(default_factory=dict)       # out_dir -> stage name (this run)
     out: dict = field(default_factory=dict)        # stage name -> what it produced ({"model": spec, ...})
     _shapes: dict = field(default_factory=dict)
@@ -490,7 +540,28 @@ def _gen(ctx: Context, label: str, shape: Shape, sequences: float, cap: int, bat
     rows = max(1, min(int(batch), _ceil_div(max(sequences, 1), ctx.hw.gpus)))
     mean = ctx.assume.mean_frac * cap if mean is None else mean
     return Work(label, "generate", shape, sequences, mean, cap, prompt=prompt, rows=rows, row_len=prompt + cap,
-                states=states)
+                states=states, engine=ctx.engine)
+
+
+def _engine_bytes(ctx: Context, generation: dict | None) -> float:
+    """The GPU share of a vLLM engine under a stage's `generation` setting (vtkit.generate.Settings): 0 for HF."""
+    g = generation or {}
+    if g.get("backend") not in ("vllm", "auto"):   # auto: vLLM where it is installed on a GPU
+        return 0.0
+    return float(g.get("gpu_memory_utilization", 0.9)) * ctx.hw.gpu_mem_gb * GiB
+
+
+def _sft_rows(ctx: Context, batch_size: int, grad_accum: int = 1, micro_batch: int | None = None) -> int:
+    """Rows one GPU holds per micro-step of vtkit.train.sft over `gpus` processes, as the stages call it
+    (`vtkit.batching.sft_args`, then `vtkit.train.per_device_batch`); a batch the GPUs cannot split evenly
+    (an error at run time) is counted as its ceiling share."""
+    from vtkit import batching, train
+
+    try:
+        a = batching.sft_args(batch_size, grad_accum, micro_batch, world=ctx.hw.gpus)
+        return train.per_device_batch(a["batch_size"] * a["grad_accum"], a["grad_accum"], ctx.hw.gpus)
+    except ValueError:
+        return max(1, _ceil_div(batch_size, ctx.hw.gpus))
 
 
 def _n_tokens(tok, messages: list, add_generation_prompt: bool = False) -> int:
@@ -544,11 +615,12 @@ def _share_at_least(min_tokens: float, mean: float) -> float:
 def _sft_train(ctx: Context, label: str, shape: Shape, rows: float, row_len: float, epochs: float, batch: int,
                max_length: int, rows_cap: float | None = None, row_len_cap: float | None = None,
                checkpointing: bool = True) -> Work:
-    """An SFT item through vtkit.train.sft: packed rows of `max_length` tokens, `batch` rows per GPU."""
+    """An SFT item through vtkit.train.sft: packed rows of `max_length` tokens, `batch` rows per GPU (`_sft_rows`),
+    the loss through trl's fused LM head (chunked)."""
     row_len_cap = row_len if row_len_cap is None else row_len_cap
     return Work(label, "train", shape, rows * epochs, row_len, row_len_cap,
                 sequences_cap=None if rows_cap is None else rows_cap * epochs, rows=int(batch), row_len=max_length,
-                doc_len=row_len, doc_len_cap=row_len_cap, checkpointing=checkpointing)
+                doc_len=row_len, doc_len_cap=row_len_cap, checkpointing=checkpointing, chunked=True)
 
 
 def _packed_steps(tokens: float, batch: int, grad_accum: int, max_length: int, epochs: float) -> int:
@@ -562,7 +634,8 @@ def _stage_quickstart(s: dict, ctx: Context) -> dict:
                  seed=s["seed"], max_length=s["max_length"])
     gen = dict(prompt=m["prompt"])
     works = [_gen(ctx, "greedy, before", shape, s["n_test"], s["max_new_tokens"], 64, **gen),
-             _sft_train(ctx, "SFT", shape, m["rows"], m["row_len"], s["epochs"], s["batch_size"], s["max_length"]),
+             _sft_train(ctx, "SFT", shape, m["rows"], m["row_len"], s["epochs"], _sft_rows(ctx, s["batch_size"]),
+                        s["max_length"]),
              _gen(ctx, "greedy, after", shape, s["n_test"], s["max_new_tokens"], 64, **gen),
              _gen(ctx, f"pass@k, {s['n_samples']} samples", shape, s["n_test"] * s["n_samples"], s["max_new_tokens"],
                   64, **gen)]
@@ -594,7 +667,8 @@ def _stage_sft(s: dict, ctx: Context, notes: list) -> dict:
         len2 = len2_cap = (sum(t * w for t, w in long) / sum(w for _, w in long)) if long else 0.0
     works.append(_gen(ctx, "held-out greedy x 3 (before, stage 1, stage 2)", shape, 3 * n_eval, s["max_new_tokens"],
                       128))
-    stage1 = _sft_train(ctx, "stage-1 SFT", shape, rows, mean_len, s["epochs1"], s["batch_size"], s["max_length"],
+    micro = _sft_rows(ctx, s["batch_size"], s["grad_accum"], s.get("micro_batch"))
+    stage1 = _sft_train(ctx, "stage-1 SFT", shape, rows, mean_len, s["epochs1"], micro, s["max_length"],
                         rows_cap, cap_len)
     works.append(stage1)
     probed = queries * share2 if s["teacher"] else rows * share2
@@ -607,17 +681,33 @@ def _stage_sft(s: dict, ctx: Context, notes: list) -> dict:
     works[-1].sequences_cap = probed_cap * s["n_rollouts"]
     rows2 = rows * share2 * (a.keep_frac if s["teacher"] else 1.0)
     rows2_cap = rows_cap * share2_cap
-    stage2 = _sft_train(ctx, "stage-2 SFT", shape, rows2, len2, s["epochs2"], s["batch_size"], s["max_length"],
+    stage2 = _sft_train(ctx, "stage-2 SFT", shape, rows2, len2, s["epochs2"], micro, s["max_length"],
                         rows2_cap, len2_cap)
     works.append(stage2)
     steps = {f"{name}{cap}": _packed_steps(work_tokens(w, bool(cap)), s["batch_size"], s["grad_accum"], s["max_length"],
                                            1.0)
              for name, w in (("stage1", stage1), ("stage2", stage2)) for cap in ("", "_cap")}
     ckpts = {k: v // s["save_steps"] for k, v in steps.items()}
-    if shape.max_positions and s["max_length"] > shape.max_positions:
-        notes.append(f"{s['model']} has max_position_embeddings {shape.max_positions} < max_length {s['max_length']}")
+    _context_note(notes, shape, max(s["max_length"], a.prompt_tokens + s["max_new_tokens"]), "max_length / generation")
     return {"model": s["model"], "works": works,
             "produces": {"model": s["model"], "checkpoints": ckpts, "steps": steps}}
+
+
+def _context_note(notes: list, shape: Shape, tokens: float, what: str) -> None:
+    """A note where `tokens` exceed the model's max_position_embeddings: the extension vtkit.context applies
+    (the stage's models.load(..., context=...) sets it), or that none is known (the run would be refused)."""
+    from vtkit import context
+
+    if not shape.max_positions or tokens <= shape.max_positions:
+        return
+    ext = context.extension_for(context.Window(int(shape.max_positions), shape.rope_theta, "default",
+                                               "qwen2" if shape.qkv_bias else "", shape.source))
+    if ext and tokens <= ext["set"]["max_position_embeddings"]:
+        notes.append(f"{shape.name}: {what} up to {int(tokens)} tokens > max_position_embeddings {shape.max_positions}: "
+                     f"context extended ({ext['name']}: {ext['set']['max_position_embeddings']} positions)")
+    else:
+        notes.append(f"{shape.name}: {what} up to {int(tokens)} tokens > max_position_embeddings {shape.max_positions} "
+                     f"and no known extension (vtkit.context) covers it")
 
 
 def _stage_merge(s: dict, ctx: Context, notes: list) -> dict:
@@ -633,7 +723,7 @@ def _stage_merge(s: dict, ctx: Context, notes: list) -> dict:
         n_ck = n_ck_cap = steps // s["fallback_save_steps"]
         if s["sft_dir"] is None:
             works.append(_sft_train(ctx, "standalone stage-1 SFT", ctx.shape(model), m["rows"], m["row_len"],
-                                    s["fallback_epochs"], sft["batch_size"], sft["max_length"]))
+                                    s["fallback_epochs"], _sft_rows(ctx, sft["batch_size"]), sft["max_length"]))
         else:
             notes.append(f"sft_dir {s['sft_dir']!r} is not a stage of this experiment: its checkpoints are counted as "
                          "the standalone SFT would make them")
@@ -666,24 +756,49 @@ def _rl_start(s: dict, ctx: Context) -> tuple[str, list]:
     if s["init_model"] is None and s.get("start_data"):
         m = _measure(ctx, s["start_data"], seed=0, max_length=256)
         works.append(_sft_train(ctx, "quick SFT start (cached)", ctx.shape(s["model"]), m["rows"], m["row_len"],
-                                s["start_epochs"], 16, 256))
+                                s["start_epochs"], _sft_rows(ctx, 16), 256))
     return ctx.model(s["init_model"], s["model"]), works
 
 
-def _rl_phase_works(ctx: Context, shape: Shape, label: str, s: dict, n_heldout: float, eval_samples: int) -> list:
-    """One trl RL phase: rollouts (the trainer's states stay on the GPU), the update, held-out evaluations."""
+def _rl_batch(ctx: Context, s: dict) -> dict:
+    """MGPOConfig's batch fields of the preset on `gpus` processes (vtkit.batching.rl_args, as run_phase sets
+    them); a batch the GPUs cannot split evenly (an error at run time) is counted as its ceiling share."""
+    from vtkit import batching
+
+    P, G = s["prompts_per_step"], s["num_generations"]
+    try:
+        return batching.rl_args(P, G, s.get("micro_batch"), s.get("steps_per_generation", 1), world=ctx.hw.gpus)
+    except ValueError:
+        return {"per_device_train_batch_size": _ceil_div(P * G, ctx.hw.gpus), "gradient_accumulation_steps": 1,
+                "steps_per_generation": 1}
+
+
+def _rl_phase_works(ctx: Context, shape: Shape, label: str, s: dict, n_heldout: float, eval_samples: int,
+                    resident: float = 0.0) -> list:
+    """One trl RL phase: rollouts (the trainer's states stay on the GPU), the update in micro-batches
+    (`_rl_batch`; the loss through trl's fused LM head), held-out evaluations. With trl's vLLM in colocate
+    mode (use_vllm, vllm_mode colocate) its engine holds vllm_gpu_memory_utilization of every GPU
+    throughout; `resident`: bytes of other models on the GPU (a reward model)."""
     a, G, P = ctx.assume, s["num_generations"], s["prompts_per_step"]
     cap = s["max_completion_length"]
     completions = s["max_steps"] * P * G
-    per_gpu = _ceil_div(P * G, ctx.hw.gpus)
+    b = _rl_batch(ctx, s)
+    gen_rows = b["per_device_train_batch_size"] * b["steps_per_generation"]   # a generation batch per process
     ck = ctx.par.checkpointing if ctx.par.checkpointing is not None else True
     evals = s["max_steps"] // s["eval_every"] if s["eval_every"] else 0
-    return [
-        _gen(ctx, f"{label}: rollouts", shape, completions, cap, per_gpu, states=True),
-        Work(f"{label}: policy update", "train", shape, completions, a.prompt_tokens + a.mean_frac * cap,
-             a.prompt_tokens + cap, rows=per_gpu, row_len=a.prompt_tokens + cap, checkpointing=ck),
-        _gen(ctx, f"{label}: held-out x {evals}", shape, evals * n_heldout * eval_samples, cap, 64, states=True),
-    ]
+    trl_engine = (float(s.get("vllm_gpu_memory_utilization") or 0.3) * ctx.hw.gpu_mem_gb * GiB
+                  if s.get("use_vllm") and s.get("vllm_mode", "colocate") == "colocate" else 0.0)
+    rollouts = _gen(ctx, f"{label}: rollouts" + (" (trl's vLLM)" if trl_engine else ""), shape, completions, cap,
+                    gen_rows, states=True)
+    rollouts.engine, rollouts.resident = trl_engine, resident
+    update = Work(f"{label}: policy update, {b['per_device_train_batch_size']} per GPU x "
+                  f"{b['gradient_accumulation_steps']} micro-steps", "train", shape, completions,
+                  a.prompt_tokens + a.mean_frac * cap, a.prompt_tokens + cap, rows=b["per_device_train_batch_size"],
+                  row_len=a.prompt_tokens + cap, checkpointing=ck, chunked=True, engine=trl_engine, resident=resident)
+    held = _gen(ctx, f"{label}: held-out x {evals}", shape, evals * n_heldout * eval_samples, cap, 64, states=True)
+    held.engine += trl_engine
+    held.resident = resident
+    return [rollouts, update, held]
 
 
 def _stage_rl(s: dict, ctx: Context, notes: list) -> dict:
@@ -699,10 +814,11 @@ def _stage_rl(s: dict, ctx: Context, notes: list) -> dict:
         works += _rl_phase_works(ctx, shape, ph, s, heldout[d], s["eval_samples"])
     if s["beta"] > 0:
         notes.append("beta > 0: trl's reference model (bf16 weights) is not counted")
-    if shape.max_positions and cap + ctx.assume.prompt_tokens > shape.max_positions:
-        notes.append(f"{model} has max_position_embeddings {shape.max_positions} < {cap} completion tokens")
-    notes.append(f"RL batch of {s['prompts_per_step']} x {s['num_generations']} completions split over "
-                 f"{ctx.hw.gpus} GPU(s): {_ceil_div(s['prompts_per_step'] * s['num_generations'], ctx.hw.gpus)} per GPU")
+    _context_note(notes, shape, cap + ctx.assume.prompt_tokens, "completions")
+    b = _rl_batch(ctx, s)
+    notes.append(f"RL batch of {s['prompts_per_step']} x {s['num_generations']} completions over {ctx.hw.gpus} GPU(s): "
+                 f"{b['per_device_train_batch_size']} per GPU per micro-step x {b['gradient_accumulation_steps']} "
+                 f"accumulation steps (micro_batch {s.get('micro_batch')})")
     return {"model": model, "works": works, "produces": {"model": model, "rl": s}}
 
 
@@ -722,7 +838,8 @@ def _stage_distill(s: dict, ctx: Context, notes: list) -> dict:
         traces, traces_cap = traces + n * a.keep_frac, traces_cap + n
     mean_len = a.prompt_tokens + a.mean_frac * cap
     works.append(Work("learning potential (student forward)", "forward", shape, traces, mean_len, a.prompt_tokens + cap,
-                      sequences_cap=traces_cap, rows=32, row_len=a.prompt_tokens + cap))
+                      sequences_cap=traces_cap, rows=int(s.get("score_batch_size") or 32), row_len=a.prompt_tokens + cap,
+                      chunked=True))
     band = max(0.0, s["high_q"] - s["low_q"])
     kept = traces * _share_at_least(s["min_tokens"], a.mean_frac * cap) * band
     kept_cap = traces_cap * band
@@ -730,7 +847,8 @@ def _stage_distill(s: dict, ctx: Context, notes: list) -> dict:
     ev_cap = rl["max_completion_length"]
     works.append(_gen(ctx, "held-out before/after", shape, 2 * heldout * rl["eval_samples"], ev_cap, 64))
     works.append(_sft_train(ctx, "SFT on the kept band", shape, kept, min(mean_len, s["max_length"]), s["epochs"],
-                            s["batch_size"], s["max_length"], kept_cap, min(a.prompt_tokens + cap, s["max_length"])))
+                            _sft_rows(ctx, s["batch_size"], 1, s.get("micro_batch")), s["max_length"], kept_cap,
+                            min(a.prompt_tokens + cap, s["max_length"])))
     return {"model": student, "works": works, "produces": {"model": student}}
 
 
@@ -742,24 +860,33 @@ def _stage_instruct(s: dict, ctx: Context, notes: list) -> dict:
     rm = ctx.shape(s["reward_model"]).as_classifier()
     cap = s["max_completion_length"]
     n_open_frac = s["n_open"] / max(s["n_train"] + s["n_open"], 1)
-    rm_len = 512                                     # reward_model.score reads the last 512 tokens
+    rm_len = s.get("rm_max_length") or a.prompt_tokens + cap   # reward_model.score: the whole prompt + response
+    rm_rows = int(s.get("rm_batch_size") or 32)
+    rm_gpu = s.get("rm_device", "auto") != "cpu"
+    rm_bytes = (2.0 if s.get("rm_dtype", "auto") in ("auto", "bf16", "bfloat16") else 4.0) * rm.params
     if s["rm_pairs"] > 0:
-        works.append(Work("reward model training", "train", rm, 2 * s["rm_pairs"] * s["rm_epochs"], rm_len / 2, rm_len,
-                          rows=16, row_len=256, logits=False))
-    works.append(Work("reward model pair accuracy", "forward", rm, 2 * 2 * 200, rm_len / 2, rm_len, rows=32,
-                      row_len=rm_len, logits=False))
+        works.append(Work("reward model training", "train", rm, 2 * s["rm_pairs"] * s["rm_epochs"], 128, 256,
+                          rows=_sft_rows(ctx, 8), row_len=256, logits=False))
+    if rm_gpu:
+        works.append(Work("reward model pair accuracy", "forward", rm, 2 * 2 * 200, 128, 256, rows=rm_rows,
+                          row_len=256, logits=False))
     probes = 2 + (s["sft_epochs"] > 0)
     held = probes * (s["n_heldout"] * s["eval_samples"] + s["n_heldout_open"] * s["eval_samples"])
     works.append(_gen(ctx, f"held-out probe x {probes}", shape, held, cap, 64))
     if s["sft_epochs"] > 0:
         works.append(_sft_train(ctx, "brief SFT", shape, s["n_train"] + s["n_open"], 128, s["sft_epochs"],
-                                s["sft_batch_size"], 256))
-    works += _rl_phase_works(ctx, shape, "instruct", s, s["n_heldout"], s["eval_samples"])
+                                _sft_rows(ctx, s["sft_batch_size"]), 256))
+    works += _rl_phase_works(ctx, shape, "instruct", s, s["n_heldout"], s["eval_samples"],
+                             resident=rm_bytes if rm_gpu else 0.0)
     completions = s["max_steps"] * s["prompts_per_step"] * s["num_generations"]
-    works.append(Work("reward model on open-prompt rollouts", "forward", rm, completions * n_open_frac,
-                      min(rm_len, a.prompt_tokens + a.mean_frac * cap), min(rm_len, a.prompt_tokens + cap), rows=32,
-                      row_len=rm_len, logits=False))
-    notes.append("the reward model is counted on the GPU in bf16 (as configured it runs on the CPU in fp32)")
+    if rm_gpu:   # scored inside the trainer's step: the policy's training states stay on the GPU
+        score = Work("reward model on open-prompt rollouts", "forward", rm, completions * n_open_frac,
+                     min(rm_len, a.prompt_tokens + a.mean_frac * cap), min(rm_len, a.prompt_tokens + cap), rows=rm_rows,
+                     row_len=min(rm_len, a.prompt_tokens + cap), logits=False)
+        score.resident = sum(model_states(shape.params, ctx.hw.gpus, ctx.zero, shape.largest_layer).values())
+        works.append(score)
+    notes.append(f"reward model on {'the GPU' if rm_gpu else 'the CPU (not counted)'}, {s.get('rm_dtype', 'auto')}, "
+                 f"reading {rm_len} tokens, {rm_rows} responses a forward")
     return {"model": model, "works": works, "produces": {"model": model}}
 
 
@@ -791,7 +918,7 @@ def _stage_clr(s: dict, ctx: Context, notes: list) -> dict:
         rows = s["teach_records"] * (1 + s["teach_extract_per_record"]) + \
             s["teach_verify_records"] * s["teach_verify_per_record"]
         works.append(_sft_train(ctx, "verifier teaching", shape, rows, a.mean_frac * s["teach_max_length"],
-                                s["teach_epochs"], s["teach_batch_size"], s["teach_max_length"],
+                                s["teach_epochs"], _sft_rows(ctx, s["teach_batch_size"]), s["teach_max_length"],
                                 row_len_cap=s["teach_max_length"]))
     if s["held_out_records"]:
         works.append(_gen(ctx, "verifier check", shape, 2 * s["held_out_records"], s["verify_tokens"], 64))
@@ -877,6 +1004,7 @@ def plan_stage(section: str, settings: dict, ctx: Context, name: str | None = No
     zero = ctx.par.zero or int(settings.get("zero_stage") or 0)   # a later preset key, when the command names none
     if settings.get("gradient_checkpointing") is not None and ctx.par.checkpointing is None:
         ctx = dataclasses.replace(ctx, par=dataclasses.replace(ctx.par, checkpointing=settings["gradient_checkpointing"]))
+    ctx.zero, ctx.engine = zero, _engine_bytes(ctx, settings.get("generation"))
     out = STAGE_WORK[section](settings, ctx, notes)
     works: list[Work] = [w for w in out["works"] if w is not None]
     if ctx.par.checkpointing is not None:

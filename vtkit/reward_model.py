@@ -24,6 +24,11 @@ offline SmolLM2; a local folder or hub id loads a reward model as it is (any HF 
 trained elsewhere; then skip `train`). Training is trl's RewardTrainer (Bradley-Terry loss
 -log sigmoid(r_chosen - r_rejected)) on conversational pairs with an explicit prompt.
 
+Where it scores (`place`, the instruct preset's rm_device / rm_dtype): "auto" puts it on the GPU in
+bf16 when there is one (flash attention where installed, else SDPA: `vtkit.models.attn_implementation`),
+else on the CPU in fp32; `score` reads the whole prompt + response by default (`max_length` None), in
+batches of similar length (little padding), so a long response is judged on all of it.
+
 The reward (`make_reward`) scores prompt + completion through the chat template as RewardTrainer
 tokenised the pairs, squashes the score with a sigmoid into (0, 1) (so it sits on the scale of the
 0/1 rule rewards; GRPO normalises within groups anyway), and returns None on rows it does not
@@ -137,8 +142,16 @@ def preference_pairs(n: int, seed: int = 0, kinds: Sequence[str] = KINDS, topics
 
 # ----------------------------------------------------------------------------- the model
 
-def build(spec: str = "tiny-100k", seed: int = 0):
-    """(sequence-classification model with num_labels=1, tokenizer with a pad token); see the module docstring."""
+def place(model, device: str | None = "auto", dtype: str | None = "auto"):
+    """Move the reward model to where it scores (in place; returns it): device "auto" (or None) = CUDA when
+    available, else CPU; dtype "auto" (or None) = bf16 on CUDA, fp32 on the CPU; else a torch device / dtype name."""
+    dev, dt = models._resolve(None if device in (None, "auto") else device, None if dtype in (None, "auto") else dtype)
+    return model.to(device=dev, dtype=dt)
+
+
+def build(spec: str = "tiny-100k", seed: int = 0, device: str | None = "auto", dtype: str | None = "auto"):
+    """(sequence-classification model with num_labels=1, tokenizer with a pad token), placed by `place`
+    (device, dtype); see the module docstring."""
 
     if spec in models.TINY_SIZES:
         tok = vtok.build_tokenizer()
@@ -156,14 +169,22 @@ def build(spec: str = "tiny-100k", seed: int = 0):
         tok = AutoTokenizer.from_pretrained(path)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # a fresh head, when the checkpoint has none, starts from this seed
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=1, dtype=torch.float32,
+                attn_implementation=models.attn_implementation("cuda" if place_cuda(device) else "cpu"))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.config.pad_token_id = tok.pad_token_id
     if getattr(model.config, "num_labels", None) != 1:
         raise ValueError(f"{spec!r} has {model.config.num_labels} outputs; a reward model needs exactly one")
+    place(model, device, dtype)
     model.eval()
     return model, tok
+
+
+def place_cuda(device) -> bool:
+    """Whether `place(model, device)` puts the model on a GPU."""
+    return str(device) not in ("cpu",) and (str(device).startswith("cuda") or torch.cuda.is_available())
 
 
 def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e-3, batch_size: int = 16,
@@ -171,12 +192,15 @@ def train(model, tokenizer, pairs, out_dir, *, epochs: float = 2, lr: float = 2e
           report_to: str = "none", precision: str | None = None):
     """Fit `model` in place on preference `pairs` with trl's RewardTrainer; returns (model, log_history).
     `report_to`: a transformers tracker ("tensorboard": events under out_dir/tensorboard).
-    `precision`: `models.training_precision` (fp32 master weights, bf16 autocast on CUDA; fp32 on CPU)."""
+    `precision`: `models.training_precision` (fp32 master weights, bf16 autocast on CUDA; fp32 on CPU).
+    `batch_size` is the global batch: each of N data-parallel processes takes batch_size / N pairs."""
+    from vtkit import train as vtrain
     cuda = torch.cuda.is_available()
     prec = models.prepare_training(model, precision)
     tracking_dir(out_dir, report_to)
     args = RewardConfig(output_dir=str(out_dir), num_train_epochs=epochs, max_steps=max_steps, learning_rate=lr,
-                        per_device_train_batch_size=batch_size, max_length=max_length, lr_scheduler_type="cosine",
+                        per_device_train_batch_size=vtrain.per_device_batch(batch_size), max_length=max_length,
+                        lr_scheduler_type="cosine",
                         warmup_steps=0.05, logging_steps=logging_steps, save_strategy="no", report_to=report_to,
                         disable_tqdm=True, seed=seed, data_seed=seed, **prec.trainer_args(),
                         dataloader_num_workers=0, gradient_checkpointing=cuda)  # trl's default (on) only pays on a GPU
@@ -205,38 +229,43 @@ def _messages(prompt, completion) -> list[dict]:
 
 @torch.no_grad()
 def score(model, tokenizer, prompts: Sequence, completions: Sequence, batch_size: int = 32,
-          max_length: int = 512) -> np.ndarray:
+          max_length: int | None = None) -> np.ndarray:
     """Raw reward-model scores of each (prompt, completion); strings or chat-message lists.
 
-    Tokenised as RewardTrainer tokenises pairs (the chat template over prompt + completion), right-padded,
-    cut to the last `max_length` tokens."""
+    Tokenised as RewardTrainer tokenises pairs (the chat template over prompt + completion), right-padded;
+    `max_length` None reads the whole sequence, else its last `max_length` tokens. Rows are batched by
+    length (sorted), so a batch is padded to about its own rows' length; scores come back in input order."""
     if len(prompts) != len(completions):
         raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions; pass one of each per row")
-    seqs = [_ids(tokenizer, _messages(p, c))[-max_length:] for p, c in zip(prompts, completions)]
+    if batch_size < 1 or (max_length is not None and max_length < 1):
+        raise ValueError(f"batch_size and max_length must be >= 1 (max_length None: all), got {batch_size}, {max_length}")
+    seqs = [_ids(tokenizer, _messages(p, c)) for p, c in zip(prompts, completions)]
+    seqs = [s[-max_length:] if max_length else s for s in seqs]
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     pad = tokenizer.pad_token_id
     device = next(model.parameters()).device
     was = model.training
     model.eval()
     out = np.zeros(len(seqs))
     try:
-        for b in range(0, len(seqs), batch_size):
-            chunk = seqs[b:b + batch_size]
-            ids, att = models.pad_right(chunk, pad)
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
+            ids, att = models.pad_right([seqs[i] for i in idx], pad)
             logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
-            out[b:b + len(chunk)] = logits[:, 0].float().cpu().numpy()
+            out[idx] = logits[:, 0].float().cpu().numpy()
     finally:
         model.train(was)
     return out
 
 
-def pair_accuracy(model, tokenizer, pairs, by_kind: bool = False):
+def pair_accuracy(model, tokenizer, pairs, by_kind: bool = False, batch_size: int = 32, max_length: int | None = None):
     """Share of pairs whose chosen response scores above the rejected one (and per `kind` if asked)."""
     rows = list(pairs)
     if not rows:
         raise ValueError("no pairs to score")
     prompts = [r.get("prompt", []) for r in rows]
-    sc = score(model, tokenizer, prompts, [r["chosen"] for r in rows])
-    sr = score(model, tokenizer, prompts, [r["rejected"] for r in rows])
+    sc = score(model, tokenizer, prompts, [r["chosen"] for r in rows], batch_size, max_length)
+    sr = score(model, tokenizer, prompts, [r["rejected"] for r in rows], batch_size, max_length)
     win = sc > sr
     if not by_kind:
         return float(win.mean())
@@ -245,11 +274,12 @@ def pair_accuracy(model, tokenizer, pairs, by_kind: bool = False):
 
 
 def make_reward(model, tokenizer, name: str = "rubric_reward", applies_to: str | None = "open",
-                batch_size: int = 32, squash: bool = True):
+                batch_size: int = 32, squash: bool = True, max_length: int | None = None):
     """A trl reward fn(completions, prompts, **columns) -> list[float | None] scoring with the reward model.
 
     Rows whose `subdomain` column differs from `applies_to` get None (None: score every row);
     without a `subdomain` column every row is scored. squash=True maps scores through a sigmoid.
+    `batch_size`, `max_length`: `score`'s.
     """
     def reward(completions, prompts=None, **kwargs):
         n = len(completions)
@@ -261,7 +291,8 @@ def make_reward(model, tokenizer, name: str = "rubric_reward", applies_to: str |
         rows = [i for i in range(n) if applies_to is None or sub is None or sub[i] == applies_to]
         out: list[float | None] = [None] * n
         if rows:
-            s = score(model, tokenizer, [prompts[i] for i in rows], [completions[i] for i in rows], batch_size)
+            s = score(model, tokenizer, [prompts[i] for i in rows], [completions[i] for i in rows], batch_size,
+                      max_length)
             if squash:
                 s = 1.0 / (1.0 + np.exp(-s))
             for i, v in zip(rows, s):

@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 from transformers import PrinterCallback, TrainerCallback
 
-from vtkit import compute, evaluation, generate, models, plots
+from vtkit import batching, compute, evaluation, generate, models, plots
 from vtkit.stats import t_interval as mean_ci
 from vtkit.rewards import REWARDS
 from vtkit.rl import MGPOConfig, MGPOTrainer
@@ -275,7 +275,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
               max_completion_length: int = 96, temperature: float = 1.0, top_p: float = 1.0,
               num_iterations: int = 1, steps_per_generation: int = 1, loss_type: str = "grpo", beta: float = 0.0,
               seed: int = 0, step_offset: int = 0, save: bool = True, callbacks: Sequence = (),
-              report_to: str = "none", precision: str | None = None, **grpo_kw) -> PhaseResult:
+              report_to: str = "none", precision: str | None = None, micro_batch: int | None = None,
+              **grpo_kw) -> PhaseResult:
     """Train `model` in place with MGPO on `records` for `max_steps` steps; see the module docstring.
 
     rewards: registry names or trl reward functions; default = the phase's (`PHASES`). accuracy_reward:
@@ -285,7 +286,9 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     model's EvalResult when already measured (so step 0 is not measured twice).
     prompts_per_step x num_generations completions are sampled per step; after `warmup` (steps, or a
     fraction of max_steps when < 1; 0 = none) the learning rate stays constant (lr_schedule="constant")
-    or decays to 0 at max_steps ("cosine", "linear"). Extra keyword
+    or decays to 0 at max_steps ("cosine", "linear"). `micro_batch`: completions per process per forward and
+    backward (`vtkit.batching.rl_args`: the step's batch in gradient-accumulation micro-steps, one optimizer
+    step per generation as before); None: the whole batch at once. Extra keyword
     arguments go to MGPOConfig (any GRPOConfig field: the RL presets' use_vllm, vllm_mode,
     vllm_gpu_memory_utilization, vllm_tensor_parallel_size, vllm_max_model_length and
     vllm_server_base_url reach trl that way; use_vllm without vLLM installed is an ImportError that
@@ -328,8 +331,8 @@ def run_phase(model, tokenizer, records, out_dir, *, phase: str = "rl", rewards:
     tracking_dir(out, report_to)
     args = MGPOConfig(
         output_dir=str(out / "trainer"), max_steps=max_steps, learning_rate=lr,
-        per_device_train_batch_size=prompts_per_step * num_generations, num_generations=num_generations,
-        steps_per_generation=steps_per_generation, num_iterations=num_iterations,
+        **batching.rl_args(prompts_per_step, num_generations, micro_batch, steps_per_generation),
+        num_generations=num_generations, num_iterations=num_iterations,
         max_completion_length=max_completion_length, temperature=temperature, top_p=top_p, top_k=0,
         loss_type=loss_type, beta=beta, mgpo_lambda=float(mgpo_lambda), mgpo_accuracy_reward=accuracy_reward,
         long2short_lambda=float(long2short_lambda), lr_scheduler_type=LR_SCHEDULES[lr_schedule], warmup_steps=warmup,
