@@ -487,3 +487,124 @@ def test_cpu_runs_are_not_planned_and_an_unplannable_gpu_run_goes_on(tmp_path, m
     got = capsys.readouterr().out
     assert "plan: not computed, running without it (stage 'metrics': the plan knows no stage for notebook metrics" in got
     assert "  run  pending" in got
+
+
+# ---------------------------------------------------------------------------------- data parallel runs
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+QUICKSTART = NOTEBOOKS / "00_quickstart.ipynb"
+
+
+def test_a_run_given_two_processes_runs_its_stage_as_two_and_writes_one_metrics_file(tmp_path, mark):
+    """resources.processes: 2 on CPU: the quickstart stage (SFT of tiny-25k on 32 problems, 4 steps at a
+    global batch of 8, then sharded evaluation) under torchrun with 2 gloo processes (~40-60 s)."""
+    exp = xp.load(exp_file(tmp_path, f"""
+name: dp
+notebook: {QUICKSTART}
+parameters: {{model: tiny-25k, n_train: 32, n_test: 4, epochs: 1, n_samples: 1, max_new_tokens: 4,
+             overrides: {{batch_size: 8, max_length: 64}}}}
+resources: {{processes: 2, cpus: 2}}
+timeout_s: 300
+"""))
+    res = sw.sweep(exp, tmp_path / "runs", progress=False)
+    assert res.ok, res.failed
+    (run,) = res.runs
+    d = run.dir
+    launch = json.loads((d / "launch.json").read_text())
+    assert (launch["launcher"], launch["processes"], launch["nodes"], launch["world_size"]) == \
+        ("torch.distributed.run", 2, 1, 2)
+    cmd = launch["command"]
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+    assert cmd[5:7] == ["-m", "vtkit.stages.quickstart"] and cmd[cmd.index("--out-dir") + 1] == str(d)
+    log = (d / "log.txt").read_text()
+    assert "vtkit run quickstart: rank 0 of 2" in log and "vtkit run quickstart: rank 1 of 2" in log
+    assert log.count("quickstart: wrote") == 1                       # rank 0 alone writes
+    assert not (d / "executed.ipynb").exists() and (d / "_DONE").is_file()
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["params"] == 24_208 and metrics["train_steps"] >= 1 and 0 <= metrics["greedy_acc"] <= 1
+    config = json.loads((d / "config.json").read_text())             # the stage's settings, as --set gave them
+    assert (config["section"], config["model"], config["n_train"], config["batch_size"]) == ("quickstart", "tiny-25k", 32, 8)
+    # the global batch of 8 is kept: 2 processes x 4 rows, so one epoch of 32 rows is 4 steps, as in one process
+    last = json.loads((d / "sft" / "trainer_log.json").read_text())[-1]
+    assert (last["step"], last["epoch"]) == (4, 1.0)
+    df = pd.read_parquet(tmp_path / "runs/dp/results.parquet")
+    assert list(df.status) == ["ok"] and df.params[0] == 24_208
+
+
+def test_stage_command_passes_the_notebooks_parameters_to_the_stage_config(tmp_path):
+    from vtkit import stages
+    from vtkit.stages import base
+
+    sft_nb = NOTEBOOKS / "01_sft_curriculum.ipynb"
+    args = sw.stage_command(sft_nb, {"init_model": "runs/m", "lr": 1e-5, "seed": 3, "epochs1": None,
+                                     "overrides": {"n_rollouts": 3, "lr": 2e-5}, "out_dir": "/o"})
+    assert args[:4] == ["-m", "vtkit.stages.sft", "--out-dir", "/o"]
+    assert args[args.index("--preset") + 1] == "tiny" and args[args.index("--seed") + 1] == "3"
+    sets = base._parse_set([a for i, a in enumerate(args) if i and args[i - 1] == "--set"])
+    assert sets == {"model": "runs/m", "lr": 2e-5, "n_rollouts": 3}   # notebook name -> field; overrides last
+    cfg = stages.sft.Config.from_preset("tiny", seed=3, overrides=sets)  # what the stage's command line builds
+    assert (cfg.model, cfg.lr, cfg.n_rollouts) == ("runs/m", 2e-5, 3)
+    merge = sw.stage_call(NOTEBOOKS / "02_spectrum_merge.ipynb")        # `merge.Config`, not `stages.merge.Config`
+    assert merge["stage"] == "merge" and merge["fields"]["sft_dir"] == "sft_dir"
+    with pytest.raises(sw.SweepError, match=r"exactly one `<stage>.Config.from_preset\(...\)` call"):
+        sw.stage_command(METRICS, {"x": 1.0, "out_dir": "/o"})          # a notebook that is no stage
+    with pytest.raises(xp.ExperimentError, match="processes = 4 is more than resources.gpus = 2"):
+        xp.load(exp_file(tmp_path, f"name: r\nnotebook: {QUICKSTART}\nresources: {{gpus: 2, processes: 4}}\n"))
+    exp = xp.load(exp_file(tmp_path, f"name: r\nnotebook: {QUICKSTART}\nresources: {{processes: 2, nodes: 2}}\n"))
+    with pytest.raises(sw.SweepError, match="nodes = 2 needs executor: slurm"):
+        sw.LocalExecutor(exp, tmp_path, 1)
+
+
+def test_slurm_data_parallel_run_is_one_task_per_node_with_torchrun_inside(tmp_path, monkeypatch):
+    """No SLURM here: submitit's SLURM executor is built with sbatch/srun faked on PATH, and the run
+    function is called as each node's task would call it, with the launcher's subprocess recorded."""
+    import shutil as _shutil
+
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    which = _shutil.which
+    monkeypatch.setattr(_shutil, "which", lambda name: f"/fake/{name}" if name in ("sbatch", "srun") else which(name))
+    exp = xp.load(exp_file(tmp_path, f"""
+name: big
+notebook: {QUICKSTART}
+parameters: {{model: tiny-25k}}
+resources: {{gpus: 8, cpus: 32, processes: 8, nodes: 2}}
+executor: slurm
+slurm: {{partition: gpu}}
+"""))
+    ex = sw.SubmititExecutor(exp, tmp_path / "work", jobs=1)
+    assert {k: ex.params[k] for k in ("nodes", "tasks_per_node", "gpus_per_node", "cpus_per_task")} == \
+        {"nodes": 2, "tasks_per_node": 1, "gpus_per_node": 8, "cpus_per_task": 32}
+    script = _make_sbatch_string(command="python -m x", folder=str(tmp_path), **ex.executor._executor.parameters)
+    assert "#SBATCH --nodes=2" in script and "#SBATCH --ntasks-per-node=1" in script and "#SBATCH --gpus-per-node=8" in script
+
+    env = {"SLURM_JOB_ID": "123456", "SLURM_JOB_NUM_NODES": "2", "SLURM_JOB_NODELIST": "gpu[007-008]"}
+    assert sw.slurm_rendezvous({**env, "SLURM_NODEID": "1"}) == \
+        {"nnodes": 2, "node_rank": 1, "master_addr": "gpu007", "master_port": 23456}
+    with pytest.raises(sw.SweepError, match="needs a SLURM job"):
+        sw.slurm_rendezvous({})
+    (run,) = xp.plan(exp, tmp_path / "runs")
+    spec = sw.run_spec(run, exp)
+    calls, real_run = [], subprocess.run
+
+    def fake_run(cmd, **kw):                                            # the launcher only (runinfo runs git)
+        if sw.LAUNCHER not in cmd:
+            return real_run(cmd, **kw)
+        calls.append((cmd, kw["env"]))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(sw.subprocess, "run", fake_run)
+    monkeypatch.setattr(sw.nbk, "execute", lambda *a, **k: pytest.fail("a data-parallel stage runs no notebook"))
+    for node in (1, 0):                                                 # the follower first: it writes nothing
+        for k, v in {**env, "SLURM_NODEID": str(node)}.items():
+            monkeypatch.setenv(k, v)
+        assert sw.execute_run(spec) == {"run_id": run.run_id, "ok": True, "error": None}
+        if node == 1:
+            assert not run.dir.exists()
+    cmds = [c for c, _ in calls]
+    for node, cmd in enumerate(reversed(cmds)):
+        assert cmd[1:8] == ["-m", "torch.distributed.run", "--nproc_per_node=8", "--nnodes=2", f"--node_rank={node}",
+                            "--master_addr=gpu007", "--master_port=23456"]
+        assert cmd[8:10] == ["-m", "vtkit.stages.quickstart"] and 'model="tiny-25k"' in cmd
+    assert calls[0][1]["OMP_NUM_THREADS"] == "4" and "ACCELERATE_USE_CPU" not in calls[0][1]   # 32 cpus / 8
+    assert json.loads((run.dir / "launch.json").read_text())["world_size"] == 16
+    assert (run.dir / "_DONE").is_file()

@@ -269,14 +269,14 @@ def run_clr(model, tokenizer, problems, trajectories, K, M: int = 5, R: int = 8,
         ex_text = {}      # no extraction replies (answer_from="extraction" is refused above)
         claims = {(i, j): expected_claims(trajectories[i][j], M) for i, j in flat}
     else:
-        ex = gen.generate(model, tokenizer, [CLAIM_EXTRACTION_PROMPT.format(
+        ex = gen.sharded_generate(model, tokenizer, [CLAIM_EXTRACTION_PROMPT.format(
             M=M, problem=questions[i], trajectory=_clip(trajectories[i][j], max_trajectory_chars))
             for i, j in flat], max_new_tokens=extract_tokens, **gen_kw)
         ex_text = {ij: r["text"] for ij, r in zip(flat, ex)}
         claims = {ij: parse_claims(text, M) for ij, text in ex_text.items()}
     # 2. one verdict per claim
     asks = [(ij, c) for ij in flat for c in claims[ij]]
-    vr = gen.generate(model, tokenizer, [vprompt.format(
+    vr = gen.sharded_generate(model, tokenizer, [vprompt.format(
         problem=questions[ij[0]], claim=c) for ij, c in asks],
         max_new_tokens=verify_tokens, **gen_kw) if asks else []
     verdicts: dict = {ij: [] for ij in flat}
@@ -692,7 +692,7 @@ def verifier_accuracy(model, tokenizer, examples, *, max_new_tokens: int = 128,
     if not examples:
         raise ValueError("no labelled claims to check the verifier on")
     vprompt = verify_prompt_template(verify_prompt)
-    outs = gen.generate(model, tokenizer, [vprompt.format(
+    outs = gen.sharded_generate(model, tokenizer, [vprompt.format(
         problem=e["question"], claim=e["claim"]) for e in examples], n=1, temperature=0.0,
         max_new_tokens=max_new_tokens, batch_size=batch_size, seed=seed)
     got = [parse_verdict(o["text"]) for o in outs]

@@ -73,7 +73,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vtkit import compute, evalsets, ifeval, instructions, models, runinfo, sandbox, verify
+from vtkit import compute, evalsets, ifeval, instructions, models, sandbox, verify
 from vtkit import generate as gen
 from vtkit import judge as vjudge
 from vtkit import metrics as vm
@@ -178,14 +178,15 @@ def get(name, *, tiny: bool = False, **overrides) -> Protocol:
     return dataclasses.replace(base, **{**small, **overrides})
 
 
-def sampled(n: int, temperature: float = 1.0, max_new_tokens: int = 96, **kw) -> Protocol:
-    """A protocol for held-out checks: `n` samples at `temperature` (0: greedy, n = 1), each record
+def sampled(n: int, temperature: float = 1.0, max_new_tokens: int = 96, top_p: float = 0.95, **kw) -> Protocol:
+    """A protocol for held-out checks: `n` samples at `temperature` and `top_p` (the reports' 0.95;
+    temperature 0: greedy, n = 1), each record
     graded by its own domain, no prompt suffix (the records' prompts already say how to answer).
     Reports mean@n and pass@n only (a mean@1 from the first sample would sit beside the better
     estimate of the same quantity)."""
     if temperature == 0:
         return get(GREEDY, max_new_tokens=max_new_tokens, **kw)
-    return Protocol(f"sampled-{n}@T{temperature:g}", "auto", n=n, temperature=temperature, top_p=1.0,
+    return Protocol(f"sampled-{n}@T{temperature:g}", "auto", n=n, temperature=temperature, top_p=top_p,
                     top_k=-1, max_new_tokens=max_new_tokens, ks=(), **kw)
 
 
@@ -484,6 +485,29 @@ def paired_gain(before, after, metric: str = "score", n_boot: int = 1000, seed: 
     return stats.paired_bootstrap(b, a, n_boot=n_boot, seed=seed)
 
 
+def arith_metrics(prefix: str, records: Sequence[dict], result: EvalResult, start: EvalResult | None = None,
+                  seed: int = 0) -> dict:
+    """The held-out rate apart on items whose arithmetic training saw and on items whose arithmetic
+    is new (`vtkit.tasks.math.arith_split`: math records made with `holdout_arith`):
+    `{prefix}seen_arith/<headline>` and `{prefix}new_arith/<headline>` (with `_lo`/`_hi`, `n_items`), and
+    with `start` (the same records measured before) the paired gain on each (`.../heldout_gain`,
+    `_lo`, `_hi`). {} when no record has new arithmetic. `records` are the evaluated ones, in order."""
+    from vtkit.tasks.math import arith_split
+    seen, new = arith_split(list(records))
+    if not new:
+        return {}
+    out: dict = {}
+    for name, idx in (("seen_arith", seen), ("new_arith", new)):
+        if not idx:
+            continue
+        r = result.select(idx)
+        out.update({**r.flat(f"{prefix}{name}/", keys=[r.headline]), f"{prefix}{name}/n_items": len(idx)})
+        if start is not None:
+            g = paired_gain(start.select(idx), r, seed=seed)
+            out.update({f"{prefix}{name}/heldout_{k}": v for k, v in g.items()})
+    return out
+
+
 # ---------------------------------------------------------------------------------------- evaluate
 
 def _load(model, seed):
@@ -501,28 +525,7 @@ def _graded_domain(record_domain: str, protocol_domain: str) -> str:
     return protocol_domain
 
 
-def sharded_generate(model, tokenizer, prompts: Sequence[str], **kw) -> list[dict]:
-    """`vtkit.generate.generate` over the processes of a data-parallel run: rank r samples prompts
-    r::world, and accelerate's `gather_object` hands every rank all generations in one process's
-    order (`prompt_index`, `sample_index`). One process calls `generate` unchanged. Greedy decoding
-    gives one process's texts; sampled completions differ (each rank draws its own prompts' samples
-    from the same seed), as they do under any change of batch composition."""
-    world = runinfo.world_size()
-    if world == 1:
-        return gen.generate(model, tokenizer, prompts, **kw)
-    import torch
-    from accelerate import PartialState
-    from accelerate.utils import gather_object
-    state = PartialState(cpu=not torch.cuda.is_available())   # gloo on CPU; a trainer's state when it made one
-    if state.num_processes != world:
-        raise RuntimeError(f"WORLD_SIZE is {world} but accelerate sees {state.num_processes} process(es): "
-                           f"start the run with `accelerate launch` or torchrun, which set up both")
-    rank = state.process_index
-    mine = list(prompts)[rank::world]
-    outs = gen.generate(model, tokenizer, mine, **kw) if mine else []
-    for g in outs:
-        g["prompt_index"] = rank + world * g["prompt_index"]
-    return sorted(gather_object(outs), key=lambda g: (g["prompt_index"], g["sample_index"]))
+sharded_generate = gen.sharded_generate   # moved to vtkit.generate (every stage samples through it)
 
 
 def evaluate(model, dataset, protocol=GREEDY, *, judge=None, workers: int = 2, max_items: int | None = None,

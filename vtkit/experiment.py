@@ -6,7 +6,7 @@
     grid: {lr: [1e-4, 3e-4], seed: [0, 1]}   # cartesian product
     zip: {a: [1, 2], b: [x, y]}              # paired lists (equal lengths), crossed with the grid
     jobs: 2                                  # runs at once on this machine
-    resources: {gpus: 0, cpus: 1}            # per run
+    resources: {gpus: 0, cpus: 1}            # per run (per node); processes: one per GPU by default (data parallel)
     timeout_s: 1800                          # per run (all stages of a pipeline together)
     executor: local                          # or slurm (options under `slurm:`)
     report: {metrics: [acc, loss]}           # what `vtkit report` shows (below)
@@ -57,7 +57,7 @@ from vtkit import notebook as nbk
 KEYS = {"name", "description", "notebook", "pipeline", "parameters", "grid", "zip", "jobs",
         "resources", "timeout_s", "executor", "slurm", "kernel", "report"}
 STAGE_KEYS = {"name", "notebook", "parameters"}
-RESOURCE_KEYS = {"gpus", "cpus"}
+RESOURCE_KEYS = {"gpus", "cpus", "processes", "nodes"}
 REPORT_KEYS = {"metrics", "headline"}
 EXECUTORS = ("local", "slurm")
 REF = re.compile(r"\{stages\.([^.{}]+)\.out_dir\}")
@@ -96,7 +96,7 @@ class Experiment:
     grid: dict
     zip: dict
     jobs: int = 1
-    resources: dict = field(default_factory=lambda: {"gpus": 0, "cpus": 1})
+    resources: dict = field(default_factory=lambda: {"gpus": 0, "cpus": 1, "processes": 1, "nodes": 1})
     timeout_s: float | None = None
     executor: str = "local"
     slurm: dict = field(default_factory=dict)
@@ -227,8 +227,15 @@ def from_dict(spec: dict, base_dir: Path | None = None, path: Path | None = None
     if not isinstance(resources, dict):
         raise _err(f"resources must be a mapping like {{gpus: 0, cpus: 1}}, got {resources!r}")
     _check_keys("resources", resources, RESOURCE_KEYS)
-    resources = {"gpus": _as_int("resources.gpus", resources.get("gpus", 0), 0),
-                 "cpus": _as_int("resources.cpus", resources.get("cpus", 1), 1)}
+    gpus = _as_int("resources.gpus", resources.get("gpus", 0), 0)   # processes default: one per GPU
+    resources = {"gpus": gpus,
+                 "cpus": _as_int("resources.cpus", resources.get("cpus", 1), 1),
+                 "processes": _as_int("resources.processes", resources.get("processes", max(1, gpus)), 1),
+                 "nodes": _as_int("resources.nodes", resources.get("nodes", 1), 1)}
+    if resources["gpus"] and resources["processes"] > resources["gpus"]:   # data parallel: vtkit/sweep.py
+        raise _err(f"resources.processes = {resources['processes']} is more than resources.gpus = "
+                   f"{resources['gpus']}: each process of a run takes one GPU; set processes <= gpus, or gpus: 0 "
+                   "for processes on CPU")
     timeout_s = spec.get("timeout_s")
     if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or timeout_s <= 0):
         raise _err(f"timeout_s must be a positive number of seconds (or absent for no limit), got {timeout_s!r}")

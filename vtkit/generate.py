@@ -44,6 +44,7 @@ import importlib.util
 import os
 import tempfile
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from transformers import GenerationConfig
@@ -305,3 +306,30 @@ def _run_vllm(model, tokenizer, encoded, stops, *, n, temperature, top_p, top_k,
         for s, o in enumerate(res.outputs):
             outs[(p, s)] = (list(o.token_ids), o.finish_reason == "length")
     return outs
+
+
+def sharded_generate(model, tokenizer, prompts: Sequence[str], **kw) -> list[dict]:
+    """`generate` over the processes of a data-parallel run: rank r samples prompts
+    r::world, and accelerate's `gather_object` hands every rank all generations in one process's
+    order (`prompt_index`, `sample_index`). One process calls `generate` unchanged. Greedy decoding
+    gives one process's texts; sampled completions differ (each rank draws its own prompts' samples
+    from the same seed), as they do under any change of batch composition. Every stage that samples
+    data (filters, rejection sampling, CLR trajectories, evaluation) calls this, so the ranks of a
+    run always hold the same samples and choose the same data."""
+    from vtkit import runinfo
+    world = runinfo.world_size()
+    if world == 1:
+        return generate(model, tokenizer, prompts, **kw)
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import gather_object
+    state = PartialState(cpu=not torch.cuda.is_available())   # gloo on CPU; a trainer's state when it made one
+    if state.num_processes != world:
+        raise RuntimeError(f"WORLD_SIZE is {world} but accelerate sees {state.num_processes} process(es): "
+                           f"start the run with `accelerate launch` or torchrun, which set up both")
+    rank = state.process_index
+    mine = list(prompts)[rank::world]
+    outs = generate(model, tokenizer, mine, **kw) if mine else []
+    for g in outs:
+        g["prompt_index"] = rank + world * g["prompt_index"]
+    return sorted(gather_object(outs), key=lambda g: (g["prompt_index"], g["sample_index"]))

@@ -74,13 +74,19 @@ def figure(kind: str = "single", nrows: int = 1, ncols: int = 1, height: float |
 def savefig(fig, path_without_ext: str | os.PathLike, close: bool = False) -> list[Path]:
     """Save `fig` as PDF and PNG (DPI) next to each other; returns [pdf_path, png_path].
 
-    A trailing .pdf/.png/.svg on the path is dropped; parent folders are created.
+    A trailing .pdf/.png/.svg on the path is dropped; parent folders are created. Under data
+    parallelism only rank 0 writes (vtkit.runinfo.is_main); every rank gets the paths.
     """
+    from vtkit import runinfo
     base = Path(path_without_ext)
     if base.suffix.lower() in (".pdf", ".png", ".svg"):
         base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
     pdf, png = base.parent / f"{base.name}.pdf", base.parent / f"{base.name}.png"
+    if not runinfo.is_main():
+        if close:
+            plt.close(fig)
+        return [pdf, png]
+    base.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(pdf, format="pdf", metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
     fig.savefig(png, format="png", dpi=DPI, metadata={"Software": None})
     if close:

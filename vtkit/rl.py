@@ -384,7 +384,7 @@ def filter_solvable(model, tokenizer, dataset, n_rollouts: int = 8, grade_fn: Ca
     if not records:
         return dataset, {"n_in": 0, "n_all_correct": 0, "n_all_wrong": 0, "n_kept": 0,
                          "n_rollouts": n_rollouts, "accuracy": []}
-    outs = gen.generate(model, tokenizer, [r["prompt"] for r in records], n=n_rollouts, **gen_kw)
+    outs = gen.sharded_generate(model, tokenizer, [r["prompt"] for r in records], n=n_rollouts, **gen_kw)
     recs = [records[o["prompt_index"]] for o in outs]
     ok = ([g["correct"] for g in evaluation.grade(recs, [o["text"] for o in outs])] if grade_fn is None
           else [bool(grade_fn(r, o["text"])) for r, o in zip(recs, outs)])

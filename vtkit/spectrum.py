@@ -167,7 +167,7 @@ def teacher_traces(model, tokenizer, records, *, n: int = 8, max_paths: int = 4,
     records = [dict(r) for r in records]
     if n < 1 or max_paths < 1:
         raise ValueError(f"need n >= 1 and max_paths >= 1, got n={n}, max_paths={max_paths}")
-    gens = generate.generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
+    gens = generate.sharded_generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
                              top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
                              batch_size=batch_size, backend=backend)
     ok = _grade([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)
@@ -217,7 +217,7 @@ def error_rates(model, tokenizer, records, *, n: int = 8, temperature: float = 1
         return []
     if n < 1:
         raise ValueError(f"n (rollouts per query) must be >= 1, got {n}")
-    gens = generate.generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
+    gens = generate.sharded_generate(model, tokenizer, [r["prompt"] for r in records], n=n, temperature=temperature,
                              top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens, seed=seed,
                              batch_size=batch_size, backend=backend)
     ok = _grade([records[g["prompt_index"]] for g in gens], [g["text"] for g in gens], workers=workers)

@@ -45,6 +45,19 @@ verdict (vtkit.plan: per stage the peak memory per GPU against `--gpu-mem`, defa
 the stages that cannot fit, unless `--force-plan`. A plan it cannot compute (a notebook the plan does
 not know, an upstream model not made yet) is named and blocks nothing. CPU-only experiments skip all of it.
 
+Data parallel (`resources: {processes: N}`, N > 1; `nodes: M` on SLURM): each stage of such a run is
+not executed as a notebook but as its stage function under PyTorch's launcher,
+`python -m torch.distributed.run --nproc_per_node N -m vtkit.stages.<stage> --preset .. --set ..`
+(`stage_command`: the stage module and the mapping from notebook parameters to `Config` fields are read
+from the notebook's own `<stage>.Config.from_preset(...)` call), in the notebook's folder, its output in
+log.txt. Every process runs the stage; the trainers shard the data (accelerate) and rank 0 alone writes
+the stage's files (vtkit.stages.base.start), so the run still leaves one metrics.json; the stage
+folder also gets `launch.json` (the command, processes, nodes, world size) and no executed.ipynb.
+Each process gets cpus // N threads; with `gpus: 0` the processes run on CPU (gloo). Locally
+torchrun's `--standalone` rendezvous on a free port; on SLURM a run is one job of M nodes with one task
+per node, each task starting torchrun with `--nnodes M --node_rank` (SLURM_NODEID) and the first host of
+the job's node list as master (`slurm_rendezvous`); the task on node 0 alone writes the markers.
+
 SLURM executor: submitit, one array job with one task per run, `slurm_array_parallelism = jobs`;
 `resources` become gpus_per_node / cpus_per_task, `timeout_s` becomes timeout_min, and `slurm:`
 keys pass through (`partition` -> slurm_partition; `cluster: local` runs the same path on this
@@ -52,7 +65,9 @@ machine through submitit's local executor, which is how the tests cover it).
 """
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
 import json
 import math
 import os
@@ -147,6 +162,8 @@ def run_spec(run: xp.Run, exp: xp.Experiment, status: str | os.PathLike | None =
     the worker records (runinfo.SOURCE_ROOT); `reuse_stale`: keep finished stages made by other code.
     """
     return {"run_id": run.run_id, "dir": str(run.dir), "kernel": exp.kernel, "cpus": exp.resources["cpus"],
+            "gpus": exp.resources["gpus"], "processes": exp.resources.get("processes", 1),
+            "nodes": exp.resources.get("nodes", 1),
             "status": str(status) if status is not None else None,
             "source_root": str(runinfo.SOURCE_ROOT), "reuse_stale": reuse_stale,
             "stages": [{"name": s.name, "notebook": str(s.notebook), "params": s.params, "out_dir": str(s.out_dir)}
@@ -226,6 +243,9 @@ def execute_run(spec: dict) -> dict:
     stages = spec["stages"]
     root = spec.get("source_root")
     first = first_to_run([s["out_dir"] for s in stages], runinfo.source_hash(root), spec.get("reuse_stale", False))
+    rdzv = slurm_rendezvous() if spec.get("nodes", 1) > 1 else None
+    if rdzv is not None and rdzv["node_rank"] > 0:   # another node of a multi-node run: launch, write nothing
+        return _follow_run(spec, stages[first:] if first is not None else [], rdzv)
     if first is None:
         link_latest(spec["dir"], spec["run_id"])
         return {"run_id": spec["run_id"], "ok": True, "error": None}
@@ -241,7 +261,10 @@ def execute_run(spec: dict) -> dict:
             runinfo.write_json(out / "params.json", s["params"])
             runinfo.save(out, s["params"], where=Path(s["notebook"]).parent)  # the notebook's checkout
             params = {k: v for k, v in s["params"].items() if k != "out_dir"}
-            nbk.execute(s["notebook"], out, params, kernel=spec["kernel"], log_path=out / "log.txt")
+            if is_data_parallel(spec):
+                launch_stage(spec, s, rdzv)
+            else:
+                nbk.execute(s["notebook"], out, params, kernel=spec["kernel"], log_path=out / "log.txt")
             if (out / "metrics.json").exists():  # the notebook's report must be flat scalars
                 runinfo.check_metrics(json.loads((out / "metrics.json").read_text()))
         except Exception as exc:  # noqa: BLE001 - any failure of the stage is recorded, not raised
@@ -278,6 +301,186 @@ def _settle(spec: dict, error: str, wall_s: float | None = None) -> str | None:
         mark_failed(Path(s["out_dir"]), spec["run_id"], s["name"], error, wall_s=wall_s)
         return f"{s['name']}: {error}"
     return None
+
+
+# ---------------------------------------------------------------------------------- data parallel
+LAUNCHER = "torch.distributed.run"   # PyTorch's torchrun; accelerate's trainers read the ranks it sets
+
+
+def is_data_parallel(spec: dict) -> bool:
+    """Whether a run's stages run as N processes (`resources.processes` or `nodes` > 1)."""
+    return spec.get("processes", 1) > 1 or spec.get("nodes", 1) > 1
+
+
+def _stage_of(func) -> str | None:
+    """`sft` for the callee `stages.sft.Config.from_preset` / `sft.Config.from_preset`, else None."""
+    if not (isinstance(func, ast.Attribute) and func.attr == "from_preset"):
+        return None
+    cfg = func.value
+    if not (isinstance(cfg, ast.Attribute) and cfg.attr == "Config"):
+        return None
+    mod = cfg.value
+    return mod.attr if isinstance(mod, ast.Attribute) else mod.id if isinstance(mod, ast.Name) else None
+
+
+def stage_call(notebook: str | os.PathLike) -> dict:
+    """What the notebook's `<stage>.Config.from_preset(preset, seed=seed, overrides=overrides, field=param, ...)`
+    call says: {"stage", "preset", "seed", "overrides" (the notebook parameters passed as those), "fields"
+    ({notebook parameter: Config field})}. SweepError when the notebook has no such call (it is no stage)."""
+    from vtkit import stages
+
+    nb = json.loads(Path(notebook).read_text())
+    calls = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        src = "".join(cell.get("source", []))
+        src = "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.splitlines())  # magics
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        calls += [n for n in ast.walk(tree) if isinstance(n, ast.Call) and _stage_of(n.func) in stages.STAGES]
+    if len(calls) != 1:
+        raise SweepError(f"{notebook}: resources.processes > 1 runs the notebook's stage function under "
+                         f"{LAUNCHER}, and that needs exactly one `<stage>.Config.from_preset(...)` call with "
+                         f"<stage> one of {', '.join(stages.STAGES)}; found {len(calls)}. Run this notebook "
+                         "with processes: 1")
+    call = calls[0]
+
+    def name(node) -> str | None:
+        return node.id if isinstance(node, ast.Name) else None
+
+    kw = {k.arg: name(k.value) for k in call.keywords if k.arg}
+    fields = {v: k for k, v in kw.items() if k not in ("seed", "overrides") and v}
+    return {"stage": _stage_of(call.func), "preset": name(call.args[0]) if call.args else kw.get("preset"),
+            "seed": kw.get("seed"), "overrides": kw.get("overrides"),
+            "fields": {p: f for p, f in fields.items() if f != "preset"}}
+
+
+def stage_command(notebook: str | os.PathLike, params: dict) -> list[str]:
+    """The stage module's arguments that do what `notebook` does with `params` (the run's parameters
+    with out_dir; the notebook's defaults for the rest):
+    `-m vtkit.stages.<stage> --preset P --seed S --out-dir D --set field=value ...`."""
+    call = stage_call(notebook)
+    declared = nbk.parameters(notebook)
+    values = {}
+    for k, prm in declared.items():
+        if k in params:
+            values[k] = params[k]
+            continue
+        try:
+            values[k] = ast.literal_eval(prm.default) if prm.default else None
+        except (ValueError, SyntaxError):
+            values[k] = _UNSET
+    unknown = sorted(k for k in params if k not in declared and k != "out_dir")
+    if unknown:
+        raise SweepError(f"{notebook} declares no parameter(s) {unknown}")
+    args = ["-m", f"vtkit.stages.{call['stage']}", "--out-dir", str(params["out_dir"])]
+    sets: dict = {}
+    for k, v in values.items():
+        if k == "out_dir" or (v is _UNSET and k not in call["fields"]):
+            continue
+        if v is _UNSET:
+            raise SweepError(f"{notebook}: the default of parameter {k!r} is no literal; set {k} in the experiment "
+                             "to run it with resources.processes > 1")
+        if k == call["preset"]:
+            args += ["--preset", str(v)]
+        elif k == call["seed"]:
+            args += ["--seed", str(v)]
+        elif k == call["overrides"]:
+            if v is not None and not isinstance(v, dict):
+                raise SweepError(f"{notebook}: {k} must be a dict of settings, got {v!r}")
+        elif k in call["fields"]:
+            if v is not None:   # None keeps the preset's value, as from_preset does
+                sets[call["fields"][k]] = v
+        elif v is not None:
+            raise SweepError(f"{notebook}: parameter {k!r} = {v!r} is not passed to {call['stage']}.Config, so a "
+                             f"run of the stage function ({LAUNCHER}, resources.processes > 1) would drop it; "
+                             "leave it unset or run with processes: 1")
+    sets.update(values.get(call["overrides"]) or {})   # overrides come last, as in from_preset
+    for f, v in sets.items():
+        args += ["--set", f"{f}={json.dumps(v)}"]
+    return args
+
+
+_UNSET = object()
+
+
+def slurm_rendezvous(environ: dict | None = None) -> dict:
+    """torchrun's static rendezvous inside a SLURM job of one task per node: {"nnodes", "node_rank",
+    "master_addr" (the first host of SLURM_JOB_NODELIST), "master_port" (from the job id, so runs that
+    share a node do not collide)}. SweepError outside a SLURM job."""
+    from submitit.slurm.slurm import _parse_node_list
+
+    env = os.environ if environ is None else environ
+    missing = [k for k in ("SLURM_JOB_ID", "SLURM_JOB_NUM_NODES", "SLURM_NODEID", "SLURM_JOB_NODELIST") if not env.get(k)]
+    if missing:
+        raise SweepError(f"resources.nodes > 1 needs a SLURM job (executor: slurm); {', '.join(missing)} not set")
+    return {"nnodes": int(env["SLURM_JOB_NUM_NODES"]), "node_rank": int(env["SLURM_NODEID"]),
+            "master_addr": _parse_node_list(env["SLURM_JOB_NODELIST"])[0],
+            "master_port": 20000 + int(env["SLURM_JOB_ID"]) % 20000}
+
+
+def launch_command(stage_args: list[str], processes: int, rdzv: dict | None = None, stage_index: int = 0) -> list[str]:
+    """`python -m torch.distributed.run ... <stage_args>`: --standalone on one node (rdzv None), else
+    --nnodes/--node_rank/--master_addr/--master_port from `slurm_rendezvous`, the port moved by the
+    stage's index (a node that finished a stage never meets the last stage's rendezvous)."""
+    head = [sys.executable, "-m", LAUNCHER, f"--nproc_per_node={processes}"]
+    if rdzv is None:
+        head.append("--standalone")
+    else:
+        head += [f"--nnodes={rdzv['nnodes']}", f"--node_rank={rdzv['node_rank']}",
+                 f"--master_addr={rdzv['master_addr']}", f"--master_port={rdzv['master_port'] + stage_index}"]
+    return head + stage_args
+
+
+def launch_env(spec: dict) -> dict:
+    """The launched processes' environment: cpus // processes threads each, on CPU when gpus is 0."""
+    threads = str(max(1, spec["cpus"] // spec.get("processes", 1)))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "VTKIT_NUM_THREADS": threads,
+           "PYTHONUNBUFFERED": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    if not spec.get("gpus"):
+        env.update(ACCELERATE_USE_CPU="1", CUDA_VISIBLE_DEVICES="")
+    return env
+
+
+def launch_stage(spec: dict, stage: dict, rdzv: dict | None = None) -> None:
+    """Run one stage as its stage function under torchrun (see the module docstring). Node 0 writes
+    launch.json and the output to the stage's log.txt; other nodes write nothing (their output goes
+    to their SLURM task's log). A non-zero exit raises RuntimeError."""
+    out = Path(stage["out_dir"])
+    index = [s["name"] for s in spec["stages"]].index(stage["name"])
+    cmd = launch_command(stage_command(stage["notebook"], stage["params"]), spec["processes"], rdzv, index)
+    run = functools.partial(subprocess.run, cmd, cwd=Path(stage["notebook"]).parent, env=launch_env(spec),
+                            stdin=subprocess.DEVNULL)
+    if rdzv is not None and rdzv["node_rank"] > 0:
+        code = run().returncode
+        if code != 0:
+            raise RuntimeError(f"{LAUNCHER} of stage {stage['name']} exited with code {code} on node {rdzv['node_rank']}")
+        return
+    nodes = rdzv["nnodes"] if rdzv else 1
+    runinfo.write_json(out / "launch.json", {"launcher": LAUNCHER, "processes": spec["processes"], "nodes": nodes,
+                                             "world_size": spec["processes"] * nodes, "command": cmd})
+    with open(out / "log.txt", "a") as f:
+        f.write(f"[vtkit] {' '.join(cmd)}\n")
+        f.flush()
+        code = run(stdout=f, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        tail = (out / "log.txt").read_text().splitlines()[-5:]
+        raise RuntimeError(f"{LAUNCHER} of stage {stage['name']} exited with code {code}: " + " | ".join(tail))
+
+
+def _follow_run(spec: dict, stages: list[dict], rdzv: dict) -> dict:
+    """A multi-node run on a node other than 0: join each unfinished stage's launch; node 0 writes."""
+    for s in stages:
+        try:
+            launch_stage(spec, s, rdzv)
+        except Exception as exc:  # noqa: BLE001 - node 0 records the stage's failure
+            return {"run_id": spec["run_id"], "ok": False, "error": f"{s['name']}: {exc}"}
+    return {"run_id": spec["run_id"], "ok": True, "error": None}
 
 
 # ---------------------------------------------------------------------------------- processes
@@ -375,6 +578,9 @@ class LocalExecutor:
     def __init__(self, exp: xp.Experiment, work_dir: Path, jobs: int, gpu_ids: list[str] | None = None):
         self.exp, self.work_dir, self.jobs = exp, work_dir, jobs
         gpus = exp.resources["gpus"]
+        if exp.resources.get("nodes", 1) > 1:
+            raise SweepError(f"resources.nodes = {exp.resources['nodes']} needs executor: slurm (one task per node); "
+                             "on this machine set nodes: 1 (resources.processes still runs N processes here)")
         ids = visible_gpus() if gpu_ids is None and gpus > 0 else list(gpu_ids or [])
         if gpus > 0 and len(ids) < gpus:
             raise SweepError(
@@ -453,13 +659,20 @@ class SubmititExecutor:
             raise SweepError("executor: slurm needs SLURM's sbatch on PATH, and this machine has none; run on a "
                              "cluster login node, use executor: local, or set slurm: {cluster: local} to try the "
                              "same path here through submitit's local executor")
+        nodes = exp.resources.get("nodes", 1)
+        if nodes > 1 and cluster != "slurm":
+            raise SweepError(f"resources.nodes = {nodes} needs slurm.cluster: slurm; submitit's {cluster} executor "
+                             "runs one node")
         params = {"name": f"vtkit-{exp.name}", "gpus_per_node": exp.resources["gpus"],
                   "cpus_per_task": exp.resources["cpus"],
+                  # a data-parallel run: one task per node, which starts torchrun's processes (launch_stage)
+                  "nodes": nodes, "tasks_per_node": 1,
                   # SLURM stops the job at its limit; no timeout_s means one day (a common partition cap)
                   "timeout_min": math.ceil(exp.timeout_s / 60) if exp.timeout_s else 24 * 60,
                   "slurm_array_parallelism": jobs}
         for k, v in options.items():
             params[k if k in self.GENERIC or k.startswith(("slurm_", "local_")) else f"slurm_{k}"] = v
+        self.params = params
         self.executor = submitit.AutoExecutor(folder=work_dir / "submitit", cluster=cluster)
         try:
             self.executor.update_parameters(**params)
