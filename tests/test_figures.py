@@ -189,7 +189,7 @@ def test_hypothesis_says_what_it_cannot_measure():
     assert h["knowledge"]["solid"].tolist() == [True, True, False, False, False]
     assert not h["knowledge"]["fit"]["ok"] and "needs >= 3" in h["knowledge"]["fit"]["reason"]
     assert "3 of 5 knowledge sizes are not in the capacity regime" in h["statement"]
-    assert "cannot be compared" in h["statement"]
+    assert "Without saturation fits, from the points" in h["statement"]   # no knowledge fit: the two-point reading
     # reasoning at chance everywhere: no reasoning fit, and the statement says so
     flat = _capacity_runs()
     flat.loc[flat["mode"] == "reasoning", "acc_id"] = 1 / 7
@@ -209,6 +209,31 @@ def test_hypothesis_says_what_it_cannot_measure():
     e = figures.hypothesis_data(early, n_boot=20)
     assert e["knowledge"]["N50"] == pytest.approx(4e4, rel=0.05) and e["reasoning"]["N90"] > 3e5
     assert "not what the hypothesis predicts" in e["statement"]
+
+
+def test_two_point_reading_of_the_demo_slice():
+    """The demo's slice: knowledge at two capacity-regime sizes, reasoning at two larger sizes: no fits,
+    a reading from the points that holds only when reasoning is near its ceiling and knowledge grows
+    in proportion to parameters."""
+    runs = _capacity_runs(seeds=(0,), sizes=SIZES[1:5])
+    runs = runs[((runs["mode"] == "knowledge") & (runs["params"] <= SIZES[2]))
+                | ((runs["mode"] == "reasoning") & (runs["params"] >= SIZES[3]))]
+    h = figures.hypothesis_data(runs.copy(), n_boot=20)
+    assert not h["reasoning"]["fit"]["ok"] and not h["knowledge"]["fit"]["ok"]
+    assert h["knowledge"]["doubling_factor"] == pytest.approx(2.0, rel=0.05)   # 1 bit/param
+    m = figures.hypothesis_metrics(h)
+    assert m["reasoning_sizes_above_chance"] == 2 and m["knowledge_sizes_in_regime"] == 2
+    assert m["reasoning_frac_largest"] == pytest.approx(h["reasoning"]["y"][-1]) and m["reasoning_frac_largest"] > 0.8
+    assert "Reading: the hypothesis' shape" in h["statement"]
+    # knowledge that stops growing (the same bits at both sizes): not read as the hypothesis
+    flat = runs.copy()
+    flat.loc[flat["mode"] == "knowledge", "bits"] = SIZES[1]
+    f = figures.hypothesis_data(flat, n_boot=20)
+    assert f["knowledge"]["doubling_factor"] < 1.8 and "not the hypothesis' shape" in f["statement"]
+    # reasoning at chance everywhere: the curves cannot be compared
+    chance = runs.copy()
+    chance.loc[chance["mode"] == "reasoning", "acc_id"] = 1 / 7
+    assert "cannot be compared" in figures.hypothesis_data(chance, n_boot=20)["statement"]
 
 
 def test_hypothesis_figure_from_mixture_runs(tmp_path):
@@ -282,7 +307,7 @@ def test_hypothesis_metrics_flatten_the_fits_and_the_reading():
     assert (m["hypothesis_source"], m["hypothesis_exposures"], m["knowledge_sizes_in_regime"]) == ("separate", 100, 5)
     assert m["knowledge_growth_n_sizes"] == 5
     assert m["reading"] == h["statement"] and "consistent with the hypothesis" in m["reading"]
-    assert len(m) == 2 + 12 + 6 + 5
+    assert len(m) == 2 + 12 + 6 + 5 + 2   # + reasoning_sizes_above_chance, reasoning_frac_largest
     # one knowledge size left in the capacity regime: no growth per doubling, and the count says why
     runs = _capacity_runs()
     runs.loc[(runs["mode"] == "knowledge") & (runs["params"] > SIZES[0]), "capacity_ratio"] = 0.5

@@ -236,8 +236,13 @@ def test_figures_from_the_capacity_slice(demo):
     for name in ("fig_a_bits", "fig_b_saturation", "fig_c_families"):
         assert (d / f"{name}.pdf").exists() and (d / f"{name}.png").exists(), name
     runs = pd.read_parquet(demo["capacity"].exp_dir / "results.parquet")
-    assert len(runs) == 3 and set(runs["status"]) == {"ok"} and runs["params"].nunique() == 3
+    assert len(runs) == 4 and set(runs["status"]) == {"ok"} and runs["params"].nunique() == 4
     assert (runs["bits_per_param"] >= 0).all() and runs["acc_id"].between(0, 1).all()
+    # issue 26, item 4: each curve of the hypothesis figure has two points that mean something
+    know, reason = runs[runs["mode"] == "knowledge"], runs[runs["mode"] == "reasoning"]
+    assert (know["capacity_ratio"] >= 2).sum() == 2 == m["knowledge_sizes_in_regime"]
+    assert (reason["acc_id"] > reason["acc_chance"] + 0.1).sum() == 2 == m["reasoning_sizes_above_chance"], reason["acc_id"]
+    assert "Reading: the hypothesis' shape" in m["reading"], m["reading"]   # reasoning near its ceiling, knowledge ~ params
     # issue 26, 0(e): unclamped bits and non-embedding parameters beside the others; slopes over regime sizes only
     assert runs[["bits_stored_unclamped", "params_nonembedding"]].notna().all().all()
     assert (runs["params_nonembedding"] < runs["params"]).all()

@@ -188,3 +188,23 @@ def test_skip_speed_runs_both_arms_from_one_start(tmp_path):
     assert all(n is None or 1 <= n <= 4 for n in r["on"]["rows_in_loss"])
     assert r["on"]["param_sum"] == pytest.approx(r["off"]["param_sum"], rel=1e-6)
     assert json.loads((tmp_path / "out" / "skip_speed.json").read_text())["speedup"] == pytest.approx(r["speedup"])
+
+
+def test_arith_table_reads_seen_and_new_arithmetic_per_stage(tmp_path, capsys):
+    arith = load("arith_table")
+    rl = {f"final/math/{p}/{k}": v for p, vals in (("seen_arith", (0.9, 0.8, 1.0, 100, 0.1, 0.05, 0.15)),
+                                                   ("new_arith", (0.0, 0.0, 0.1, 20, -0.02, -0.05, 0.0)))
+          for k, v in zip(("mean@4", "mean@4_lo", "mean@4_hi", "n_items", "heldout_gain", "heldout_gain_lo",
+                           "heldout_gain_hi"), vals)}
+    quick = {"seen_arith/greedy_acc": 1.0, "seen_arith/greedy_acc_lo": 1.0, "seen_arith/greedy_acc_hi": 1.0,
+             "seen_arith/n_items": 83, "new_arith/greedy_acc": 0.0, "new_arith/greedy_acc_lo": 0.0,
+             "new_arith/greedy_acc_hi": 0.0, "new_arith/n_items": 17}
+    run = _table(tmp_path / "demo", [_stage(tmp_path, "s0", "rl", 0, **rl), _stage(tmp_path, "s0", "quickstart", 0, **quick),
+                                     _stage(tmp_path, "s0", "sft", 0, other=1.0)])
+    rows = arith.rows([run])
+    assert [(r["stage"], r["prefix"]) for r in rows] == [("rl", "final/math/"), ("quickstart", "")]
+    assert rows[0]["new_arith_gain"] == -0.02 and rows[0]["seen_arith_n"] == 100 and "seen_arith_gain" not in rows[1]
+    assert arith.main([str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "new 0.000 [0.000, 0.100] (n 20), gain -0.020 [-0.050, +0.000]" in out and "seen 1.000 [1.000, 1.000] (n 83)" in out
+    assert arith.main([str(_table(tmp_path / "none", [_stage(tmp_path, "s1", "sft", 0, other=1.0)]))]) == 1

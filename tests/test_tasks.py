@@ -459,3 +459,57 @@ def test_make_groups_per_domain_spec():
         tasks.make_groups({}, 3)
     with pytest.raises(ValueError, match="needs `n`"):
         tasks.make_groups({"math": {}})
+
+
+def _pairs(rec):
+    """A math record's operand pairs (op, a, b) from its meta graph."""
+    nodes = json.loads(rec["meta"])["nodes"]
+    return [(n["op"], nodes[n["args"][0]]["value"], nodes[n["args"][1]]["value"]) for n in nodes if "op" in n]
+
+
+def test_math_holdout_arith_keeps_held_operand_pairs_out_of_training():
+    from vtkit.tasks.math import arith_split, held_split
+    kw = dict(difficulty=(1, 2), mod=7, subdomain="add", shuffle=False, holdout_arith=20)
+    train = T.make("math", 600, seed=0, split="train", **kw)
+    val = T.make("math", 150, seed=0, split="validation", **kw)
+    test = T.make("math", 150, seed=0, split="test", **kw)
+    held = {s: {(a, b) for a in range(7) for b in range(7) if held_split("+", a, b, 7, 20) == s} for s in ("test", "validation")}
+    assert held["test"] and held["validation"] and not held["test"] & held["validation"]
+    assert all((b, a) in held["test"] for a, b in held["test"])  # + is held as an unordered pair
+    train_pairs = {(a, b) for r in train for _, a, b in _pairs(r)}
+    assert not train_pairs & (held["test"] | held["validation"])      # training never computes a held pair
+    assert not {(a, b) for r in val for _, a, b in _pairs(r)} & held["test"]
+    assert not {(a, b) for r in test for _, a, b in _pairs(r)} & held["validation"]
+    seen, new = arith_split(list(test))
+    assert new and seen and sorted(seen + new) == list(range(len(test)))
+    for i in new:   # new arithmetic: a step training never saw; seen: every step in training
+        assert any((a, b) in held["test"] for _, a, b in _pairs(test[i]))
+    for i in seen:
+        assert all((a, b) in train_pairs for _, a, b in _pairs(test[i]))
+    # off by default and at 0: the same records as before the option existed, and no new_arith in meta
+    plain = T.make("math", 50, seed=0, split="test", difficulty=1, mod=7)
+    assert list(plain) == list(T.make("math", 50, seed=0, split="test", difficulty=1, mod=7, holdout_arith=0))
+    assert "new_arith" not in json.loads(plain[0]["meta"]) and arith_split(list(plain)) == (list(range(50)), [])
+    with pytest.raises(ValueError, match="holdout_arith is a percentage"):
+        T.make("math", 5, holdout_arith=0.2)
+
+
+def test_arith_metrics_split_the_held_out_rate_and_gain_by_arithmetic():
+    from vtkit import evaluation
+    from vtkit.tasks.math import arith_split
+    recs = list(T.make("math", 60, seed=1, split="test", difficulty=1, mod=7, subdomain="add", shuffle=False,
+                       holdout_arith=20))
+    seen, new = arith_split(recs)
+    proto = evaluation.sampled(2, 1.0, 8)
+
+    def result(correct):   # every item's 2 samples right or wrong as `correct(i)` says
+        return evaluation.summarize_samples([
+            {"item": i, "id": r["id"], "sample_index": j, "correct": correct(i), "pred": "0", "gold": r["answer"],
+             "n_tokens": 3, "truncated": False, "domain": "math"} for i, r in enumerate(recs) for j in range(2)], proto)
+    before, after = result(lambda i: False), result(lambda i: i in seen)   # learns seen arithmetic only
+    m = evaluation.arith_metrics("final/math/", recs, after, start=before)
+    assert m["final/math/seen_arith/mean@2"] == 1.0 and m["final/math/new_arith/mean@2"] == 0.0
+    assert (m["final/math/seen_arith/n_items"], m["final/math/new_arith/n_items"]) == (len(seen), len(new))
+    assert m["final/math/seen_arith/heldout_gain"] == 1.0 and m["final/math/new_arith/heldout_gain"] == 0.0
+    assert m["final/math/new_arith/heldout_gain_lo"] == 0.0 == m["final/math/new_arith/heldout_gain_hi"]
+    assert evaluation.arith_metrics("x/", list(T.make("math", 10, seed=1, split="test", mod=7)), result(bool)) == {}

@@ -3,6 +3,7 @@ compression-coverage probes. The notebooks in `notebooks/` call these modules, i
 
 models, tokenizer       tiny Qwen2 ladder, SmolLM2-135M offline, hub ids and paths -> (model, tokenizer)
 tasks, evalsets, facts  verifiable generated tasks, benchmark loaders, offline country facts (one record schema)
+hubdata                 the paper presets' training data from the hub (math, code), decontaminated, same schema
 verify, sandbox         answer extraction and equivalence; code tests in an isolated subprocess
 evaluation, metrics     THE evaluation path (task sets, protocols, grading, EvalResult); pass@k, bootstrap
 judge                   an LLM judge beside math-verify

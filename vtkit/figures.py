@@ -558,14 +558,41 @@ def hypothesis_statement(h: dict) -> str:
     if n_out:
         lines.append(f"{n_out} of {len(k['solid'])} knowledge sizes are not in the capacity regime (bits offered < "
                      f"{REGIME:g} x 2 bits/param); they are drawn hollow and left out of the knowledge fit.")
-    if r["fit"].get("ok") and k["fit"].get("ok"):
+    if not (r["fit"].get("ok") and k["fit"].get("ok")):
+        lines.append(two_point_reading(h))
+    elif r["fit"].get("ok") and k["fit"].get("ok"):
         verdict = ("consistent with the hypothesis: reasoning saturates at fewer parameters than knowledge"
                    if r["N90"] < k["N50"] else
                    "not what the hypothesis predicts: knowledge reaches half its ceiling before reasoning reaches 90%")
         lines.append(f"Reading: {verdict} (for these tasks, sizes and budgets).")
-    else:
-        lines.append("Reading: the two saturation sizes cannot be compared on these runs.")
     return " ".join(lines)
+
+
+TWO_POINT_REASONING = 0.8   # reasoning "near its ceiling": this share of it above chance at the largest size
+TWO_POINT_PROPORTIONAL = 1.8  # knowledge "in proportion to parameters": at least this factor per doubling
+
+
+def two_point_reading(h: dict) -> str:
+    """The reading without saturation fits (fewer than 3 sizes a curve, as in the demo's slice), from
+    the measured points alone: reasoning's share of its ceiling above chance at its largest size
+    (solid sizes: above chance) and knowledge's growth per doubling over the capacity-regime sizes.
+    The hypothesis' shape is read when reasoning is near its ceiling (>= TWO_POINT_REASONING) while
+    knowledge still grows in proportion to parameters (>= TWO_POINT_PROPORTIONAL per doubling);
+    no saturation size is claimed."""
+    r, k = h["reasoning"], h["knowledge"]
+    solid = np.asarray(r["solid"], bool)
+    if solid.sum() < 1 or not np.isfinite(k.get("doubling_factor", math.nan)):
+        return "Reading: the two curves cannot be compared on these runs (too few sizes above chance or in the capacity regime)."
+    i = int(np.argmax(r["N"]))
+    top, factor = float(r["y"][i]), float(k["doubling_factor"])
+    pts = ", ".join(f"{y:.2f} at {_fmt(n)}" for n, y in zip(r["N"], r["y"]))
+    shape = top >= TWO_POINT_REASONING and factor >= TWO_POINT_PROPORTIONAL
+    verdict = ("the hypothesis' shape: reasoning near its ceiling while knowledge still grows in proportion to "
+               "parameters" if shape else "not the hypothesis' shape on these points")
+    return (f"Without saturation fits, from the points: reasoning (share of its ceiling above chance) {pts} "
+            f"parameters ({int(solid.sum())} of {solid.size} sizes above chance); knowledge x{factor:.2f} per doubling "
+            f"over {int(k['growth_n_sizes'])} capacity-regime sizes. Reading: {verdict} (for these tasks, sizes and "
+            "budgets; no saturation size is placed).")
 
 
 def fig_hypothesis(df, path, source: str = "auto", exposures: int | None = None, n_boot: int = 200, seed: int = 0):
@@ -662,8 +689,9 @@ def hypothesis_metrics(hyp: dict) -> dict:
     fit_ok_<ability> and N50 / N90 with _lo/_hi (`N50_lo_reasoning`, ...), the knowledge growth per
     doubling (knowledge_doubling_factor, knowledge_bits_per_doubling, with _lo/_hi; fitted over the
     sizes in the capacity regime, knowledge_growth_n_sizes of them with bits > 0, NaN below 2), the
-    source and exposures used, the number of knowledge sizes in the capacity regime, and the reading
-    (a string)."""
+    source and exposures used, the number of knowledge sizes in the capacity regime, the number of
+    reasoning sizes above chance and reasoning's share of its ceiling at the largest size
+    (reasoning_frac_largest), and the reading (a string)."""
     out = {}
     for key in ("reasoning", "knowledge"):
         d = hyp[key]
@@ -678,6 +706,9 @@ def hypothesis_metrics(hyp: dict) -> dict:
     out["hypothesis_exposures"] = hyp["exposures"]
     out["knowledge_sizes_in_regime"] = int(hyp["knowledge"]["solid"].sum())
     out["knowledge_growth_n_sizes"] = int(hyp["knowledge"]["growth_n_sizes"])
+    r = hyp["reasoning"]
+    out["reasoning_sizes_above_chance"] = int(np.asarray(r["solid"], bool).sum())
+    out["reasoning_frac_largest"] = float(r["y"][int(np.argmax(r["N"]))]) if len(r["N"]) else math.nan
     out["reading"] = hyp["statement"]
     return out
 

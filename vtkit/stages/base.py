@@ -13,7 +13,9 @@ A stage's `Config` is a dataclass whose fields are exactly the keys of its prese
 dataclass holds the types. `from_preset` refuses a preset file that lacks a field or has one the
 dataclass does not know, a named setting or override that is not a field (with the valid names),
 and a value of the wrong type. `None` for a named setting keeps the preset's value (notebook
-parameters default to None); `overrides` (a dict of any fields) is applied last.
+parameters default to None); `overrides` (a dict of any fields) is applied last. `from_preset` then
+checks every (model, sequence length) pair the stage's `context_needs` lists against the model's
+context window (`vtkit.context.check`: refused with the fix where no known extension covers it).
 """
 from __future__ import annotations
 
@@ -115,7 +117,23 @@ class StageConfig:
         values.update({k: v for k, v in named.items() if v is not None})
         values.update(overrides or {})
         values.update(preset=preset, seed=seed)
-        return cls.from_dict(values)
+        cfg = cls.from_dict(values)
+        from vtkit import context
+        try:
+            context.check(cfg.context_needs())
+        except context.ContextError as e:
+            raise ConfigError(f"stage {cls.SECTION!r}: {e}") from None
+        return cfg
+
+    def context_needs(self) -> list[tuple]:
+        """(model spec, tokens, setting) triples: the longest sequence the stage runs each model at, checked
+        against its context window when the config is resolved (`vtkit.context`); a stage overrides it."""
+        return []
+
+    def context_for(self, spec) -> int | None:
+        """The longest sequence `context_needs` lists for `spec`: `models.load(spec, context=...)` extends the
+        model's window to it where needed (None: the stage names no length for it)."""
+        return max((int(t) for s, t, _ in self.context_needs() if s == spec and t), default=None)
 
     # ---- using --------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -235,6 +253,10 @@ def main(module, argv: list[str] | None = None) -> int:
     if args.show:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
+    world = runinfo.world_size()
+    if world > 1:   # N processes (torchrun, `accelerate launch`, `vtkit sweep` with resources.processes)
+        print(f"vtkit run {name}: rank {runinfo.rank()} of {world}", flush=True)
     res = module.run(cfg, args.out_dir)
-    print(f"{name}: wrote {Path(res.out_dir) / 'metrics.json'}")
+    if runinfo.is_main():
+        print(f"{name}: wrote {Path(res.out_dir) / 'metrics.json'}")
     return 0

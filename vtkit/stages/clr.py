@@ -64,7 +64,8 @@ class Config(base.StageConfig):
     teach_batch_size: int             # teaching batch size
     teach_max_length: int             # teaching rows' token cap
     teach_length_buckets: int | None  # batch rows of similar length (None: vtkit.train packs)
-    held_out_records: int             # validation problems -> labelled claims for the verifier's accuracy
+    held_out_records: int             # held-out problems -> labelled claims for the verifier's accuracy
+    heldout_split: str                # "test" for the reported numbers, "validation" for choosing settings (screens)
     data_path: str | None             # a benchmark's local copy (evalsets)
 
     @classmethod
@@ -79,6 +80,12 @@ class Config(base.StageConfig):
         difficulty = cfg.difficulty if "difficulty" in given or found_d is None else found_d
         task_kw = cfg.task_kw if "task_kw" in given or found_kw is None else found_kw
         return cfg.replace(difficulty=difficulty, task_kw=task_kw or {})
+
+    def context_needs(self) -> list[tuple]:
+        from vtkit import context
+        gen = context.PROMPT_TOKENS + self.max_new_tokens
+        return [(self.model, gen + (self.extract_tokens if self.extract == "model" else 0),
+                 "prompt + max_new_tokens (+ extract_tokens: the trajectory is the extraction's prompt)")]
 
 
 @dataclass
@@ -162,7 +169,7 @@ def check_verifier(lm, tok, cfg: Config, out: Path, taught: list | None = None) 
     verifier_held_out.jsonl. {} when held_out_records is 0."""
     if not cfg.held_out_records:
         return {}
-    held = clr.verification_examples(task_records(cfg, cfg.held_out_records, "validation", cfg.seed + 2),
+    held = clr.verification_examples(task_records(cfg, cfg.held_out_records, cfg.heldout_split, cfg.seed + 2),
                                      seed=cfg.seed + 2)
     taught = list(taught or [])
     verifier = clr.verifier_accuracy(lm, tok, held, max_new_tokens=cfg.verify_tokens, seed=cfg.seed,
@@ -223,12 +230,12 @@ def run(cfg: Config, out_dir) -> Result:
     problems = task_records(cfg, cfg.n_problems, "test", seed)
     if cfg.model == presets.resolve(cfg.preset, Config.SECTION)["model"]:
         print(f"no checkpoint given: using the preset's model {cfg.model!r} (untrained at tiny)")
-    lm, tok = models.load(cfg.model, seed=seed)
+    lm, tok = models.load(cfg.model, seed=seed, context=cfg.context_for(cfg.model))
     print(f"{len(problems)} problems, model {cfg.model}  ({time.time() - t0:.1f} s)")
 
     # 1. max(K) trajectories per problem from the model under test
     t = time.time()
-    gens = generate.generate(lm, tok, [p["prompt"] for p in problems], n=max(Ks), temperature=cfg.temperature,
+    gens = generate.sharded_generate(lm, tok, [p["prompt"] for p in problems], n=max(Ks), temperature=cfg.temperature,
                              top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=seed)
     trajectories = [[] for _ in problems]
     for g in gens:

@@ -59,9 +59,15 @@ class Config(base.StageConfig):
     low_q: float                    # kept band: score quantiles [low_q, high_q] within each bucket
     high_q: float                   # above high_q: extreme outliers, dropped
     epochs: float                   # SFT epochs on the kept band
+    heldout_split: str                # "test" for the reported numbers, "validation" for choosing settings (screens)
     lr: float                       # SFT peak learning rate
     batch_size: int                 # SFT batch size
+    micro_batch: int | None         # SFT rows a GPU holds per forward/backward (vtkit.batching); None = batch_size / processes
+    score_batch_size: int           # traces per forward of the learning-potential scoring
     max_length: int                 # SFT maximum sequence length in tokens
+
+    def context_needs(self) -> list[tuple]:
+        return [(self.student, self.max_length, "max_length")]
 
 
 @dataclass
@@ -123,7 +129,7 @@ def run(cfg: Config, out_dir) -> Result:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from vtkit import distill, evaluation, models, rl_phase, tasks, train
+    from vtkit import batching, distill, evaluation, hubdata, models, rl_phase, train
 
     T0 = time.time()
     out = base.start(cfg, out_dir)
@@ -132,15 +138,15 @@ def run(cfg: Config, out_dir) -> Result:
     rl_cfg = base.upstream_config(rl_stage.Config, cfg.rl_dir, cfg.preset)
     teach = teachers(cfg, rl_cfg)
     if cfg.student:
-        student, tok = models.load(cfg.student)
+        student, tok = models.load(cfg.student, context=cfg.context_for(cfg.student))
         print(f"student: {cfg.student}")
     else:
         student, tok, _ = train.preset_start(rl_cfg, seed=seed)
         print("standalone (no student): the RL preset's start model is the student")
     domains = list(dict.fromkeys(rl_phase.phase_spec(p).domain for p in teach))
     spec = {d: rl_cfg.tasks[d] for d in domains}
-    prompts = tasks.make_groups(spec, cfg.n_prompts, seed=cfg.data_seed)
-    heldout = tasks.make_groups(spec, rl_cfg.n_heldout, seed=rl_cfg.data_seed, split="test")
+    prompts = hubdata.make_groups(rl_cfg.hub_data, spec, cfg.n_prompts, seed=cfg.data_seed)   # the RL stage's data source
+    heldout = hubdata.make_groups(rl_cfg.hub_data, spec, rl_cfg.n_heldout, seed=rl_cfg.data_seed, split=cfg.heldout_split)
     print(f"[{time.time() - T0:.0f} s]")
 
     # rejection sampling from each phase checkpoint on its own domain
@@ -162,7 +168,8 @@ def run(cfg: Config, out_dir) -> Result:
     t = time.time()
     if not len(traces):
         raise RuntimeError("no verified traces: the teachers solved nothing; train the earlier stages longer")
-    traces["lp"] = distill.learning_potential(student, tok, traces["prompt"], traces["completion"], batch_size=32)
+    traces["lp"] = distill.learning_potential(student, tok, traces["prompt"], traces["completion"],
+                                              batch_size=cfg.score_batch_size)
     mask = distill.band_mask(traces, **band_settings(cfg))
     kept, report = distill.select_band(traces, **band_settings(cfg))
     mask.to_json(out / "traces.jsonl", orient="records", lines=True)
@@ -183,7 +190,8 @@ def run(cfg: Config, out_dir) -> Result:
     before = {d: evaluation.evaluate((student, tok), heldout[d], EVAL) for d in domains}
     if len(kept):
         student, _ = train.sft(student, tok, distill.to_records(kept), out / "sft", epochs=cfg.epochs, lr=cfg.lr,
-                               batch_size=cfg.batch_size, max_length=cfg.max_length, seed=seed,
+                               **batching.sft_args(cfg.batch_size, 1, cfg.micro_batch), max_length=cfg.max_length,
+                               seed=seed,
                                report_to=cfg.report_to)
     after = {d: evaluation.evaluate((student, tok), heldout[d], EVAL) for d in domains}
     models.save(student, tok, out / "model")
@@ -199,6 +207,10 @@ def run(cfg: Config, out_dir) -> Result:
             f = faithful_metrics(d, heldout[d], b, a)
             metrics.update(f)
             print(f"{d:5s} held-out faithful traces {f[f'{d}/before/faithful']:.3f} -> {f[f'{d}/after/faithful']:.3f}")
+        arith = evaluation.arith_metrics(f"{d}/", heldout[d], a, start=b, seed=seed)
+        metrics.update(arith)
+        if arith:
+            print(f"{d:5s} " + rl_stage.arith_line(f"{d}/", arith))
     metrics["wall_s"] = time.time() - T0
     base.finish(out, metrics)
     print(f"[{time.time() - t:.0f} s]  total {time.time() - T0:.0f} s")

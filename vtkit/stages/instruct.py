@@ -65,6 +65,10 @@ class Config(base.StageConfig):
     rm_pairs: int                   # synthetic preference pairs to train the reward model on (0: use it as it is)
     rm_epochs: float                # reward-model training epochs
     rm_lr: float                    # reward-model learning rate
+    rm_device: str                  # where the reward model scores: auto (the GPU when there is one), cpu, cuda
+    rm_dtype: str                   # its dtype: auto (bf16 on a GPU, fp32 on the CPU), bfloat16, float32
+    rm_max_length: int | None       # tokens it reads (the last ones); None = the whole prompt + response
+    rm_batch_size: int              # responses per scoring forward
     sft_epochs: float               # brief SFT on the verified references before RL (0: none)
     sft_lr: float                   # brief SFT learning rate
     sft_batch_size: int             # brief SFT batch size
@@ -73,10 +77,17 @@ class Config(base.StageConfig):
     lr: float                       # RL learning rate
     prompts_per_step: int           # prompts per RL step
     num_generations: int            # G, samples per prompt
+    micro_batch: int | None         # completions a GPU holds per forward/backward (vtkit.batching); None = all
     max_completion_length: int      # tokens per sample (RL and held-out)
     temperature: float              # RL sampling temperature
     eval_every: int                 # held-out evaluation every k RL steps (and after the last)
     negative_advantage_scale: float  # factor on negative advantages (0 = positive samples only)
+
+    def context_needs(self) -> list[tuple]:
+        from vtkit import context
+        gen = context.PROMPT_TOKENS + self.max_completion_length
+        return [(self.init_model, gen, "prompt + max_completion_length"),
+                (self.reward_model, self.rm_max_length or gen, "rm_max_length / prompt + max_completion_length")]
 
 
 @dataclass
@@ -118,13 +129,15 @@ def train_reward_model(cfg: Config, out, seed: int):
     before training (`rm/pair_acc_before`) and after (`rm/pair_acc_all`, `rm/pair_acc_<kind>`)."""
     from vtkit import reward_model as rm
     t = time.time()
-    model, tok = rm.build(cfg.reward_model, seed=seed)
+    model, tok = rm.build(cfg.reward_model, seed=seed, device=cfg.rm_device, dtype=cfg.rm_dtype)
     test_pairs = rm.preference_pairs(RM_TEST_PAIRS, seed=seed + 1000)
-    metrics = {"rm/pair_acc_before": rm.pair_accuracy(model, tok, test_pairs)}
+    score_kw = dict(batch_size=cfg.rm_batch_size, max_length=cfg.rm_max_length)
+    metrics = {"rm/pair_acc_before": rm.pair_accuracy(model, tok, test_pairs, **score_kw)}
     if cfg.rm_pairs > 0:
         model, _ = rm.train(model, tok, rm.preference_pairs(cfg.rm_pairs, seed=seed), out / "rm", epochs=cfg.rm_epochs,
                             lr=cfg.rm_lr, seed=seed, report_to=cfg.report_to)
-    acc = rm.pair_accuracy(model, tok, test_pairs, by_kind=True)
+        rm.place(model, cfg.rm_device, cfg.rm_dtype)   # training left fp32 master weights
+    acc = rm.pair_accuracy(model, tok, test_pairs, by_kind=True, **score_kw)
     metrics.update({f"rm/pair_acc_{k}": v for k, v in acc.items()})
     print(f"held-out pair accuracy {metrics['rm/pair_acc_before']:.3f} untrained -> {acc['all']:.3f} "
           f"({', '.join(f'{k} {v:.2f}' for k, v in acc.items() if k != 'all')})  [{time.time() - t:.0f} s]")
@@ -213,7 +226,7 @@ def run(cfg: Config, out_dir) -> Result:
     out = base.start(cfg, out_dir)
     seed = cfg.seed
     if cfg.init_model:
-        model, tok = models.load(cfg.init_model)
+        model, tok = models.load(cfg.init_model, context=cfg.context_for(cfg.init_model))
         print(f"start: {cfg.init_model}")
     else:
         model, tok, what = train.preset_start(rl_stage.Config.from_preset(cfg.preset), seed=seed)
@@ -228,7 +241,7 @@ def run(cfg: Config, out_dir) -> Result:
 
     # the rubric reward model
     rm_model, rm_tok, metrics = train_reward_model(cfg, out, seed)
-    rubric = rm.make_reward(rm_model, rm_tok)
+    rubric = rm.make_reward(rm_model, rm_tok, batch_size=cfg.rm_batch_size, max_length=cfg.rm_max_length)
     probe = HeldOut(tok, p["held"], p["open_held"], rubric,
                     evaluation.sampled(cfg.eval_samples, cfg.eval_temperature, cfg.max_completion_length, seed=seed),
                     dict(max_new_tokens=cfg.max_completion_length, n=cfg.eval_samples,
@@ -259,7 +272,8 @@ def run(cfg: Config, out_dir) -> Result:
         before=stages[rl_start], eval_every=cfg.eval_every, mgpo_lambda=cfg.mgpo_lambda, max_steps=cfg.max_steps,
         lr=cfg.lr, prompts_per_step=cfg.prompts_per_step, num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length, temperature=cfg.temperature,
-        negative_advantage_scale=cfg.negative_advantage_scale, seed=seed, report_to=cfg.report_to)
+        negative_advantage_scale=cfg.negative_advantage_scale, micro_batch=cfg.micro_batch, seed=seed,
+        report_to=cfg.report_to)
     measure("rl", res.after)   # the phase's last held-out evaluation: same model, prompts and protocol
     models.save(model, tok, out / "model")
     runinfo.write_jsonl(out / "steps.jsonl", res.steps)
@@ -269,7 +283,8 @@ def run(cfg: Config, out_dir) -> Result:
     reading, why = rl_phase.instruct_reading(g, metrics[f"{rl_start}/open_rm_score"], metrics["rl/open_rm_score"],
                                              res.steps)
     metrics.update({f"rl/{k}": v for k, v in why.items() if k.endswith("_change")})
-    (out / "reading.txt").write_text(reading + "\n")
+    if runinfo.is_main():
+        (out / "reading.txt").write_text(reading + "\n")
     base.finish(out, metrics)
     print(f"RL over its start ({rl_start}): prompt-level {g['gain']:+.3f} [{g['gain_lo']:+.3f}, {g['gain_hi']:+.3f}], "
           f"instruction-level {gi['gain']:+.3f} [{gi['gain_lo']:+.3f}, {gi['gain_hi']:+.3f}]  [{time.time() - t:.0f} s]")

@@ -43,6 +43,11 @@ class Config(base.StageConfig):
     n_samples: int              # samples per test problem for pass@k
     max_new_tokens: int         # generation budget of every evaluation
 
+    def context_needs(self) -> list[tuple]:
+        from vtkit import context
+        return [(self.model, max(self.max_length, context.PROMPT_TOKENS + self.max_new_tokens),
+                 "max_length / prompt + max_new_tokens")]
+
 
 @dataclass
 class Result(base.StageResult):
@@ -101,7 +106,7 @@ def run(cfg: Config, out_dir) -> Result:
     seed = cfg.seed
     print(json.dumps(cfg.to_dict(), indent=1))
     # model and data
-    net, tok = models.load(cfg.model, seed=seed)
+    net, tok = models.load(cfg.model, seed=seed, context=cfg.context_for(cfg.model))
     task = dict(seed=seed, difficulty=cfg.difficulty, **cfg.task_kw)
     train_set = tasks.make(cfg.domain, cfg.n_train, split="train", **task)
     test_set = tasks.make(cfg.domain, cfg.n_test, split="test", **task)
@@ -121,14 +126,18 @@ def run(cfg: Config, out_dir) -> Result:
     after = evaluation.evaluate((net, tok), test_set, greedy)
     ks = pass_ks(cfg.n_samples)
     sampling = evaluation.get("vibethinker-math", tiny=True, domain=cfg.domain, n=cfg.n_samples, temperature=1.0,
-                              top_p=1.0, ks=ks, prompt_suffix="", max_new_tokens=cfg.max_new_tokens, seed=seed)
+                              top_p=0.95, ks=ks, prompt_suffix="", max_new_tokens=cfg.max_new_tokens, seed=seed)
     pk = evaluation.evaluate((net, tok), test_set, sampling)
     print("after training:", after.describe())
+    arith = evaluation.arith_metrics("", list(test_set), after, start=before, seed=seed)
+    if arith:
+        print(f"after training, by arithmetic: seen {arith['seen_arith/greedy_acc']:.3f} (n = {arith['seen_arith/n_items']}), "
+              f"new {arith['new_arith/greedy_acc']:.3f} (n = {arith['new_arith/n_items']})")
     for k in ks:
         print(f"pass@{k}: {pk[f'pass@{k}']:.3f} [{pk[f'pass@{k}_lo']:.3f}, {pk[f'pass@{k}_hi']:.3f}]")
     print("example completion:\n" + after.samples[0]["text"])
     fig = plot(curve, pk, after, ks, out / "quickstart")
-    metrics = summary_metrics(models.param_count(net), before, after, curve, pk, ks)
+    metrics = {**summary_metrics(models.param_count(net), before, after, curve, pk, ks), **arith}
     base.finish(out, metrics)
     return Result(out_dir=out, metrics=metrics, model=net, tokenizer=tok, before=before, after=after,
                   sampled=pk, ks=ks, curve=curve, figures={"quickstart": fig})

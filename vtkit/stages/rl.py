@@ -48,10 +48,12 @@ class Config(base.StageConfig):
     start_epochs: float                 # quick SFT start epochs
     start_lr: float                     # quick SFT start learning rate
     tasks: dict                         # domain -> tasks.make keywords of its RL prompts and held-out problems
+    hub_data: dict | None               # hub datasets replacing the tasks of their domains (vtkit.hubdata); None = generated
     phases: list                        # phase names in order (vtkit.rl_phase.PHASES)
     data_seed: int                      # seed of the prompts and held-out problems (fixed across RL seeds)
     n_prompts: int | dict               # RL prompts per domain, before the solvability filter
     n_heldout: int | dict               # held-out problems per domain
+    heldout_split: str                # "test" for the reported numbers, "validation" for choosing settings (screens)
     filter_rollouts: int                # samples per prompt for the 0/1 solvability filter
     min_prompts: int                    # a phase needs max(min_prompts, prompts_per_step) solvable prompts
     mgpo_lambda: float                  # MGPO's lambda; 0 = GRPO
@@ -61,6 +63,7 @@ class Config(base.StageConfig):
     lr_schedule: str                    # after warmup: constant, cosine or linear (to 0 at max_steps)
     prompts_per_step: int               # prompts per RL step
     num_generations: int                # G, samples per prompt
+    micro_batch: int | None             # completions a GPU holds per forward/backward (vtkit.batching); None = all
     max_completion_length: int          # tokens per sample (training, filter and held-out)
     temperature: float                  # sampling temperature of training and the filter
     eval_every: int                     # held-out evaluation every k steps (and after the last)
@@ -81,6 +84,11 @@ class Config(base.StageConfig):
     vllm_server_base_url: str | None    # server mode: the server's URL; None = trl's host and port
     generation: dict                    # the kit's own sampling backend (vtkit.generate.configure, set by base.start)
 
+    def context_needs(self) -> list[tuple]:
+        from vtkit import context
+        return [(self.init_model or self.model, context.PROMPT_TOKENS + self.max_completion_length,
+                 "prompt + max_completion_length")]
+
 
 # Config fields that go to rl_phase.run_phase unchanged (its keywords, or MGPOConfig fields via **grpo_kw)
 PHASE_SETTINGS = ("eval_every", "eval_samples", "eval_temperature", "mgpo_lambda", "max_steps", "lr", "warmup",
@@ -88,10 +96,10 @@ PHASE_SETTINGS = ("eval_every", "eval_samples", "eval_temperature", "mgpo_lambda
                   "num_iterations", "steps_per_generation", "loss_type", "beta", "negative_advantage_scale",
                   "advantage_mode", "skip_zero_advantage", "report_to", "use_vllm", "vllm_mode",
                   "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size", "vllm_max_model_length",
-                  "vllm_server_base_url")
+                  "vllm_server_base_url", "micro_batch")
 # the fields the stage itself uses (the start, the data, the filter)
 STAGE_SETTINGS = ("init_model", "model", "start_data", "start_epochs", "start_lr", "tasks", "phases", "data_seed",
-                  "n_prompts", "n_heldout", "filter_rollouts", "min_prompts", "generation")
+                  "n_prompts", "n_heldout", "heldout_split", "filter_rollouts", "min_prompts", "generation", "hub_data")
 
 
 @dataclass
@@ -129,16 +137,16 @@ def domains(cfg: Config) -> list[str]:
 
 
 def phase_data(cfg: Config) -> tuple[dict, dict]:
-    """(RL prompts, held-out problems): {domain: records}, train and test splits, seeded by data_seed."""
-    from vtkit import tasks
+    """(RL prompts, held-out problems): {domain: records}, train and `heldout_split` splits, seeded by data_seed."""
+    from vtkit import hubdata   # hub_data None: tasks.make_groups; else hub groups replace their domains' tasks
     spec = {}
     for d in domains(cfg):
         if d not in cfg.tasks:
             raise base.ConfigError(f"phase domain {d!r} has no settings in tasks (has {sorted(cfg.tasks)}); "
                                    f"add tasks: {{{d}: {{difficulty: 1}}}}")
         spec[d] = cfg.tasks[d]
-    train_sets = tasks.make_groups(spec, cfg.n_prompts, seed=cfg.data_seed)
-    heldout = tasks.make_groups(spec, cfg.n_heldout, seed=cfg.data_seed, split="test")
+    train_sets = hubdata.make_groups(cfg.hub_data, spec, cfg.n_prompts, seed=cfg.data_seed)
+    heldout = hubdata.make_groups(cfg.hub_data, spec, cfg.n_heldout, seed=cfg.data_seed, split=cfg.heldout_split)
     return train_sets, heldout
 
 
@@ -146,7 +154,7 @@ def start_model(cfg: Config):
     """(model, tokenizer): `init_model`, or the preset's standalone start."""
     from vtkit import models, train
     if cfg.init_model:
-        model, tok = models.load(cfg.init_model)
+        model, tok = models.load(cfg.init_model, context=cfg.context_for(cfg.init_model))
         print(f"start: {cfg.init_model}")
     else:
         model, tok, what = train.preset_start(cfg, seed=cfg.seed)
@@ -220,6 +228,20 @@ def faithful_metrics(prefix: str, domain: str, records: list, result) -> dict:
     return {f"{prefix}{k}": f[k] for k in ("faithful", "faithful_lo", "faithful_hi")}
 
 
+def arith_line(prefix: str, m: dict) -> str:
+    """One printed line of `evaluation.arith_metrics`: the rate and gain on seen and on new arithmetic."""
+    parts = []
+    for name in ("seen_arith", "new_arith"):
+        rate = next((k for k in m if k.startswith(f"{prefix}{name}/") and k.split("/")[-1].startswith(("mean@", "greedy_acc"))
+                     and not k.endswith(("_lo", "_hi"))), None)
+        if rate:
+            g = m.get(f"{prefix}{name}/heldout_gain")
+            parts.append(f"{name.replace('_', ' ')} {m[rate]:.3f} (n = {m[f'{prefix}{name}/n_items']})"
+                         + (f", gain {g:+.3f} [{m[f'{prefix}{name}/heldout_gain_lo']:+.3f}, "
+                            f"{m[f'{prefix}{name}/heldout_gain_hi']:+.3f}]" if g is not None else ""))
+    return "; ".join(parts)
+
+
 def heldout_label(proto) -> str:
     """The held-out axis label: the protocol's name when greedy, else mean@n at T."""
     return f"held-out {proto.name.split('-')[0] if proto.greedy else f'mean@{proto.n}, T = {proto.temperature:g}'}"
@@ -247,6 +269,7 @@ def run(cfg: Config, out_dir) -> Result:
         metrics.update(r.flat(f"start/{d}/", keys=[r.headline]))
         print(f"start  {d:5s} held-out {r.describe()}")
         metrics.update(faithful_metrics(f"start/{d}/", d, heldout[d], r))
+        metrics.update(evaluation.arith_metrics(f"start/{d}/", heldout[d], r))
     print(f"[{time.time() - t:.0f} s]")
 
     current = dict(start)          # latest held-out result per domain, for the model as it is now
@@ -265,6 +288,10 @@ def run(cfg: Config, out_dir) -> Result:
         print(f"final  {d:5s} {r.describe()}  vs start {start[d].acc:.3f}: "
               f"gain {g['gain']:+.3f} [{g['gain_lo']:+.3f}, {g['gain_hi']:+.3f}]")
         metrics.update(faithful_metrics(f"final/{d}/", d, heldout[d], r))
+        arith = evaluation.arith_metrics(f"final/{d}/", heldout[d], r, start=start[d], seed=cfg.seed)
+        metrics.update(arith)
+        if arith:
+            print("       " + arith_line(f"final/{d}/", arith))
     metrics["wall_s"] = time.time() - T0
     base.finish(out, metrics)
 

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vtkit import evaluation, models, plots, presets, runinfo, spectrum, tasks, train
+from vtkit import batching, evaluation, hubdata, models, plots, presets, runinfo, spectrum, train
 from vtkit.stages import base
 
 STAGES = ("before", "stage1", "stage2")   # the held-out evaluations, in order
@@ -44,9 +44,11 @@ class Config(base.StageConfig):
     model: str                      # starting model spec (a tiny size = fresh weights); the notebook's init_model
     teacher: str | None             # model spec that writes the traces by rejection sampling; None = reference solutions
     mixture: dict                   # stage-1 pool: group -> {n, tasks.make keywords}
-    eval: dict                      # held-out groups (test split), greedy; `hard` is the stage-2 target
+    eval: dict                      # held-out groups, greedy; `hard` is the stage-2 target
+    heldout_split: str                # "test" for the reported numbers, "validation" for choosing settings (screens)
     benchmarks: list                # vtkit.evalsets names to decontaminate against, besides the eval groups
     overlap_n: int | str | None     # n-gram length for decontamination; "domain" = vtkit.tasks.OVERLAP_N
+    hub_data: dict | None           # hub datasets replacing the mixture/eval groups of their domains (vtkit.hubdata); None = generated
     teacher_samples: int            # (teacher only) samples per query for rejection sampling
     max_paths: int                  # (teacher only) distinct verified traces kept per query
     epochs1: float                  # stage-1 epochs
@@ -56,6 +58,7 @@ class Config(base.StageConfig):
     warmup: float                   # linear warmup, a fraction of the steps (or a step count >= 1)
     batch_size: int                 # per-device batch
     grad_accum: int                 # gradient accumulation (global batch = batch_size x grad_accum)
+    micro_batch: int | None         # rows a GPU holds per forward/backward (vtkit.batching); None = batch_size / processes
     max_length: int                 # maximum sequence length in tokens
     save_steps: int                 # checkpoint interval in both stages
     min_tokens: int                 # stage 2: minimum trace length in tokens
@@ -66,6 +69,12 @@ class Config(base.StageConfig):
     temperature: float              # rollouts and teacher sampling
     top_p: float                    # rollouts and teacher sampling
     max_new_tokens: int             # rollouts, teacher sampling and evaluation
+
+    def context_needs(self) -> list[tuple]:
+        from vtkit import context
+        gen = context.PROMPT_TOKENS + self.max_new_tokens
+        return [(self.model, max(self.max_length, gen), "max_length / prompt + max_new_tokens"),
+                (self.teacher, gen, "prompt + max_new_tokens"), (self.reference, gen, "prompt + max_new_tokens")]
 
 
 @dataclass
@@ -87,14 +96,15 @@ def stage1_data(cfg: Config, seed: int) -> tuple[list[dict], dict, dict]:
     """The stage-1 pool (reference solutions, or the teacher's verified samples), the held-out
     groups, and the filters' counts; returns (records, held-out groups, metrics)."""
     metrics = {}
-    pool = spectrum.flatten(tasks.make_groups(cfg.mixture, seed=seed, split="train"))
-    heldout = tasks.make_groups(cfg.eval, seed=seed, split="test")
+    # hub_data None: tasks.make_groups; else hub datasets replace the groups of their domains
+    pool = spectrum.flatten(hubdata.make_groups(cfg.hub_data, cfg.mixture, seed=seed, split="train"))
+    heldout = hubdata.make_groups(cfg.hub_data, cfg.eval, seed=seed, split=cfg.heldout_split)
     evalsets = list(heldout.values())
     if cfg.benchmarks:
         from vtkit import evalsets as vev
         evalsets += [[dict(r) for r in vev.load(b)] for b in cfg.benchmarks]
     if cfg.teacher:
-        tmodel, ttok = models.load(cfg.teacher, seed=seed)
+        tmodel, ttok = models.load(cfg.teacher, seed=seed, context=cfg.context_for(cfg.teacher))
         pool, tcounts = spectrum.teacher_traces(tmodel, ttok, pool, n=cfg.teacher_samples, max_paths=cfg.max_paths,
                                                 temperature=cfg.temperature, top_p=cfg.top_p,
                                                 max_new_tokens=cfg.max_new_tokens, seed=seed)
@@ -152,7 +162,7 @@ def gain_metrics(evals: dict, seed: int) -> dict:
 def train_stage(model, tok, data, out_dir, cfg: Config, *, epochs: float, lr: float, logging_steps: int, seed: int):
     """One SFT stage with the preset's shared settings and checkpoints; returns (model, log, checkpoints)."""
     model, log = train.sft(model, tok, data, out_dir, epochs=epochs, lr=lr, warmup=cfg.warmup,
-                           batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, max_length=cfg.max_length,
+                           **batching.sft_args(cfg.batch_size, cfg.grad_accum, cfg.micro_batch), max_length=cfg.max_length,
                            save_steps=cfg.save_steps, seed=seed, logging_steps=logging_steps, report_to=cfg.report_to)
     return model, log, train.checkpoints(out_dir)
 
@@ -180,7 +190,8 @@ def stage2_data(data1, model, tok, cfg: Config, seed: int) -> tuple[list[dict], 
     n_rollouts samples. Returns (records, probed records, their error rates, metrics
     `stage2/filter/...` with `mean_error_rate`, None when nothing was probed). Raises when no
     query survives, naming the settings to lower."""
-    ref, rtok = (models.load(cfg.reference, seed=seed) if cfg.reference else (model, tok))
+    ref, rtok = (models.load(cfg.reference, seed=seed, context=cfg.context_for(cfg.reference)) if cfg.reference
+                 else (model, tok))
     data2, survive, probe, rates = spectrum.stage2_filter(
         data1, ref, rtok, min_tokens=cfg.min_tokens, n_rollouts=cfg.n_rollouts, threshold=cfg.error_threshold,
         max_queries=cfg.max_rollout_queries, seed=seed, temperature=cfg.temperature, top_p=cfg.top_p,
@@ -233,7 +244,7 @@ def run(cfg: Config, out_dir) -> Result:
     t0 = time.time()
     out = base.start(cfg, out_dir)
     seed = cfg.seed
-    model, tok = models.load(cfg.model, seed=seed)
+    model, tok = models.load(cfg.model, seed=seed, context=cfg.context_for(cfg.model))
     print(f"start: {cfg.model}" + (" (the preset's model; pass init_model to start elsewhere)" if _preset_model(cfg)
                                    else "") + f", {models.param_count(model):,} parameters")
     metrics = {"params": models.param_count(model)}

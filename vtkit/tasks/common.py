@@ -96,7 +96,8 @@ def draw(n: int, split: str, sample, what: str, max_tries: int | None = None) ->
     """Call sample() -> (key, item) until n items with distinct keys that belong to `split`.
 
     `item` may be a zero-argument callable: it is then called only for accepted keys, so the
-    expensive part of a problem (solutions, tests) is built only for problems that are kept.
+    expensive part of a problem (solutions, tests) is built only for problems that are kept; an item
+    of None is a candidate the generator rejected (e.g. held-out arithmetic) and is skipped.
 
     Raises a clear error when the problem space of this configuration is (nearly) exhausted."""
     check_split(split)
@@ -110,7 +111,7 @@ def draw(n: int, split: str, sample, what: str, max_tries: int | None = None) ->
         key, item = sample()
         if key is None:  # the source ran dry
             break
-        if key in seen or split_of(key) != split:
+        if item is None or key in seen or split_of(key) != split:
             continue
         seen.add(key)
         out.append(item() if callable(item) else item)

@@ -20,10 +20,23 @@ Trace styles (kw `trace`): "named" (the default, above) writes each step with th
 arithmetic alone and every token of it decides the answer: the RL setting at tiny, where a sampled
 name that the reward never reads only adds noise to the policy gradient (docs/LOG.md). Prompts,
 answers, ids and the random stream are the same in both styles; only `solutions` differ.
+
+New arithmetic (kw `holdout_arith`, a percentage, 0 = off). A held-out test item that differs from
+training items only in its names tests new names, not new arithmetic: at difficulty 1 mod 7 there are
+49 operand pairs and every one is trained many times. With `holdout_arith=p`, each operand pair
+(op, a, b), the unordered pair for + and *, gets a bucket sha256 % 100: buckets [0, p) are test
+arithmetic, [p, 2p) validation arithmetic. A `train` problem never has a step on a held pair; a
+`validation` problem never has one on a test pair and a `test` problem never one on a validation pair.
+Each record's meta says `new_arith`: whether any of its steps uses arithmetic held out of training
+(test pairs in test, validation pairs in validation), so accuracy on seen and on new arithmetic can be
+reported apart (`arith_split`). Every generator of one experiment must pass the same p (the tiny
+presets pass 20); the pairs are the same for every seed. Deep chains reject most candidates (a
+problem of d steps avoids held pairs with probability about (1 - 2p/100)^d), so it is meant for short
+chains.
 """
 import random
 
-from .common import BOXED_INSTRUCTION, boxed_solution, difficulty_range, draw, record, rng_for
+from .common import BOXED_INSTRUCTION, boxed_solution, difficulty_range, draw, record, rng_for, stable_int
 
 NAMES = ("Ann", "Bob", "Cat", "Dan", "Eve", "Fay", "Gus", "Hal")  # few names: small vocabulary
 ITEMS = ("apples", "pens", "cups", "eggs", "coins", "books")
@@ -32,6 +45,35 @@ WORDS = {"+": "plus", "-": "minus", "*": "times"}
 TRACES = ("named", "numeric")
 DEFAULT_DIFFICULTY = (1, 4)  # easy enough for tiny models; ask for more (any depth) explicitly
 DEFAULT_MOD = 23  # Physics of LMs 2.1
+ARITH_SPLITS = {"test": (0, 1), "validation": (1, 2)}  # held pairs' buckets, in units of holdout_arith
+
+
+def pair_bucket(op: str, a: int, b: int, mod: int) -> int:
+    """0..99, the same on every machine: the bucket of an operand pair (unordered for + and *)."""
+    if op in "+*":
+        a, b = min(a, b), max(a, b)
+    return stable_int("arith", mod, op, a, b) % 100
+
+
+def held_split(op: str, a: int, b: int, mod: int, holdout: int) -> str | None:
+    """"test" / "validation" when the operand pair is held out of training at `holdout` %, else None."""
+    bucket = pair_bucket(op, a, b, mod)
+    for name, (lo, hi) in ARITH_SPLITS.items():
+        if lo * holdout <= bucket < hi * holdout:
+            return name
+    return None
+
+
+def _step_pairs(nodes) -> list[tuple]:
+    return [(n["op"], nodes[n["args"][0]]["value"], nodes[n["args"][1]]["value"]) for n in nodes if "op" in n]
+
+
+def arith_split(records) -> tuple[list[int], list[int]]:
+    """Indices of records (task dicts) whose arithmetic was seen in training and of those whose
+    arithmetic is new (meta `new_arith`, set by generate(holdout_arith=p > 0); records without it are seen)."""
+    import json
+    new = [bool(json.loads(r["meta"]).get("new_arith")) if r.get("domain") == "math" else False for r in records]
+    return [i for i, x in enumerate(new) if not x], [i for i, x in enumerate(new) if x]
 
 
 def apply(op: str, a: int, b: int) -> int:
@@ -122,10 +164,15 @@ def _orders(rng, nodes, max_solutions) -> list[list[int]]:
 
 
 def problem(rng: random.Random, d: int, subdomain: str, mod: int, shuffle: bool, max_solutions: int,
-            trace: str = "named"):
+            trace: str = "named", split: str = "train", holdout_arith: int = 0):
     """One problem: (canonical key, build() -> record fields). The key ignores statement order
-    (a presentation), so a shuffled copy of a test problem can never appear in train."""
+    (a presentation), so a shuffled copy of a test problem can never appear in train. Returns ("skip",
+    None) when the problem's arithmetic is held out of `split` (module docstring)."""
     nodes = _graph(rng, d, OPS[subdomain], mod)
+    held = {held_split(*p, mod, holdout_arith) for p in _step_pairs(nodes)} if holdout_arith else set()
+    new_arith = split in held
+    if held - {None, split}:  # a pair held out of this split (train: any held pair)
+        return "skip", None
     target = nodes[-1]
     statements = [_statement(nodes, j) for j in range(len(nodes))]
     key = f"math|mod={mod}|" + " ".join(sorted(statements))
@@ -140,16 +187,21 @@ def problem(rng: random.Random, d: int, subdomain: str, mod: int, shuffle: bool,
         if trace == "numeric":  # two orders can read the same without names
             solutions = list(dict.fromkeys(solutions))
         meta = {"mod": mod, "target": target["name"], "n_ops": d, "ops": subdomain,
+                **({"new_arith": new_arith} if holdout_arith else {}),
                 "nodes": [{k: v for k, v in n.items() if k in ("name", "op", "args", "value")} for n in nodes]}
         return dict(subdomain=subdomain, prompt=prompt, answer=str(target["value"]), solutions=solutions, meta=meta)
     return key, build
 
 
 def generate(n, seed=0, difficulty=None, split="train", mod=DEFAULT_MOD, subdomain=None,
-             shuffle=True, max_solutions=4, trace="named") -> list[dict]:
-    """n records; `subdomain` is None (all mixes), one of OPS, or a list of them; `trace` one of TRACES."""
+             shuffle=True, max_solutions=4, trace="named", holdout_arith=0) -> list[dict]:
+    """n records; `subdomain` is None (all mixes), one of OPS, or a list of them; `trace` one of TRACES;
+    `holdout_arith` the percentage of operand pairs held out of training per split (module docstring)."""
     if trace not in TRACES:
         raise ValueError(f"unknown math trace style {trace!r}: use one of {TRACES}")
+    if not isinstance(holdout_arith, int) or isinstance(holdout_arith, bool) or not 0 <= holdout_arith <= 45:
+        raise ValueError(f"holdout_arith is a percentage of operand pairs held out of training (an int 0..45, "
+                         f"e.g. 20; 0 = off), got {holdout_arith!r}")
     lo, hi = difficulty_range(difficulty, DEFAULT_DIFFICULTY, None, "math")
     if not isinstance(mod, int) or isinstance(mod, bool) or mod < 2:
         raise ValueError(f"mod must be an int >= 2 (a prime such as 23 is intended), got {mod!r}")
@@ -163,8 +215,8 @@ def generate(n, seed=0, difficulty=None, split="train", mod=DEFAULT_MOD, subdoma
 
     def sample():
         d = rng.randint(lo, hi)
-        key, build = problem(rng, d, rng.choice(subs), mod, shuffle, max_solutions, trace)
-        return key, lambda: (d, key, build())
+        key, build = problem(rng, d, rng.choice(subs), mod, shuffle, max_solutions, trace, split, holdout_arith)
+        return key, (build and (lambda: (d, key, build())))
 
     items = draw(n, split, sample, "math")
     return [record("math", split, seed, i, d, key, tests="", **fields) for i, (d, key, fields) in enumerate(items)]
