@@ -113,3 +113,20 @@ def test_accuracy_grades_instruction_rows_through_evaluation():
     got = accuracy_reward(comps, answer=ds["answer"], domain=ds["domain"],
                           instruction_id_list=ds["instruction_id_list"], kwargs=ds["kwargs"])
     assert got == [1.0, 0.0]
+
+
+def test_faithful_accuracy_rewards_only_answers_the_trace_carries():
+    from vtkit import tasks
+    from vtkit.rewards import REWARDS
+    rec = dict(tasks.make("math", 1, seed=3, difficulty=2, mod=7, subdomain="add", shuffle=False)[0])
+    good = rec["solutions"][0]                                       # the reference: right steps, box = last step
+    lines = good.split("\n")          # lines[1]: the first step, "... = a + b = r." (or "... mod 7 = r.")
+    head, value = lines[1][:-1].rsplit(" ", 1)
+    unfaithful = "\n".join([lines[0], f"{head} {(int(value) + 1) % 7}.", *lines[2:]])   # a wrong step, same box
+    wrong = good.replace(f"\\boxed{{{rec['answer']}}}", f"\\boxed{{{(int(rec['answer']) + 1) % 7}}}")
+    prompts = [[{"role": "user", "content": rec["prompt"]}]] * 3
+    cols = {k: [rec[k]] * 3 for k in ("answer", "domain", "meta")}
+    assert REWARDS["accuracy"]([good, unfaithful, wrong], **cols) == [1.0, 1.0, 0.0]
+    assert REWARDS["faithful_accuracy"]([good, unfaithful, wrong], prompts=prompts, **cols) == [1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="needs the prompts"):
+        REWARDS["faithful_accuracy"]([good], **{k: v[:1] for k, v in cols.items()})

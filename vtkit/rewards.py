@@ -146,8 +146,33 @@ def stem_reward(completions, **kwargs) -> list[float | None]:
     return out
 
 
+def _prompt_text(prompt) -> str:
+    """A trl prompt (chat messages or a string) as the problem text."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role") != "system")
+
+
+def faithful_accuracy_reward(completions, prompts=None, **kwargs) -> list[float]:
+    """1.0 iff the answer is right (`accuracy_reward`) and the trace carries it (`vtkit.faithful`: every
+    arithmetic step right under the task's modulus, operands from the problem or earlier steps, the boxed
+    answer = the trace's last result). Math rows only (others: accuracy alone). Needs trl's `prompts`."""
+    from vtkit import faithful
+    acc = accuracy_reward(completions, **kwargs)
+    if prompts is None:
+        raise ValueError("faithful_accuracy_reward needs the prompts (trl passes them as `prompts`)")
+    rows, texts = _rows(kwargs, len(completions), "math"), _texts(completions)
+    out = []
+    for a, row, p, t in zip(acc, rows, prompts, texts):
+        if a and row["domain"] == "math":
+            a = float(faithful.trace_faithful({"prompt": _prompt_text(p), "meta": row["meta"]}, t)["faithful"])
+        out.append(a)
+    return out
+
+
 REWARDS = {
     "accuracy": accuracy_reward,
+    "faithful_accuracy": faithful_accuracy_reward,
     "format": format_reward,
     "code_tests": code_tests_reward,
     "code_tests_fraction": code_tests_fraction_reward,

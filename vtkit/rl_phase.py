@@ -72,6 +72,7 @@ class PhaseSpec:
 PHASES = {
     "math": PhaseSpec("math", ("accuracy",)),
     "long2short": PhaseSpec("math", ("accuracy",), long2short_lambda=0.2),  # 3B report's lambda
+    "math_faithful": PhaseSpec("math", ("faithful_accuracy",)),   # reward only answers the trace carries (issue 26, 0(c))
     "code": PhaseSpec("code", ("code_tests",)),
     "stem": PhaseSpec("stem", ("stem",)),
 }
