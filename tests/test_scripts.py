@@ -208,3 +208,14 @@ def test_arith_table_reads_seen_and_new_arithmetic_per_stage(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "new 0.000 [0.000, 0.100] (n 20), gain -0.020 [-0.050, +0.000]" in out and "seen 1.000 [1.000, 1.000] (n 83)" in out
     assert arith.main([str(_table(tmp_path / "none", [_stage(tmp_path, "s1", "sft", 0, other=1.0)]))]) == 1
+
+
+def test_rl_headroom_scores_a_candidate_task_with_tokens_per_second(tmp_path):
+    rh = load("rl_headroom")
+    assert rh.main(["--model", "tiny-50k", "--task", "math={difficulty: 1, mod: 7, subdomain: add, shuffle: false}",
+                    "--n", "4", "--samples", "2", "--max-new-tokens", "8", "--out", str(tmp_path)]) in (0, None)
+    row = json.loads((tmp_path / "headroom.json").read_text())["tasks"]["math"]
+    assert row["n_items"] == 4 and row["headline"] == "mean@2" and 0 <= row["acc"] <= 1
+    assert row["lo"] <= row["acc"] <= row["hi"] and row["tokens_per_s"] > 0 and row["split"] == "validation"
+    with pytest.raises(SystemExit, match="NAME=YAML"):
+        rh.main(["--model", "tiny-50k", "--task", "bad", "--out", str(tmp_path)])
