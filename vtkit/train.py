@@ -273,13 +273,14 @@ def loss_curve(log_history) -> list[tuple[int, float]]:
 
 def preset_start(cfg: dict, seed: int = 0):
     """The RL preset's standalone start, for notebooks run without a pipeline checkpoint: a cached
-    quick SFT of a fresh `cfg["model"]` on `cfg["start_data"]` (tiny; `sft_start`, always seed 0 so
+    quick SFT of `cfg["model"]` (fresh for a tiny size, else pretrained) on `cfg["start_data"]` (`sft_start`, always seed 0 so
     every run shares one start), else `cfg["model"]` as it is. Returns (model, tokenizer, what it is)."""
     if cfg.get("start_data"):
         model, tok, path = sft_start(cfg["model"], cfg["start_data"], epochs=cfg["start_epochs"],
                                      lr=cfg["start_lr"], seed=0)
         n = {d: v["n"] for d, v in cfg["start_data"].items()}
-        return model, tok, (f"a quick SFT of a fresh {cfg['model']} on {n} records, {cfg['start_epochs']} epochs "
+        kind = "a fresh" if str(cfg["model"]).startswith("tiny-") else "the pretrained"   # tiny sizes start from scratch
+        return model, tok, (f"a quick SFT of {kind} {cfg['model']} on {n} records, {cfg['start_epochs']} epochs "
                             f"(vtkit.train.sft; cached at {path})")
     model, tok = models.load(cfg["model"], seed=seed)
     return model, tok, cfg["model"]
