@@ -176,14 +176,16 @@ def _need_local(name: str, why: str) -> str:
             f"$VTKIT_DATA_DIR/{name} (a folder, or a file {name}.<jsonl|parquet|csv>)")
 
 
-def _local_default(name: str) -> Path | None:
+def _local_default(name: str, extensions=_DATA_EXT) -> Path | None:
+    """$VTKIT_DATA_DIR/<name> (a folder or file), else the first $VTKIT_DATA_DIR/<name>.<ext> with an
+    extension in `extensions`; None without VTKIT_DATA_DIR or a copy (vtkit.hubdata uses it too)."""
     root = os.environ.get("VTKIT_DATA_DIR")
     if not root:
         return None
     root = Path(root)
     if (root / name).exists():
         return root / name
-    hits = sorted(p for p in root.glob(f"{name}.*") if p.suffix in _DATA_EXT)
+    hits = sorted(p for p in root.glob(f"{name}.*") if p.suffix in extensions)
     return hits[0] if hits else None
 
 

@@ -508,6 +508,20 @@ def arith_metrics(prefix: str, records: Sequence[dict], result: EvalResult, star
     return out
 
 
+def arith_line(prefix: str, m: dict) -> str:
+    """One printed line of `evaluation.arith_metrics`: the rate and gain on seen and on new arithmetic."""
+    parts = []
+    for name in ("seen_arith", "new_arith"):
+        rate = next((k for k in m if k.startswith(f"{prefix}{name}/") and k.split("/")[-1].startswith(("mean@", "greedy_acc"))
+                     and not k.endswith(("_lo", "_hi"))), None)
+        if rate:
+            g = m.get(f"{prefix}{name}/heldout_gain")
+            parts.append(f"{name.replace('_', ' ')} {m[rate]:.3f} (n = {m[f'{prefix}{name}/n_items']})"
+                         + (f", gain {g:+.3f} [{m[f'{prefix}{name}/heldout_gain_lo']:+.3f}, "
+                            f"{m[f'{prefix}{name}/heldout_gain_hi']:+.3f}]" if g is not None else ""))
+    return "; ".join(parts)
+
+
 # ---------------------------------------------------------------------------------------- evaluate
 
 def _load(model, seed):

@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,14 +233,6 @@ def need_local(name: str, why: str) -> str:
             f"such as 'DIR/{src.files[0]}'")
 
 
-def _local_default(name: str) -> Path | None:
-    root = os.environ.get("VTKIT_DATA_DIR")
-    if not root:
-        return None
-    hits = [Path(root) / name] + sorted(p for p in Path(root).glob(f"{name}.*") if p.suffix in _DATA_EXT)
-    return next((p for p in hits if p.exists()), None)
-
-
 def _data_files(src: Source, path: str) -> list[str]:
     """The data files a local path names: a glob, a file, or a folder (the source's own files first)."""
     if glob.has_magic(path):
@@ -289,7 +280,7 @@ def _hub_reachable() -> bool:
 def read(name: str, path=None) -> datasets.Dataset:
     """The raw rows of source `name` (the hub's columns) as a datasets.Dataset (module docstring: from where)."""
     src = _source(name)
-    path = path if path is not None else _local_default(name)
+    path = path if path is not None else evalsets._local_default(name, _DATA_EXT)
     if path is not None:
         ds = _read_local(src, path)
     else:

@@ -210,7 +210,7 @@ def run(cfg: Config, out_dir) -> Result:
         arith = evaluation.arith_metrics(f"{d}/", heldout[d], a, start=b, seed=seed)
         metrics.update(arith)
         if arith:
-            print(f"{d:5s} " + rl_stage.arith_line(f"{d}/", arith))
+            print(f"{d:5s} " + evaluation.arith_line(f"{d}/", arith))
     metrics["wall_s"] = time.time() - T0
     base.finish(out, metrics)
     print(f"[{time.time() - t:.0f} s]  total {time.time() - T0:.0f} s")

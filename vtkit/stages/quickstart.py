@@ -131,8 +131,7 @@ def run(cfg: Config, out_dir) -> Result:
     print("after training:", after.describe())
     arith = evaluation.arith_metrics("", list(test_set), after, start=before, seed=seed)
     if arith:
-        print(f"after training, by arithmetic: seen {arith['seen_arith/greedy_acc']:.3f} (n = {arith['seen_arith/n_items']}), "
-              f"new {arith['new_arith/greedy_acc']:.3f} (n = {arith['new_arith/n_items']})")
+        print("after training, by arithmetic:", evaluation.arith_line("", arith))
     for k in ks:
         print(f"pass@{k}: {pk[f'pass@{k}']:.3f} [{pk[f'pass@{k}_lo']:.3f}, {pk[f'pass@{k}_hi']:.3f}]")
     print("example completion:\n" + after.samples[0]["text"])

@@ -228,20 +228,6 @@ def faithful_metrics(prefix: str, domain: str, records: list, result) -> dict:
     return {f"{prefix}{k}": f[k] for k in ("faithful", "faithful_lo", "faithful_hi")}
 
 
-def arith_line(prefix: str, m: dict) -> str:
-    """One printed line of `evaluation.arith_metrics`: the rate and gain on seen and on new arithmetic."""
-    parts = []
-    for name in ("seen_arith", "new_arith"):
-        rate = next((k for k in m if k.startswith(f"{prefix}{name}/") and k.split("/")[-1].startswith(("mean@", "greedy_acc"))
-                     and not k.endswith(("_lo", "_hi"))), None)
-        if rate:
-            g = m.get(f"{prefix}{name}/heldout_gain")
-            parts.append(f"{name.replace('_', ' ')} {m[rate]:.3f} (n = {m[f'{prefix}{name}/n_items']})"
-                         + (f", gain {g:+.3f} [{m[f'{prefix}{name}/heldout_gain_lo']:+.3f}, "
-                            f"{m[f'{prefix}{name}/heldout_gain_hi']:+.3f}]" if g is not None else ""))
-    return "; ".join(parts)
-
-
 def heldout_label(proto) -> str:
     """The held-out axis label: the protocol's name when greedy, else mean@n at T."""
     return f"held-out {proto.name.split('-')[0] if proto.greedy else f'mean@{proto.n}, T = {proto.temperature:g}'}"
@@ -291,7 +277,7 @@ def run(cfg: Config, out_dir) -> Result:
         arith = evaluation.arith_metrics(f"final/{d}/", heldout[d], r, start=start[d], seed=cfg.seed)
         metrics.update(arith)
         if arith:
-            print("       " + arith_line(f"final/{d}/", arith))
+            print("       " + evaluation.arith_line(f"final/{d}/", arith))
     metrics["wall_s"] = time.time() - T0
     base.finish(out, metrics)
 
