@@ -10,7 +10,7 @@ from vtkit import notebook, presets
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"quickstart": "00_quickstart", "sft": "01_sft_curriculum", "merge": "02_spectrum_merge",
             "rl": "03_mgpo_rl", "distill": "04_self_distill", "instruct": "05_instruct_rl", "clr": "06_clr",
-            "capacity": "10_capacity_probe", "family": "11_family_probe", "figures": "20_figures",
+            "capacity": "10_capacity_probe", "family": "11_family_probe", "figures": "20_figures", "ablation": "12_pipeline_ablation",
             "evaluate": "evaluate"}
 RUN_PARAMS = {"preset", "out_dir", "seed", "workers", "overrides"}   # not preset settings
 UPSTREAM = {"sft": {"init_model"}, "merge": {"sft_dir"}}   # folders of earlier stages, given by the pipeline

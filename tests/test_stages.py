@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"quickstart": "00_quickstart", "sft": "01_sft_curriculum", "merge": "02_spectrum_merge",
              "rl": "03_mgpo_rl", "distill": "04_self_distill", "instruct": "05_instruct_rl", "clr": "06_clr",
              "evaluate": "evaluate", "capacity": "10_capacity_probe", "family": "11_family_probe",
-             "figures": "20_figures"}
+             "figures": "20_figures", "ablation": "12_pipeline_ablation"}
 MAX_CODE_LINES = 60   # a notebook is the question, its parameters, one call per step, figures, reading
 
 

@@ -11,6 +11,7 @@ Each module holds one stage: `Config` (a dataclass, the schema of `vtkit/presets
     distill     04  offline self-distillation by learning potential
     instruct    05  instruction RL with rule validators and a rubric reward model
     clr         06  Claim-Level Reliability vs majority vote
+    ablation    12  the pipeline's parts at equal compute: arms of the stages above
     evaluate        any model on tasks or benchmarks under the reports' protocols
     capacity    10  knowledge bits and reasoning accuracy of one model size
     family      11  a model family on reasoning and knowledge sets
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 
-STAGES = ("quickstart", "sft", "merge", "rl", "distill", "instruct", "clr", "evaluate", "capacity",
+STAGES = ("quickstart", "sft", "merge", "rl", "distill", "instruct", "clr", "ablation", "evaluate", "capacity",
           "family", "figures")
 
 

@@ -151,9 +151,10 @@ def gain_metrics(evals: dict, seed: int) -> dict:
     """Paired gains (same problems, bootstrap interval) of stage 1 over before and stage 2 over
     stage 1, per group: `<to>/<group>/gain`, `_lo`, `_hi`."""
     out = {}
-    for g in evals["stage2"]:
+    for g in evals[list(evals)[-1]]:
         for a, b in GAINS:
-            out.update({f"{b}/{g}/{k}": v for k, v in evaluation.paired_gain(evals[a][g], evals[b][g], seed=seed).items()})
+            if a in evals and b in evals:
+                out.update({f"{b}/{g}/{k}": v for k, v in evaluation.paired_gain(evals[a][g], evals[b][g], seed=seed).items()})
     return out
 
 
@@ -223,7 +224,7 @@ def plot(curves: dict, checkpoints: dict, metrics: dict, groups, path=None):
     a.legend()
     groups = list(groups)
     w = 0.27
-    for i, name in enumerate(STAGES):
+    for i, name in enumerate(n for n in STAGES if f"{n}/{groups[0]}/greedy_acc" in metrics):
         ys, lo, hi = zip(*[plots.with_ci(metrics, f"{name}/{g}/greedy_acc") for g in groups])
         b.bar([j + (i - 1) * w for j in range(len(groups))], ys, w, yerr=plots.yerr(ys, lo, hi), capsize=1.5, label=name)
     b.set_xticks(range(len(groups)), groups)
@@ -271,23 +272,27 @@ def run(cfg: Config, out_dir) -> Result:
     print(describe_stage("stage1", log1, ck1) + f"  [{time.time() - t:.0f} s]")
     held_out("stage1")
 
-    t = time.time()   # stage-2 filters: long traces, then queries the reference gets wrong
-    data2, probe, rates, m = stage2_data(data1, model, tok, cfg, seed)
-    metrics.update(m)
-    print(f"[{time.time() - t:.0f} s]")
+    data2, probe, rates, log2, ck2 = [], [], [], [], []
+    if cfg.epochs2 > 0:
+        t = time.time()   # stage-2 filters: long traces, then queries the reference gets wrong
+        data2, probe, rates, m = stage2_data(data1, model, tok, cfg, seed)
+        metrics.update(m)
+        print(f"[{time.time() - t:.0f} s]")
 
-    t = time.time()   # stage 2: hard and long, from the stage-1 model
-    model, log2, ck2 = train_stage(model, tok, data2, out / "stage2", cfg, epochs=cfg.epochs2, lr=cfg.lr2 or cfg.lr,
-                                   logging_steps=5, seed=seed)
+        t = time.time()   # stage 2: hard and long, from the stage-1 model
+        model, log2, ck2 = train_stage(model, tok, data2, out / "stage2", cfg, epochs=cfg.epochs2,
+                                       lr=cfg.lr2 or cfg.lr, logging_steps=5, seed=seed)
+        print(describe_stage("stage2", log2, ck2) + f"  [{time.time() - t:.0f} s]")
+        held_out("stage2")
+    else:   # one-stage SFT: the plain recipe, and the pipeline ablation's arms without stage 2
+        print("stage 2 skipped (epochs2 = 0): one-stage SFT, the stage-1 model is the final model")
     models.save(model, tok, out / "model")
-    print(describe_stage("stage2", log2, ck2) + f"  [{time.time() - t:.0f} s]")
-    held_out("stage2")
     metrics.update(gain_metrics(evals, seed))
 
-    curves = {"stage1": train.loss_curve(log1), "stage2": train.loss_curve(log2)}
+    curves = {"stage1": train.loss_curve(log1), "stage2": train.loss_curve(log2) if log2 else []}
     checkpoints = {"stage1": ck1, "stage2": ck2}
-    fig = plot(curves, checkpoints, metrics, evals["stage2"], out / "sft_curriculum")
-    metrics.update({**stage_metrics("stage1", log1, ck1), **stage_metrics("stage2", log2, ck2),
+    fig = plot(curves, checkpoints, metrics, evals[list(evals)[-1]], out / "sft_curriculum")
+    metrics.update({**stage_metrics("stage1", log1, ck1), **(stage_metrics("stage2", log2, ck2) if log2 else {}),
                     "wall_s": time.time() - t0})
     base.finish(out, metrics)
     runinfo.write_json(out / "stage2_error_rates.json", {"ids": [r["id"] for r in probe], "error_rates": rates})
