@@ -219,3 +219,39 @@ def test_rl_headroom_scores_a_candidate_task_with_tokens_per_second(tmp_path):
     assert row["lo"] <= row["acc"] <= row["hi"] and row["tokens_per_s"] > 0 and row["split"] == "validation"
     with pytest.raises(SystemExit, match="NAME=YAML"):
         rh.main(["--model", "tiny-50k", "--task", "bad", "--out", str(tmp_path)])
+
+
+def test_pipeline_ablation_table_differences_and_verdicts(tmp_path, capsys):
+    mod = load("pipeline_ablation")
+    rng = np.random.default_rng(5)
+    rows, diffs = [], []
+    for s in range(6):
+        out = tmp_path / "abl" / f"seed={s}"
+        out.mkdir(parents=True)
+        full, plain = rng.uniform(0.3, 0.5), rng.uniform(0.3, 0.5)
+        arms = {"full": {"stages": ["sft", "rl", "distill"], "flops": [1.0, 2.0, 3.0], "acc": [0.2, 0.3, full]},
+                "plain": {"stages": ["sft", "rl"], "flops": [1.0, 3.1], "acc": [0.25, plain]}}
+        (out / "arms.json").write_text(json.dumps(arms))
+        diffs.append(plain - full)
+        rows.append({"run_id": f"seed={s}", "seed": s, "status": "ok", "error": None, "out_dir": str(out),
+                     "full/math/mean@4": full, "plain/math/mean@4": plain, "full/flops_ratio": 1.0,
+                     "plain/flops_ratio": 1.0 + 0.01 * s, "plain_minus_full/math/mean@4": plain - full,
+                     "full_minus_plain/math/mean@4": full - plain})
+    d = _table(tmp_path / "abl", rows)
+    table = mod.arm_table([d])
+    assert table["plain"]["flops_ratio"] == pytest.approx((1.025, 1.0, 1.05))
+    assert table["full"]["curve"] == ([1.0, 2.0, 3.0], pytest.approx([0.2, 0.3, np.mean([r["full/math/mean@4"] for r in rows])]))
+    out = tmp_path / "fig" / "pipeline_ablation"
+    assert mod.main([str(d), "--out", str(out)]) == 0
+    j = json.loads(Path(f"{out}.json").read_text())
+    s = j["arms"]["plain"]["minus_full"]
+    assert s["mean"] == pytest.approx(np.mean(diffs))
+    assert (s["t_lo"], s["t_hi"]) == pytest.approx(sps.t.interval(0.95, 5, loc=np.mean(diffs), scale=sps.sem(diffs)))
+    assert s["verdict"] == mod.verdict(s, 0.03)
+    assert mod.verdict({"t_lo": 0.01, "t_hi": 0.2}, 0.03) == "effect"
+    assert mod.verdict({"t_lo": -0.02, "t_hi": 0.03}, 0.03) == "null"
+    assert mod.verdict({"t_lo": -0.05, "t_hi": 0.03}, 0.03) == "unresolved"
+    assert Path(f"{out}.png").stat().st_size > 10_000
+    assert "plain" in capsys.readouterr().out
+    assert mod.main([str(d), "--k", "8", "--out", str(out)]) == 2   # no mean@8: a clear error
+    assert "is K = 8?" in capsys.readouterr().err
