@@ -223,3 +223,18 @@ def test_rl_fits_through_its_micro_batch_not_without_it():
         peak[micro] = (upd["rows_per_gpu"], upd["peak_gb_per_gpu"], e["fits"])
     assert peak[None][0] == 64 and peak[None][1] > 80 and not peak[None][2]
     assert peak[1][0] == 1 and peak[1][1] < 80 and peak[1][2]
+
+
+def test_the_pipeline_ablation_plans_each_distinct_sub_stage_run_once():
+    def sub_runs(arms):
+        ctx = plan.Context(plan.Hardware(gpus=1), plan.Parallel(), plan.Assumptions(), use_hub=False,
+                           table=plan.load_table())
+        s = {**plan.stage_settings("ablation", "tiny", {"arms": arms}, None), "preset": "tiny", "seed": 0}
+        e = plan.plan_stage("ablation", s, ctx)
+        return {i["label"].split(":")[0] for i in e["items"]}, e
+    full, e_full = sub_runs(["full"])
+    assert full == {"sft_one_stage", "sft", "merge", "rl_mgpo", "distill"}
+    every, e_all = sub_runs(list(plan.stage_settings("ablation", "tiny", {}, None)["arms"]))
+    assert len(every) == 16 and {"sft_only", "rl_plain", "merge_no_stage2", "distill_no_merge", "rl_no_distill"} <= every
+    assert e_all["flops"] > e_full["flops"] and e_all["fits"]
+    assert any("priced at run time" in n for n in e_all["notes"])

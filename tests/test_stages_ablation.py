@@ -20,7 +20,7 @@ SMALL = {
            "n_prompts": {"math": 24, "code": 8, "stem": 8}, "n_heldout": {"math": 6, "code": 4, "stem": 4},
            "filter_rollouts": 4, "min_prompts": 1, "prompts_per_step": 1, "num_generations": 2,
            "max_completion_length": 64, "eval_samples": 2},
-    "distill": {"n_prompts": 8, "n_samples": 2, "epochs": 1, "max_new_tokens": 64, "min_tokens": 1},
+    "distill": {"n_prompts": 16, "n_samples": 4, "epochs": 1, "max_new_tokens": 64, "min_tokens": 1},
     "arms": ["full", "plain", "sft_only", "no_distill"],
 }
 

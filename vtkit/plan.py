@@ -78,7 +78,7 @@ PARTS = ("weights", "grads", "optimizer", "activations", "logits", "kv_cache")
 NOTEBOOK_STAGE = {"00_quickstart": "quickstart", "01_sft_curriculum": "sft", "02_spectrum_merge": "merge",
                   "03_mgpo_rl": "rl", "04_self_distill": "distill", "05_instruct_rl": "instruct", "06_clr": "clr",
                   "evaluate": "evaluate", "10_capacity_probe": "capacity", "11_family_probe": "family",
-                  "20_figures": "figures"}
+                  "12_pipeline_ablation": "ablation", "20_figures": "figures"}
 # notebook parameters whose stage config field has another name
 PARAM_FIELD = {"sft": {"init_model": "model"}}
 # items per benchmark split the kit loads (vtkit.evalsets.HUB), as the datasets publish them
@@ -990,10 +990,61 @@ def _stage_figures(s: dict, ctx: Context, notes: list) -> dict:
     return {"model": None, "works": [], "produces": {}}
 
 
+# the pipeline ablation's free knobs before they are measured (vtkit.stages.ablation prices them from the full
+# chain's FLOPs): at tiny, SFT only trained 1.8x the one-stage epochs and the longer RL runs 1.5x the steps
+ABLATION_GUESS = {"sft_only_epochs": 2.0, "rl_steps": 1.5}
+
+
+def _stage_ablation(s: dict, ctx: Context, notes: list) -> dict:
+    """The distinct sub-stage runs of vtkit.stages.ablation, each planned as its stage with the ablation's
+    overrides; the knobs the run prices from measured FLOPs are taken at ABLATION_GUESS."""
+    def sub(name, section, **named):
+        over = {**(s.get(section) or {}), **named}
+        for key in ("sft_dir", "init_model", "rl_dir", "student"):   # upstream runs of this ablation
+            if isinstance(over.get(key), str) and over[key].startswith("ablation://"):
+                ctx.dirs.setdefault(f"ablation://{over[key].split('/')[2]}", over[key].split("/")[2])
+        st = {**stage_settings(section, s["preset"], {}, over, s["seed"]), "preset": s["preset"], "seed": s["seed"]}
+        out = STAGE_WORK[section](st, ctx, notes)
+        ctx.out[name], ctx.dirs[f"ablation://{name}"] = out["produces"], name
+        for w in out["works"]:
+            if w is not None:
+                w.label = f"{name}: {w.label}"
+                works.append(w)
+        return out
+
+    works, arms, T, g = [], set(s["arms"]) | {"full"}, int(s["rl_steps"]), ABLATION_GUESS
+    e1 = float(stage_settings("sft", s["preset"], {}, s.get("sft"), s["seed"])["epochs1"])
+    sub("sft_one_stage", "sft", epochs2=0)
+    full = sub("sft", "sft")
+    sub("merge", "merge", sft_dir="ablation://sft")
+    chain = lambda rl, init, lam, steps, distill=None: (
+        sub(rl, "rl", init_model=f"ablation://{init}/model", mgpo_lambda=lam, max_steps=int(steps)),
+        distill and sub(distill, "distill", rl_dir=f"ablation://{rl}", student=f"ablation://{init}/model"))
+    chain("rl_mgpo", "merge", 1.0, T, "distill")
+    if "plain" in arms:
+        chain("rl_plain", "sft_one_stage", 0.0, T * g["rl_steps"])
+    if "sft_only" in arms:
+        sub("sft_only", "sft", epochs2=0, epochs1=e1 * g["sft_only_epochs"])
+    if "no_stage2" in arms:
+        sub("sft_no_stage2", "sft", epochs2=0, epochs1=e1)
+        sub("merge_no_stage2", "merge", sft_dir="ablation://sft_no_stage2", stages=["stage1"])
+        chain("rl_no_stage2", "merge_no_stage2", 1.0, T, "distill_no_stage2")
+    if "no_merge" in arms:
+        chain("rl_no_merge", "sft", 1.0, T, "distill_no_merge")
+    if "grpo" in arms:
+        chain("rl_grpo", "merge", 0.0, T, "distill_grpo")
+    if "no_distill" in arms:
+        chain("rl_no_distill", "merge", 1.0, T * g["rl_steps"])
+    notes[:] = list(dict.fromkeys(notes))   # one line per note, not one per sub-stage run
+    notes.append(f"pipeline ablation: {len(ctx.out)} sub-stage runs; the knobs priced at run time are taken at "
+                 f"{g['sft_only_epochs']}x stage-1 epochs (sft_only) and {g['rl_steps']}x RL steps (plain, no_distill)")
+    return {"model": full["model"], "works": works, "produces": {"model": full["model"]}}
+
+
 STAGE_WORK = {"quickstart": lambda s, ctx, notes: _stage_quickstart(s, ctx), "sft": _stage_sft, "merge": _stage_merge,
               "rl": _stage_rl, "distill": _stage_distill, "instruct": _stage_instruct, "clr": _stage_clr,
               "evaluate": _stage_evaluate, "family": _stage_family, "capacity": _stage_capacity,
-              "figures": _stage_figures}
+              "figures": _stage_figures, "ablation": _stage_ablation}
 
 
 # ============================================================================ one stage's plan
