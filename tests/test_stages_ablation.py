@@ -22,6 +22,7 @@ SMALL = {
            "max_completion_length": 64, "eval_samples": 2},
     "distill": {"n_prompts": 16, "n_samples": 4, "epochs": 1, "max_new_tokens": 64, "min_tokens": 1},
     "arms": ["full", "plain", "sft_only", "no_distill"],
+    "match_tol": 0.0,   # every arm with an RL stage misses an exact match: each is topped up once
 }
 
 
@@ -35,11 +36,15 @@ def test_arms_share_prefixes_and_match_the_full_chains_flops(res):
     out = res.out_dir
     # one run per distinct sub-stage: the plain arm's one-stage SFT, the full chain, sft_only's longer SFT,
     # and the longer RL runs of plain and no_distill
+    # (and each RL run once more with its steps corrected by the measured shortfall: match_tol 0)
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
-        "distill", "merge", "rl_mgpo", "rl_no_distill", "rl_plain", "sft", "sft_one_stage", "sft_only"]
+        "distill", "merge", "rl_mgpo", "rl_no_distill", "rl_no_distill_topup", "rl_plain", "rl_plain_topup", "sft",
+        "sft_one_stage", "sft_only"]
     arms = json.loads((out / "arms.json").read_text())
     assert arms["full"]["stages"] == ["sft", "merge", "rl_mgpo", "distill"]
-    assert arms["no_distill"]["stages"] == ["sft", "merge", "rl_no_distill"]
+    assert arms["no_distill"]["stages"] == ["sft", "merge", "rl_no_distill_topup"]
+    assert arms["plain"]["stages"] == ["sft_one_stage", "rl_plain_topup"]
+    assert [res.metrics[f"{a}/topped_up"] for a in ("plain", "sft_only", "no_distill")] == [1, 0, 1]
     for arm, a in arms.items():   # cumulative FLOPs from each stage's own metrics.json
         per = [ablation.recipe_flops(json.loads((out / s / "metrics.json").read_text())) for s in a["stages"]]
         assert a["flops"] == pytest.approx([sum(per[:i + 1]) for i in range(len(per))])
@@ -54,6 +59,12 @@ def test_arms_share_prefixes_and_match_the_full_chains_flops(res):
     assert cfg("rl_plain")["max_steps"] == 2 + round((budget - f("sft_one_stage") - f("rl_mgpo")) / per_step)
     assert cfg("rl_no_distill")["max_steps"] == 2 + round(f("distill") / per_step)
     assert cfg("rl_plain")["mgpo_lambda"] == 0.0 and cfg("rl_mgpo")["mgpo_lambda"] == 1.0
+    for rl, chain in (("rl_plain", ["sft_one_stage", "rl_plain"]), ("rl_no_distill", ["sft", "merge", "rl_no_distill"])):
+        steps = cfg(rl)["max_steps"]   # the top-up: the shortfall over that run's own FLOPs per step
+        short = budget - sum(f(s) for s in chain)
+        assert cfg(f"{rl}_topup")["max_steps"] == max(1, steps + round(short / (f(rl) / steps)))
+        assert {k: v for k, v in cfg(f"{rl}_topup").items() if k != "max_steps"} == \
+            {k: v for k, v in cfg(rl).items() if k != "max_steps"}
     assert cfg("distill")["student"].endswith("merge/model") and cfg("rl_mgpo")["init_model"].endswith("merge/model")
 
 

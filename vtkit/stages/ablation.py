@@ -25,9 +25,11 @@ leaves free, set from the full arm's measured costs in the same seed, so that it
   sft_only, no_stage2: stage-1 epochs = epochs1 x (budget / one-stage SFT's FLOPs), where the budget is
       the full arm's total (sft_only) or its SFT's (no_stage2: stage 2's compute moves into stage 1);
   plain, no_distill: RL steps = rl_steps + (the compute the arm leaves out) / (full RL's FLOPs per step).
-`<arm>/flops_ratio` (the arm's over the full arm's) says how close each came; `match_tol` is the bound
-the arm is checked against, printed when missed (the one-stage SFT's cost per epoch and RL's per step are
-assumed constant; RL's prompt filter is a fixed cost spread over the steps).
+What a chain spends after its knob depends on the model it trains (RL trains only rows with a non-zero
+advantage, self-distillation only verified traces), so an arm whose total misses the full chain's by more
+than `match_tol` runs its RL once more (`<rl>_topup`, then its self-distillation) with the steps moved by
+the shortfall over that RL run's own FLOPs per step (`<arm>/topped_up`). `<arm>/flops_ratio` (the arm's
+over the full chain's) says how close each came; a miss that remains is printed.
 
 The measure: every arm's final model on the RL stage's held-out problems (`n_heldout`, `heldout_split`,
 fixed by `data_seed` across seeds) under its protocol (mean@`eval_samples` at `eval_temperature`,
@@ -99,10 +101,11 @@ class _Runner:
     """Runs each distinct sub-stage once (by name) and keeps its result."""
 
     def __init__(self, cfg: Config, out: Path):
-        self.cfg, self.out, self.done = cfg, out, {}
+        self.cfg, self.out, self.done, self.settings = cfg, out, {}, {}
 
     def __call__(self, name: str, stage: str, **settings):
         if name not in self.done:
+            self.settings[name] = (stage, settings)
             mod = _stage(stage)
             over = {**(getattr(self.cfg, stage) or {}), **settings}
             sub = mod.Config.from_preset(self.cfg.preset, seed=self.cfg.seed, overrides=over)
@@ -188,6 +191,7 @@ def run(cfg: Config, out_dir) -> Result:
         _rl(run, "rl_no_distill", "merge", 1.0, _steps_for(run.flops("distill"), per_step, T))
         chains["no_distill"] = ["sft", "merge", "rl_no_distill"]
 
+    topped = {arm: _top_up(arm, chains, run, budget, cfg.match_tol) for arm in list(chains) if arm != "full"}
     from vtkit import compute
     compute.reset()   # the sub-stages counted their own work (their metrics.json); from here, this stage's
     extra = {}
@@ -198,6 +202,7 @@ def run(cfg: Config, out_dir) -> Result:
     for arm in [a for a in ARMS if a in chains]:
         arms[arm], finals[arm] = _curve(arm, chains[arm], run, extra.get(arm))
     metrics = _metrics(arms, finals, budget, cfg)
+    metrics.update({f"{arm}/topped_up": int(t) for arm, t in topped.items()})
     for arm, a in arms.items():
         ratio = a["flops_total"] / budget
         miss = "" if abs(ratio - 1) <= cfg.match_tol else f"  <- outside +-{cfg.match_tol:.0%}"
@@ -209,6 +214,33 @@ def run(cfg: Config, out_dir) -> Result:
     metrics.update({k: own[k] + sum(r.metrics.get(k, 0) for r in run.done.values()) for k in compute.KEYS})
     runinfo.write_metrics(out, metrics)
     return Result(out_dir=out, metrics=metrics, arms=arms, finals=finals, figure=fig)
+
+
+def _top_up(arm: str, chains: dict, run: _Runner, budget: float, tol: float) -> bool:
+    """One correction of an arm whose total missed the full chain's by more than `tol`: what a chain spends
+    after its priced knob depends on the model it trains (RL trains only rows with a non-zero advantage,
+    self-distillation only verified traces), so the arm's RL runs again (`<rl>_topup`) with its steps moved
+    by the shortfall over that run's own FLOPs per step, and its self-distillation after it. Returns whether
+    it ran; `chains[arm]` then names the new runs."""
+    chain = chains[arm]
+    total = sum(run.flops(s) for s in chain)
+    rl = next((s for s in chain if s.startswith("rl_")), None)
+    if abs(total / budget - 1) <= tol or rl is None:
+        return False
+    stage, settings = run.settings[rl]
+    steps = settings["max_steps"]
+    new = max(1, steps + int(round((budget - total) / (run.flops(rl) / steps))))
+    print(f"{arm}: {total / budget:.3f} x the full chain's FLOPs, outside +-{tol:.0%}: {rl} again with {new} steps "
+          f"(was {steps})")
+    run(f"{rl}_topup", stage, **{**settings, "max_steps": new})
+    chain = [f"{rl}_topup" if s == rl else s for s in chain]
+    for i, s in enumerate(chain):
+        if s.startswith("distill"):
+            d_stage, d_settings = run.settings[s]
+            chain[i] = f"{s}_topup"
+            run(chain[i], d_stage, **{**d_settings, "rl_dir": str(run.out / f"{rl}_topup")})
+    chains[arm] = chain
+    return True
 
 
 def _curve(arm: str, chain: list[str], run: _Runner, extra=None) -> tuple[dict, Any]:
