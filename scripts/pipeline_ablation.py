@@ -64,6 +64,22 @@ def arm_table(run_dirs, k: int = 4) -> dict:
     return out
 
 
+def sft_table(run_dirs, group: str = "hard") -> dict:
+    """{seed: {sft run: (epochs1, greedy accuracy on the SFT's held-out `group` after its last stage)}}: how far
+    each arm's SFT got on the problems RL is measured on (the two-operation `hard` group at tiny)."""
+    df = compare.load_table(run_dirs)
+    out = {}
+    for _, row in df[df["status"] == "ok"].iterrows():
+        d = compare.stage_dir(row)
+        runs = {}
+        for sub in sorted(p for p in d.iterdir() if p.name.startswith("sft") and (p / "metrics.json").exists()):
+            m, c = (json.loads((sub / f).read_text()) for f in ("metrics.json", "config.json"))
+            last = "stage2" if f"stage2/{group}/greedy_acc" in m else "stage1"
+            runs[sub.name] = (c["epochs1"], m.get(f"{last}/{group}/greedy_acc"))
+        out[int(row["seed"])] = runs
+    return out
+
+
 def figure(table: dict, comps: dict, k: int, null_width: float, path=None):
     fig, (ax, bx) = plots.figure("double", ncols=2)
     for i, (arm, t) in enumerate(table.items()):
@@ -96,6 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--null-width", type=float, default=0.03, help="largest half-width read as a null (default 0.03)")
     p.add_argument("--out", default="pipeline_ablation", help="path stem of the figure and .json")
     p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--sft", action="store_true", help="also print each SFT run's held-out `hard` greedy accuracy")
     args = p.parse_args(argv)
     try:
         table = arm_table(args.run_dir, args.k)
@@ -125,6 +142,9 @@ def main(argv=None) -> int:
         if "minus_plain" in r:
             s = r["minus_plain"]
             print(f"{arm} - plain: {s['mean']:+.3f} [{s['t_lo']:+.3f}, {s['t_hi']:+.3f}]  {s['verdict']}")
+    if args.sft:
+        for seed, runs in sorted(sft_table(args.run_dir).items()):
+            print(f"seed {seed} SFT hard greedy: " + "  ".join(f"{k} ({e:g} ep) {a:.3f}" for k, (e, a) in runs.items()))
     out = Path(args.out)
     figure(table, comps, args.k, args.null_width, out)
     Path(f"{out}.json").write_text(json.dumps(compare.jsonable({"arms": rows, "k": args.k,

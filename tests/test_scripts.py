@@ -232,6 +232,11 @@ def test_pipeline_ablation_table_differences_and_verdicts(tmp_path, capsys):
         arms = {"full": {"stages": ["sft", "rl", "distill"], "flops": [1.0, 2.0, 3.0], "acc": [0.2, 0.3, full]},
                 "plain": {"stages": ["sft", "rl"], "flops": [1.0, 3.1], "acc": [0.25, plain]}}
         (out / "arms.json").write_text(json.dumps(arms))
+        for sub, ep, m in (("sft_one_stage", 5, {"stage1/hard/greedy_acc": 0.1 * s}),
+                           ("sft", 5, {"stage1/hard/greedy_acc": 0.0, "stage2/hard/greedy_acc": 0.2})):
+            (out / sub).mkdir()
+            (out / sub / "metrics.json").write_text(json.dumps(m))
+            (out / sub / "config.json").write_text(json.dumps({"epochs1": ep}))
         diffs.append(plain - full)
         rows.append({"run_id": f"seed={s}", "seed": s, "status": "ok", "error": None, "out_dir": str(out),
                      "full/math/mean@4": full, "plain/math/mean@4": plain, "full/flops_ratio": 1.0,
@@ -253,5 +258,9 @@ def test_pipeline_ablation_table_differences_and_verdicts(tmp_path, capsys):
     assert mod.verdict({"t_lo": -0.05, "t_hi": 0.03}, 0.03) == "unresolved"
     assert Path(f"{out}.png").stat().st_size > 10_000
     assert "plain" in capsys.readouterr().out
+    sft = mod.sft_table([d])   # the last stage's accuracy of each SFT run, by seed
+    assert sft[3] == {"sft": (5, 0.2), "sft_one_stage": (5, pytest.approx(0.3))}
+    assert mod.main([str(d), "--sft", "--out", str(out)]) == 0
+    assert "seed 3 SFT hard greedy: sft (5 ep) 0.200  sft_one_stage (5 ep) 0.300" in capsys.readouterr().out
     assert mod.main([str(d), "--k", "8", "--out", str(out)]) == 2   # no mean@8: a clear error
     assert "is K = 8?" in capsys.readouterr().err
