@@ -41,7 +41,6 @@ accuracy against cumulative compute) and fig_ablation (PDF + PNG). Sub-stages wr
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -147,7 +146,6 @@ def _epochs_for(budget: float, flops: float, epochs: float) -> float:
 
 
 def run(cfg: Config, out_dir) -> Result:
-    from vtkit import evaluation
     check(cfg)
     T0 = time.time()
     out = base.start(cfg, out_dir)
@@ -156,10 +154,10 @@ def run(cfg: Config, out_dir) -> Result:
     T, wanted = cfg.rl_steps, set(cfg.arms) | {"full"}
 
     # one-stage SFT first: its cost per stage-1 epoch prices the SFT knobs; the plain arm's SFT
-    one = run("sft_one_stage", "sft", epochs2=0)
+    run("sft_one_stage", "sft", epochs2=0)
     run("sft", "sft")
     run("merge", "merge", sft_dir=str(out / "sft"))
-    rl_full = _rl(run, "rl_mgpo", "merge", 1.0, T)
+    _rl(run, "rl_mgpo", "merge", 1.0, T)
     _distill(run, "distill", "rl_mgpo", "merge")
     per_step = run.flops("rl_mgpo") / T
     f_one = run.flops("sft_one_stage")
