@@ -64,6 +64,21 @@ def arm_table(run_dirs, k: int = 4) -> dict:
     return out
 
 
+def matched_differences(run_dirs, ref: str = "full", k: int = 4, tol: float = 0.1) -> dict:
+    """{arm: (mean, t_lo, t_hi, n)} of `<arm>_minus_<ref>` over only the seeds where both arms' FLOPs are
+    within `tol` of the full chain's: the sensitivity of the table to the seeds whose matching missed."""
+    df = compare.load_table(run_dirs)
+    df = df[df["status"] == "ok"]
+    out = {}
+    for arm in ARMS:
+        col = f"{arm}_minus_{ref}/math/mean@{k}"
+        if col not in df.columns:
+            continue
+        ok = (df[f"{arm}/flops_ratio"] - 1).abs().le(tol) & (df[f"{ref}/flops_ratio"] - 1).abs().le(tol)
+        out[arm] = stats.t_interval(df.loc[ok, col].dropna().astype(float).tolist())
+    return out
+
+
 def sft_table(run_dirs, group: str = "hard") -> dict:
     """{seed: {sft run: (epochs1, greedy accuracy on the SFT's held-out `group` after its last stage)}}: how far
     each arm's SFT got on the problems RL is measured on (the two-operation `hard` group at tiny)."""
@@ -112,6 +127,8 @@ def main(argv=None) -> int:
     p.add_argument("--null-width", type=float, default=0.03, help="largest half-width read as a null (default 0.03)")
     p.add_argument("--out", default="pipeline_ablation", help="path stem of the figure and .json")
     p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--matched", type=float, default=None, metavar="TOL",
+                   help="also print the differences over only the seeds whose FLOPs are within TOL of the full chain's")
     p.add_argument("--sft", action="store_true", help="also print each SFT run's held-out `hard` greedy accuracy")
     args = p.parse_args(argv)
     try:
@@ -142,6 +159,11 @@ def main(argv=None) -> int:
         if "minus_plain" in r:
             s = r["minus_plain"]
             print(f"{arm} - plain: {s['mean']:+.3f} [{s['t_lo']:+.3f}, {s['t_hi']:+.3f}]  {s['verdict']}")
+    if args.matched is not None:
+        for ref in ("full", "plain"):
+            for arm, (m, lo, hi, n) in matched_differences(args.run_dir, ref, args.k, args.matched).items():
+                print(f"{arm} - {ref}, seeds within +-{args.matched:g} of the full chain's FLOPs: {m:+.3f} [{lo:+.3f}, "
+                      f"{hi:+.3f}] (n={n})")
     if args.sft:
         for seed, runs in sorted(sft_table(args.run_dir).items()):
             print(f"seed {seed} SFT hard greedy: " + "  ".join(f"{k} ({e:g} ep) {a:.3f}" for k, (e, a) in runs.items()))

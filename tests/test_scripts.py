@@ -258,6 +258,9 @@ def test_pipeline_ablation_table_differences_and_verdicts(tmp_path, capsys):
     assert mod.verdict({"t_lo": -0.05, "t_hi": 0.03}, 0.03) == "unresolved"
     assert Path(f"{out}.png").stat().st_size > 10_000
     assert "plain" in capsys.readouterr().out
+    got = mod.matched_differences([d], "full", tol=0.035)   # plain at 1.04 and 1.05 (seeds 4, 5) left out
+    m, lo, hi, n = stats.t_interval(diffs[:4])
+    assert n == 4 and got["plain"] == pytest.approx((m, lo, hi, 4))
     sft = mod.sft_table([d])   # the last stage's accuracy of each SFT run, by seed
     assert sft[3] == {"sft": (5, 0.2), "sft_one_stage": (5, pytest.approx(0.3))}
     assert mod.main([str(d), "--sft", "--out", str(out)]) == 0
