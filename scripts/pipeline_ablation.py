@@ -95,6 +95,18 @@ def sft_table(run_dirs, group: str = "hard") -> dict:
     return out
 
 
+def chain_table(run_dirs) -> dict:
+    """{seed: {arm: [(stage run, RL steps or None, held-out accuracy after it or None)]}} from arms.json."""
+    df = compare.load_table(run_dirs)
+    out = {}
+    for _, row in df[df["status"] == "ok"].iterrows():
+        d = compare.stage_dir(row)
+        arms = json.loads((d / "arms.json").read_text())
+        steps = lambda st: (json.loads((d / st / "config.json").read_text())["max_steps"] if st.startswith("rl_") else None)
+        out[int(row["seed"])] = {arm: [(st, steps(st), y) for st, y in zip(a["stages"], a["acc"])] for arm, a in arms.items()}
+    return out
+
+
 def figure(table: dict, comps: dict, k: int, null_width: float, path=None):
     fig, (ax, bx) = plots.figure("double", ncols=2)
     for i, (arm, t) in enumerate(table.items()):
@@ -167,6 +179,10 @@ def main(argv=None) -> int:
     if args.sft:
         for seed, runs in sorted(sft_table(args.run_dir).items()):
             print(f"seed {seed} SFT hard greedy: " + "  ".join(f"{k} ({e:g} ep) {a:.3f}" for k, (e, a) in runs.items()))
+        for seed, arms in sorted(chain_table(args.run_dir).items()):
+            print(f"seed {seed} chains: " + "; ".join(
+                f"{arm} " + " -> ".join(f"{st}{'' if n is None else f' ({n} steps)'} {'-' if a is None else f'{a:.3f}'}"
+                                        for st, n, a in rows) for arm, rows in arms.items()))
     out = Path(args.out)
     figure(table, comps, args.k, args.null_width, out)
     Path(f"{out}.json").write_text(json.dumps(compare.jsonable({"arms": rows, "k": args.k,

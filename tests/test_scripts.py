@@ -229,9 +229,11 @@ def test_pipeline_ablation_table_differences_and_verdicts(tmp_path, capsys):
         out = tmp_path / "abl" / f"seed={s}"
         out.mkdir(parents=True)
         full, plain = rng.uniform(0.3, 0.5), rng.uniform(0.3, 0.5)
-        arms = {"full": {"stages": ["sft", "rl", "distill"], "flops": [1.0, 2.0, 3.0], "acc": [0.2, 0.3, full]},
+        arms = {"full": {"stages": ["sft", "rl_x", "distill"], "flops": [1.0, 2.0, 3.0], "acc": [0.2, 0.3, full]},
                 "plain": {"stages": ["sft", "rl"], "flops": [1.0, 3.1], "acc": [0.25, plain]}}
         (out / "arms.json").write_text(json.dumps(arms))
+        (out / "rl_x").mkdir()
+        (out / "rl_x" / "config.json").write_text(json.dumps({"max_steps": 48}))
         for sub, ep, m in (("sft_one_stage", 5, {"stage1/hard/greedy_acc": 0.1 * s}),
                            ("sft", 5, {"stage1/hard/greedy_acc": 0.0, "stage2/hard/greedy_acc": 0.2})):
             (out / sub).mkdir()
@@ -264,6 +266,8 @@ def test_pipeline_ablation_table_differences_and_verdicts(tmp_path, capsys):
     sft = mod.sft_table([d])   # the last stage's accuracy of each SFT run, by seed
     assert sft[3] == {"sft": (5, 0.2), "sft_one_stage": (5, pytest.approx(0.3))}
     assert mod.main([str(d), "--sft", "--out", str(out)]) == 0
-    assert "seed 3 SFT hard greedy: sft (5 ep) 0.200  sft_one_stage (5 ep) 0.300" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "seed 3 SFT hard greedy: sft (5 ep) 0.200  sft_one_stage (5 ep) 0.300" in text
+    assert "seed 3 chains: full sft 0.200 -> rl_x (48 steps) 0.300 -> distill " in text
     assert mod.main([str(d), "--k", "8", "--out", str(out)]) == 2   # no mean@8: a clear error
     assert "is K = 8?" in capsys.readouterr().err
