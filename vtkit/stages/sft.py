@@ -12,6 +12,7 @@ traces of at least `min_tokens` tokens whose queries the reference model (`cfg.r
 the stage-1 model) gets wrong in >= `error_threshold` of `n_rollouts` samples. Greedy held-out
 accuracy per `eval` group before and after each stage, with paired gains. Checkpoints every
 `save_steps` in stage1/ and stage2/ (the merge stage scores them); the final model in model/.
+`epochs2 = 0` skips stage 2 and its filters: one-stage SFT (the plain recipe; vtkit.stages.ablation).
 Writes metrics.json (before|stage1|stage2/<group>/greedy_acc, .../gain, stage1|stage2/filter/...,
 stage1|stage2/steps, loss_first, loss_last, n_checkpoints, wall_s), stage2_error_rates.json and
 sft_curriculum.pdf/png. Settings: vtkit/presets/sft.yaml.
@@ -52,7 +53,7 @@ class Config(base.StageConfig):
     teacher_samples: int            # (teacher only) samples per query for rejection sampling
     max_paths: int                  # (teacher only) distinct verified traces kept per query
     epochs1: float                  # stage-1 epochs
-    epochs2: float                  # stage-2 epochs
+    epochs2: float                  # stage-2 epochs; 0 = one-stage SFT (no stage-2 filters or training)
     lr: float                       # stage-1 peak learning rate (cosine to lr/625)
     lr2: float | None               # stage-2 peak learning rate; None = lr
     warmup: float                   # linear warmup, a fraction of the steps (or a step count >= 1)
