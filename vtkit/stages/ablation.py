@@ -227,7 +227,7 @@ def _top_up(arm: str, chains: dict, run: _Runner, budget: float, tol: float) -> 
         return False
     stage, settings = run.settings[rl]
     steps = settings["max_steps"]
-    new = max(1, steps + int(round((budget - total) / (run.flops(rl) / steps))))
+    new = _steps_for(budget - total, run.flops(rl) / steps, steps)
     print(f"{arm}: {total / budget:.3f} x the full chain's FLOPs, outside +-{tol:.0%}: {rl} again with {new} steps "
           f"(was {steps})")
     run(f"{rl}_topup", stage, **{**settings, "max_steps": new})
