@@ -72,3 +72,26 @@ def test_sft_with_length_buckets_pads_short_batches_to_short_widths(tmp_path):
     assert long_width > 200 and max(widths[128]) == long_width
     assert sum(w > 128 for w in widths[128]) == 1
     assert sum(w > 128 for w in widths[None]) >= 3
+
+
+def test_fused_head_tile_fitted_to_the_vocabulary_trains_the_same_bits(tmp_path, monkeypatch):
+    """trl's default 32,768-wide head tile against one as wide as the tiny vocabulary (models.fit_fused_head):
+    the same loss at every step and the same weights, bit for bit."""
+    from trl.trainer import utils as trl_utils
+    recs = tasks.make("math", 16, seed=0, split="train", subdomain="add", difficulty=1, mod=7, shuffle=False)
+
+    def run(tile):
+        model, tok = models.load("tiny-25k", seed=0)
+        if tile is not None:   # trl's default tile: the fitting switched off
+            monkeypatch.setattr(models, "fit_fused_head", lambda m: None)
+            monkeypatch.setattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", tile)
+        model, log = train.sft(model, tok, recs, tmp_path / str(tile), epochs=1, lr=3e-3, batch_size=8, logging_steps=1)
+        used = trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE
+        monkeypatch.undo()
+        return model, [h["loss"] for h in log if "loss" in h], used
+
+    wide, wide_loss, wide_tile = run(models.FUSED_HEAD_TILE)
+    fit, fit_loss, fit_tile = run(None)
+    assert wide_tile == 32768 and fit_tile == fit.config.vocab_size == 1024
+    assert len(fit_loss) == 2 and fit_loss == wide_loss
+    assert all(torch.equal(a, b) for a, b in zip(wide.state_dict().values(), fit.state_dict().values()))

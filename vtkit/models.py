@@ -173,12 +173,38 @@ def training_precision(precision: str | None = None, device=None) -> Precision:
 
 
 def prepare_training(model: torch.nn.Module, precision: str | None = None, device=None) -> Precision:
-    """Make `model` hold fp32 master weights (in place; bf16 -> fp32 is exact, a no-op when already fp32)
-    and return the `Precision` its trainer must use (`trainer_args()` / `autocast()`)."""
+    """Make `model` hold fp32 master weights (in place; bf16 -> fp32 is exact, a no-op when already fp32),
+    size trl's fused LM head tiles to its vocabulary (`fit_fused_head`) and return the `Precision` its
+    trainer must use (`trainer_args()` / `autocast()`)."""
     p = training_precision(precision, device)
     if any(t.is_floating_point() and t.dtype != p.weights for t in model.parameters()):
         model.to(p.weights)
+    fit_fused_head(model)
     return p
+
+
+FUSED_HEAD_TILE = 32768   # trl 1.16's vocabulary width of a fused LM head tile (trl.trainer.utils)
+
+
+def fit_fused_head(model: torch.nn.Module) -> int:
+    """Narrow the vocabulary tile of trl's fused LM head (SFTTrainer's and GRPOTrainer's loss: hidden
+    states times the head in 4,096-token x 32,768-vocabulary tiles) to the model's vocabulary when that
+    is smaller. trl allocates the whole tile on every forward and backward: for a tiny model's
+    1,024-token vocabulary that is 32x the memory the projection uses, and on the CPU the head's
+    forward and backward then take 1.5x as long (benchmarks/bench_train.py, `fused head` rows). The
+    vocabulary is still one chunk, so the loss and gradients are bit for bit the same
+    (tests/test_train.py). The setting is trl's module global, read when the loss runs: every
+    training path calls this through `prepare_training`, so the model being trained sets it.
+    Returns the tile width in use (the default where trl has no such setting)."""
+    try:
+        from trl.trainer import utils as trl_utils
+    except ImportError:      # trl absent: nothing to size
+        return FUSED_HEAD_TILE
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None or not hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
+        return getattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", FUSED_HEAD_TILE)
+    trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE = min(FUSED_HEAD_TILE, int(head.weight.shape[0]))
+    return trl_utils._CHUNKED_LOGPROB_CHUNK_SIZE
 
 
 def _set_special_ids(model, tok) -> None:
