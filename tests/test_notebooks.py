@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.notebook, pytest.mark.timeout(3600)]  # the fixture ru
 
 
 
-SIDE = ("quickstart", "family")  # demo stages that neither read nor feed another stage
+SIDE = ("family",)  # demo stages that neither read nor feed another stage
+QUICKSTART = {"name": "quickstart", "notebook": "notebooks/00_quickstart.ipynb"}  # experiments/quickstart.yaml, not the demo
 
 
 def _table(result):
@@ -31,25 +32,30 @@ def _table(result):
 def demo(tmp_path_factory):
     """`make demo` for one seed, on one core beside the unit tests' worker: the chain
     sft -> merge -> rl -> distill -> instruct -> clr, evaluate in this thread, and on a second
-    thread the capacity slice then the independent stages (quickstart, family); then the figures
-    stage, which reads the slice. Each stage runs as the demo runs it, through `vtkit.sweep`."""
+    thread the capacity slice then the independent stages (family, and the quickstart notebook of
+    experiments/quickstart.yaml); then the figures stage, which reads the slice. Each stage runs as
+    the demo runs it, through `vtkit.sweep`."""
     out = tmp_path_factory.mktemp("runs")
     spec = yaml.safe_load((ROOT / "experiments" / "demo.yaml").read_text())
     stages = {st["name"]: st for st in spec["pipeline"]}
     assert list(stages)[-1] == "figures" and all(not stages[n].get("parameters") for n in SIDE)
     assert not any(f"stages.{n}." in json.dumps(spec["pipeline"]) for n in SIDE)
+    quick = yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())
+    assert quick["notebook"] == QUICKSTART["notebook"] and quick["parameters"] == spec["parameters"]
 
     def pipeline(name, names, **params):
         heads = {s: m for s, m in spec["report"]["headline"].items() if s in names}  # only stages it runs
         return experiment.from_dict({**spec, "name": name, "grid": {"seed": [0]}, "jobs": 1,
                                      "parameters": {**spec["parameters"], **params},
                                      "report": {"headline": heads} if heads else {},
-                                     "pipeline": [stages[n] for n in names]}, base_dir=ROOT)
+                                     "pipeline": [{**stages, "quickstart": QUICKSTART}[n] for n in names]},
+                                    base_dir=ROOT)
 
     def side():
         capacity = sweep.sweep(experiment.load(ROOT / "experiments" / "capacity_demo.yaml"), out_root=out, jobs=1,
                                progress=False)
-        return capacity, sweep.sweep(pipeline("demo-side", SIDE), out_root=out, jobs=1, progress=False)
+        return capacity, sweep.sweep(pipeline("demo-side", ("quickstart", *SIDE)), out_root=out, jobs=1,
+                                     progress=False)
 
     with ThreadPoolExecutor(1) as pool:
         side_run = pool.submit(side)
