@@ -271,3 +271,24 @@ def test_pipeline_ablation_table_differences_and_verdicts(tmp_path, capsys):
     assert "seed 3 chains: full sft 0.200 -> rl_x (48 steps) 0.300 -> distill " in text
     assert mod.main([str(d), "--k", "8", "--out", str(out)]) == 2   # no mean@8: a clear error
     assert "is K = 8?" in capsys.readouterr().err
+
+
+def test_run_diff_pairs_stages_by_seed_and_names_what_moved(tmp_path, capsys):
+    rd = load("run_diff")
+    a = _table(tmp_path / "a", [_stage(tmp_path, "a0", "rl", 0, gain=0.04, acc=0.43, **{"code/skipped": True}),
+                                _stage(tmp_path, "a0", "sft", 0, acc=0.5, loss=float("nan")),
+                                _stage(tmp_path, "a0", "quickstart", 0, acc=0.83)])
+    b = _table(tmp_path / "b", [_stage(tmp_path, "b0", "rl", 0, gain=0.04, acc=0.43, metric_wall_s=9.0, eval_s=3.0),
+                                _stage(tmp_path, "b0", "sft", 0, acc=0.5, loss=float("nan"))])
+    rows = {(r["seed"], r["stage"]): r for r in rd.diff(a, b)}
+    assert rows[(0, "rl")]["n_equal"] == 2 and rows[(0, "rl")]["differ"] == {}        # timing keys are not compared
+    assert rows[(0, "rl")]["only_a"] == ["code/skipped"] and rows[(0, "rl")]["only_b"] == []
+    assert rows[(0, "sft")]["n_equal"] == 1 and rows[(0, "quickstart")]["only_in"] == "a"
+    assert rd.main([str(a), str(b)]) == 0                                               # nothing moved
+    out = capsys.readouterr().out
+    assert "seed 0 quickstart" in out and "only in a" in out and "only in a: 1 (code/skipped)" in out
+    c = _table(tmp_path / "c", [_stage(tmp_path, "c0", "rl", 0, gain=0.05, acc=0.43)])
+    assert rd.main([str(a), str(c)]) == 1
+    assert "gain: 0.04 -> 0.05" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="does not exist"):
+        rd.main([str(tmp_path / "missing"), str(b)])
