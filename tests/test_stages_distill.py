@@ -140,7 +140,9 @@ def test_teachers_are_the_phase_checkpoints(tmp_path):
         distill.find_teachers(tmp_path / "phases" / "code")
     # standalone: the RL preset's phases, each taught by the start model
     cfg = stage.Config.from_preset("tiny")
-    assert stage.teachers(cfg, rl_stage.Config.from_preset("tiny")) == {"math": None, "code": None, "stem": None}
+    assert stage.teachers(cfg, rl_stage.Config.from_preset("tiny")) == {"math": None}   # the tiny preset: Math only
+    three = rl_stage.Config.from_preset("tiny", phases=["math", "code", "stem"])
+    assert stage.teachers(cfg, three) == {"math": None, "code": None, "stem": None}
     assert stage.teachers(cfg.replace(rl_dir=str(tmp_path)), None) == found
 
 
