@@ -55,7 +55,7 @@ demo: $(STAMP) isolation
 	$(BIN)/vtkit report runs/demo
 
 test: $(STAMP) isolation
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile  # notebooks on one core, unit tests on the other
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder  # the demo's chain on one core; its capacity slice, then the unit tests, on the other (tests/conftest.py)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

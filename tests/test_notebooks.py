@@ -1,79 +1,27 @@
-"""Every notebook executed end to end at the tiny preset, once, through the demo pipeline.
+"""Every notebook executed end to end at the tiny preset, once, through the demo pipeline: here the
+chain sft -> merge -> rl -> distill -> instruct -> clr, evaluate; the capacity slice, the figures,
+quickstart and family in tests/test_notebooks_side.py, on the other worker.
 
-The session fixture runs `experiments/demo.yaml` for one seed with `vtkit sweep` (so the
-runner, parameter checks and stage chaining are exercised on the real notebooks); each test
+The session fixture runs the chain of `experiments/demo.yaml` for one seed with `vtkit sweep` (so
+the runner, parameter checks and stage chaining are exercised on the real notebooks); each test
 then checks one stage's outputs. Marked `notebook` (`make test-fast` skips them).
 """
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pandas as pd
 import pytest
-import yaml
 
-from vtkit import experiment, sweep
+from notebook_runs import ROOT, SIDE, demo_spec, run_pipeline, stage
 
-ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.notebook, pytest.mark.timeout(3600)]  # the fixture runs the whole demo
-
-
-
-
-SIDE = ("family",)  # demo stages that neither read nor feed another stage
-QUICKSTART = {"name": "quickstart", "notebook": "notebooks/00_quickstart.ipynb"}  # experiments/quickstart.yaml, not the demo
-
-
-def _table(result):
-    return pd.read_parquet(result.exp_dir / "results.parquet")
+pytestmark = [pytest.mark.notebook, pytest.mark.timeout(3600)]  # the fixture runs the demo's chain
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """`make demo` for one seed, on one core beside the unit tests' worker: the chain
-    sft -> merge -> rl -> distill -> instruct -> clr, evaluate in this thread, and on a second
-    thread the capacity slice then the independent stages (family, and the quickstart notebook of
-    experiments/quickstart.yaml); then the figures stage, which reads the slice. Each stage runs as
-    the demo runs it, through `vtkit.sweep`."""
-    out = tmp_path_factory.mktemp("runs")
-    spec = yaml.safe_load((ROOT / "experiments" / "demo.yaml").read_text())
-    stages = {st["name"]: st for st in spec["pipeline"]}
-    assert list(stages)[-1] == "figures" and all(not stages[n].get("parameters") for n in SIDE)
-    assert not any(f"stages.{n}." in json.dumps(spec["pipeline"]) for n in SIDE)
-    quick = yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())
-    assert quick["notebook"] == QUICKSTART["notebook"] and quick["parameters"] == spec["parameters"]
-
-    def pipeline(name, names, **params):
-        heads = {s: m for s, m in spec["report"]["headline"].items() if s in names}  # only stages it runs
-        return experiment.from_dict({**spec, "name": name, "grid": {"seed": [0]}, "jobs": 1,
-                                     "parameters": {**spec["parameters"], **params},
-                                     "report": {"headline": heads} if heads else {},
-                                     "pipeline": [{**stages, "quickstart": QUICKSTART}[n] for n in names]},
-                                    base_dir=ROOT)
-
-    def side():
-        capacity = sweep.sweep(experiment.load(ROOT / "experiments" / "capacity_demo.yaml"), out_root=out, jobs=1,
-                               progress=False)
-        return capacity, sweep.sweep(pipeline("demo-side", ("quickstart", *SIDE)), out_root=out, jobs=1,
-                                     progress=False)
-
-    with ThreadPoolExecutor(1) as pool:
-        side_run = pool.submit(side)
-        chain = [n for n in stages if n not in SIDE and n != "figures"]
-        result = sweep.sweep(pipeline("demo", chain), out_root=out, jobs=1, progress=False)
-        capacity, side_result = side_run.result()
-    results = capacity.exp_dir / "results.parquet"
-    figures = sweep.sweep(pipeline("demo-figures", ["figures"], **{"figures.capacity_results": str(results)}),
-                          out_root=out, jobs=1, progress=False)
-    table = pd.concat([_table(result), _table(side_result), _table(figures), _table(capacity)])
-    return {"capacity": capacity, "table": table}
-
-
-def stage(demo, name) -> tuple[Path, dict]:
-    row = demo["table"][demo["table"]["stage"] == name].iloc[0]
-    assert row["status"] == "ok", f"stage {name} failed: {row['error']}\nsee {row['out_dir']}/log.txt"
-    d = Path(row["out_dir"])
-    return d, json.loads((d / "metrics.json").read_text())
+    """`make demo`'s chain for one seed, on a core of its own (tests/notebook_runs.py)."""
+    spec, stages = demo_spec()
+    chain = [st["name"] for st in spec["pipeline"] if st["name"] not in SIDE and st["name"] != "figures"]
+    return run_pipeline(tmp_path_factory.mktemp("runs"), "demo", chain)
 
 
 def test_every_notebook_declares_the_kernel_and_has_no_outputs():
@@ -83,19 +31,6 @@ def test_every_notebook_declares_the_kernel_and_has_no_outputs():
         cells = [c for c in data["cells"] if c["cell_type"] == "code"]
         assert not any(c.get("outputs") or c.get("execution_count") for c in cells), f"{nb.name} has outputs"
         assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in cells) == 1, nb.name
-
-
-def test_quickstart_learns_the_task(demo):
-    d, m = stage(demo, "quickstart")
-    assert (d / "model" / "config.json").exists() and (d / "quickstart.png").exists()
-    assert m["greedy_acc_before"] <= 0.05
-    assert m["greedy_acc"] >= 0.7, m  # seeds 0-2 reach 0.91-1.00 (docs/LOG.md, "Quickstart recipe")
-    assert m["greedy_acc_lo"] <= m["greedy_acc"] <= m["greedy_acc_hi"]
-    assert m["train_loss_last"] < m["train_loss_first"] / 3
-    assert m["pass@1"] <= m["pass@2"] <= m["pass@4"] <= m["pass@8"]
-    cfg = json.loads((d / "config.json").read_text())
-    assert cfg["preset"] == "tiny" and cfg["seed"] == 0
-    assert "torch" in json.loads((d / "runinfo.json").read_text())["packages"]
 
 
 def test_evaluate_reads_the_distilled_model(demo):
@@ -223,44 +158,3 @@ def test_clr_compares_with_majority_on_the_same_samples(demo):
     for s in samples:
         by_id.setdefault(s["id"], []).append(verify.extract_answer(s["text"]))
     assert all(by_id[it["id"]] == it["answers"] for it in items)
-
-
-def test_family_probe_scores_every_model(demo):
-    d, m = stage(demo, "family")
-    assert (d / "fig_family.png").exists() and (d / "family.csv").exists()
-    assert m["n_models"] >= 2 and m["n_benchmarks"] >= 2
-    # every score is 100 x the share of its completions that are right, regraded here against the
-    # benchmark items rebuilt from the run's settings (known-answer cases: tests/test_stages_family.py)
-    from vtkit import evaluation, family, runinfo
-    cfg = json.loads((d / "config.json").read_text())
-    benches = family.family_benchmarks(cfg["reasoning"], cfg["knowledge"], n_items=cfg["n_items"], seed=cfg["seed"],
-                                       paths=cfg["paths"], math_depth=cfg["math_depth"])
-    records = {(name, r["id"]): r for name, (_, recs) in benches.items() for r in recs}
-    samples = pd.DataFrame(runinfo.read_jsonl(d / "samples.jsonl"))
-    samples["regraded"] = [evaluation.grade_one(records[(s["benchmark"], s["id"])], s["text"])
-                           for s in samples.to_dict("records")]
-    assert (samples["regraded"] == samples["correct"]).all()
-    scores = 100 * samples.groupby(["benchmark", "model"])["regraded"].mean()
-    assert {f"score/{b}/{mo}": v for (b, mo), v in scores.items()} == pytest.approx(
-        {k: v for k, v in m.items() if k.startswith("score/")})
-    assert len(scores) == m["n_models"] * m["n_benchmarks"] and len(samples) == len(scores) * cfg["n_items"] * cfg["n_samples"]
-
-
-def test_figures_from_the_capacity_slice(demo):
-    d, m = stage(demo, "figures")
-    for name in ("fig_a_bits", "fig_b_saturation", "fig_c_families"):
-        assert (d / f"{name}.pdf").exists() and (d / f"{name}.png").exists(), name
-    runs = pd.read_parquet(demo["capacity"].exp_dir / "results.parquet")
-    assert len(runs) == 4 and set(runs["status"]) == {"ok"} and runs["params"].nunique() == 4
-    assert (runs["bits_per_param"] >= 0).all() and runs["acc_id"].between(0, 1).all()
-    # issue 26, item 4: each curve of the hypothesis figure has two points that mean something
-    know, reason = runs[runs["mode"] == "knowledge"], runs[runs["mode"] == "reasoning"]
-    assert (know["capacity_ratio"] >= 2).sum() == 2 == m["knowledge_sizes_in_regime"]
-    assert (reason["acc_id"] > reason["acc_chance"] + 0.1).sum() == 2 == m["reasoning_sizes_above_chance"], reason["acc_id"]
-    assert "Reading: the hypothesis' shape" in m["reading"], m["reading"]   # reasoning near its ceiling, knowledge ~ params
-    # issue 26, 0(e): unclamped bits and non-embedding parameters beside the others; slopes over regime sizes only
-    assert runs[["bits_stored_unclamped", "params_nonembedding"]].notna().all().all()
-    assert (runs["params_nonembedding"] < runs["params"]).all()
-    in_regime = runs.loc[runs["capacity_ratio"] >= 2, "params"].nunique()
-    counts = [v for k, v in m.items() if k.startswith("bits_slope_n_sizes_")]
-    assert counts and all(0 <= v <= in_regime for v in counts)
