@@ -191,7 +191,7 @@ def fit_fused_head(model: torch.nn.Module) -> int:
     states times the head in 4,096-token x 32,768-vocabulary tiles) to the model's vocabulary when that
     is smaller. trl allocates the whole tile on every forward and backward: for a tiny model's
     1,024-token vocabulary that is 32x the memory the projection uses, and on the CPU the head's
-    forward and backward then take 1.5x as long (benchmarks/bench_train.py, `fused head` rows). The
+    forward and backward then take 1.4x as long (benchmarks/bench_train.py, `fused head` rows). The
     vocabulary is still one chunk, so the loss and gradients are bit for bit the same
     (tests/test_train.py). The setting is trl's module global, read when the loss runs: every
     training path calls this through `prepare_training`, so the model being trained sets it.
