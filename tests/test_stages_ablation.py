@@ -1,10 +1,18 @@
 """vtkit.stages.ablation: a real (small) run of the pipeline ablation's arms, their shared prefixes, the
-FLOPs matching of the arms' free knobs, and the paired differences; the one-stage SFT it relies on."""
+FLOPs matching of the arms' free knobs, and the paired differences; the one-stage SFT it relies on.
+The run executes notebooks/12_pipeline_ablation.ipynb through `vtkit sweep` (the demo does not run it:
+one seed at the tiny preset takes about 25 CPU-minutes), so the notebook is tested end to end too."""
 import json
+import types
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from vtkit import experiment, sweep
 from vtkit.stages import ablation, base
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ADD = {"subdomain": "add", "mod": 3, "shuffle": False, "holdout_arith": 20}
 SMALL = {
@@ -28,8 +36,16 @@ SMALL = {
 
 @pytest.fixture(scope="module")
 def res(tmp_path_factory):
-    cfg = ablation.Config.from_preset("tiny", seed=0, overrides=SMALL)
-    return ablation.run(cfg, tmp_path_factory.mktemp("ablation"))
+    """The notebook's run of SMALL (arms and rl_steps are its own parameters): its folder and metrics."""
+    params = {"preset": "tiny", "seed": 0, "arms": SMALL["arms"], "rl_steps": SMALL["rl_steps"],
+              "overrides": {k: v for k, v in SMALL.items() if k not in ("arms", "rl_steps")}}
+    exp = experiment.from_dict({"name": "ablation-small", "notebook": "notebooks/12_pipeline_ablation.ipynb",
+                                "parameters": params, "jobs": 1, "timeout_s": 1800}, base_dir=ROOT)
+    result = sweep.sweep(exp, out_root=tmp_path_factory.mktemp("runs"), jobs=1, progress=False)
+    row = pd.read_parquet(result.exp_dir / "results.parquet").iloc[0]
+    assert row["status"] == "ok", f"{row['error']}\nsee {row['out_dir']}/log.txt"
+    out = Path(row["out_dir"])
+    return types.SimpleNamespace(out_dir=out, metrics=json.loads((out / "metrics.json").read_text()))
 
 
 def test_arms_share_prefixes_and_match_the_full_chains_flops(res):

@@ -49,6 +49,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
+from vtkit import plan
 from vtkit import tokenizer as vtok
 
 # name: (hidden, layers, attention heads, kv heads, MLP intermediate). head_dim = hidden / heads.
@@ -183,7 +184,7 @@ def prepare_training(model: torch.nn.Module, precision: str | None = None, devic
     return p
 
 
-FUSED_HEAD_TILE = 32768   # trl 1.16's vocabulary width of a fused LM head tile (trl.trainer.utils)
+FUSED_HEAD_TILE = plan.VOCAB_CHUNK   # trl 1.16's vocabulary width of a fused LM head tile (trl.trainer.utils)
 
 
 def fit_fused_head(model: torch.nn.Module) -> int:
@@ -196,10 +197,7 @@ def fit_fused_head(model: torch.nn.Module) -> int:
     (tests/test_train.py). The setting is trl's module global, read when the loss runs: every
     training path calls this through `prepare_training`, so the model being trained sets it.
     Returns the tile width in use (the default where trl has no such setting)."""
-    try:
-        from trl.trainer import utils as trl_utils
-    except ImportError:      # trl absent: nothing to size
-        return FUSED_HEAD_TILE
+    from trl.trainer import utils as trl_utils
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is None or not hasattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE"):
         return getattr(trl_utils, "_CHUNKED_LOGPROB_CHUNK_SIZE", FUSED_HEAD_TILE)

@@ -345,14 +345,15 @@ TOKEN_CHUNK, VOCAB_CHUNK = 4096, 32768   # trl's fused LM head tiles (trl.kernel
 
 def chunked_head_bytes(s: Shape, tokens: float, train: bool) -> float:
     """Bytes of log-probabilities computed in chunks for `tokens` positions. Training (trl's fused LM head):
-    one bf16 tile of 4096 positions x 32768 vocabulary entries, the selected hidden states (bf16) and their
+    one bf16 tile of 4096 positions x 32768 vocabulary entries (narrower for a smaller vocabulary:
+    `models.fit_fused_head`), the selected hidden states (bf16) and their
     fp32 gradient, the head's fp32 weight gradient and ~40 bytes of per-position statistics. Scoring
     (vtkit.logprobs, no gradient): the bf16 hidden states and `logprobs.CHUNK_TOKENS` positions of fp32 logits
     and log-softmax plus their bf16 source (10 bytes a vocabulary entry)."""
     from vtkit import logprobs
 
     if train:
-        return float(TOKEN_CHUNK * VOCAB_CHUNK * 2 + tokens * (6 * s.hidden + 40) + 4 * s.vocab * s.hidden)
+        return float(TOKEN_CHUNK * min(VOCAB_CHUNK, s.vocab) * 2 + tokens * (6 * s.hidden + 40) + 4 * s.vocab * s.hidden)
     return float(tokens * (2 * s.hidden + 4) + min(tokens, logprobs.CHUNK_TOKENS) * s.vocab * 10)
 
 
